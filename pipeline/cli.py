@@ -1,0 +1,76 @@
+"""The ``mhladr`` command line: one sub-command per module in ``pipeline/commands/``.
+
+Contract (DESIGN.md, Interfaces): every command takes ``--json`` (one JSON document on
+stdout, nothing else there); exit 0 when the command did its job (QC failures included);
+exit 2 when an input is unusable, with ``FILE: reason`` on stderr and, with ``--json``,
+``{"error": {"file", "code", "message"}}`` on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+from pipeline.errors import InputError
+
+# Each module defines ``register(subparsers)``, which adds its parser and sets
+# ``func(args) -> (json_document, human_text)``.
+COMMAND_MODULES = (
+    "inspect",
+    "calibrate",
+    "analyze",
+    "patients",
+    "screening",
+    "export",
+    "review",
+    "run",
+    "watch",
+    "serve",
+)
+
+EXIT_OK = 0
+EXIT_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mhladr", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"pipeline.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"pipeline.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def emit(document: Any, human: str, as_json: bool) -> None:
+    """Print the result: the JSON document, or the human-readable text."""
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(human.rstrip("\n") + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    as_json = bool(getattr(args, "json", False))
+    try:
+        document, human = args.func(args)
+    except InputError as err:
+        sys.stderr.write(f"{err.file}: {err.message}\n")
+        if as_json:
+            sys.stdout.write(json.dumps({"error": err.as_dict()}) + "\n")
+        return EXIT_INPUT
+    emit(document, human, as_json)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""``mhladr inspect FILE``: what the reader finds in one FCS file (Interfaces contract)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pipeline.acquisition import Acquisition
+from pipeline.fcs import read_fcs
+
+
+def compensation_summary(acq: Acquisition) -> dict[str, Any]:
+    """How the file's data stand with respect to compensation."""
+    if acq.spillover is None:
+        return {"state": "no_matrix", "keyword": None, "channels": [], "matrix": None}
+    return {"state": "uncompensated", "keyword": acq.spillover.keyword,
+            "channels": list(acq.spillover.channels), "matrix": acq.spillover.matrix.round(6).tolist()}
+
+
+def describe(acq: Acquisition) -> dict[str, Any]:
+    """The contract's ``inspect`` document for an acquisition."""
+    return {
+        "file": acq.path,
+        "sha256": acq.sha256,
+        "fcs_version": acq.fcs_version,
+        "instrument": acq.instrument,
+        "serial": acq.serial,
+        "acquired": acq.acquired.isoformat() if acq.acquired else None,
+        "events": acq.n_events,
+        "channels": [ch.as_dict() for ch in acq.channels],
+        "roles": acq.roles.as_dict(),
+        "kind": acq.kind,
+        "patient_id": acq.patient_id,
+        "collection_date": acq.collection_date.isoformat() if acq.collection_date else None,
+        "bead_lot": acq.bead_lot,
+        "compensation": compensation_summary(acq),
+        "data_set": acq.data_set,
+        "data_sets": acq.data_sets,
+        "notes": list(acq.notes),
+    }
+
+
+def _human(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['file']}",
+             f"  FCS {doc['fcs_version']}  {doc['instrument'] or '?'} (serial {doc['serial'] or '?'})"
+             f"  acquired {doc['acquired'] or '?'}",
+             f"  {doc['events']} events, {len(doc['channels'])} channels, data set "
+             f"{doc['data_set'] + 1} of {doc['data_sets']}",
+             f"  kind {doc['kind']}  patient {doc['patient_id'] or '-'}  collected "
+             f"{doc['collection_date'] or '-'}  bead lot {doc['bead_lot'] or '-'}",
+             "  roles " + ", ".join(f"{k}={v}" for k, v in doc["roles"].items() if v),
+             f"  compensation {doc['compensation']['state']}"
+             + (f" ({doc['compensation']['keyword']})" if doc['compensation']['keyword'] else "")]
+    for ch in doc["channels"]:
+        lines.append(f"    {ch['name']:<16} {ch['label']:<20} range {ch['range']:<10g} "
+                     f"V {ch['voltage'] if ch['voltage'] is not None else '-'}  gain {ch['gain']}")
+    lines += [f"  note: {n}" for n in doc["notes"]]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    doc = describe(read_fcs(args.file, data_set=args.data_set))
+    return doc, _human(doc)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="read one FCS file and describe it")
+    p.add_argument("file")
+    p.add_argument("--data-set", type=int, default=0, help="data set to read (default: the first)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(func=run)

@@ -1,0 +1,102 @@
+"""Settings: defaults, overridden by a TOML settings file, overridden by ``MHLADR_*`` variables.
+
+Resolution order (last wins): built-in defaults -> ``$MHLADR_HOME/settings.toml`` (or the file
+named by ``MHLADR_SETTINGS``) -> environment variables ``MHLADR_<FIELD>`` (upper-case field
+name, e.g. ``MHLADR_DATABASE_URL``, ``MHLADR_ABC_THRESHOLD``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOME = Path.home() / ".mhladr"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = DEFAULT_HOME
+    # SQLite under home when empty; PostgreSQL e.g. postgresql+psycopg://user@127.0.0.1:5432/db
+    database_url: str = ""
+    # Trial rule and reporting
+    abc_threshold: float = 8000.0
+    window_first_day: int = 5
+    window_last_day: int = 10
+    statistic: str = "median"            # or 'geometric_mean' (same for beads and cells)
+    # Monocyte counts (DESIGN.md: review below 2,000, fail below 500)
+    monocytes_review_below: int = 2000
+    monocytes_fail_below: int = 500
+    # Bead QC (DESIGN.md: R^2 >= 0.99; slope near 1)
+    r2_min: float = 0.99
+    slope_min: float = 0.8
+    slope_max: float = 1.2
+    bead_cv_review_above: float = 0.15
+    # Keywords read by default
+    kw_patient_id: str = "PATIENT ID"
+    kw_sample_id: str = "SAMPLE ID"
+    kw_collection_date: str = "COLLECTION DATE"
+    kw_icu_admission: str = "ICU ADMISSION DATE"
+    kw_bead_lot: str = "BEAD LOT"
+    # Only IDs of this form are taken from keywords or file names (pseudonyms, never hospital IDs)
+    patient_id_pattern: str = r"^PT-\d{3,6}$"
+    # Per-instrument channel maps: {"$CYT value": {"pe": "FL2-H", "cd14": "FL3-H", ...}}
+    channel_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Lab gating template (GatingML 2.0) and the gate in it that defines monocytes
+    gating_template: str = ""
+    gating_template_gate: str = ""
+    # Sinks (empty = off)
+    webhook_url: str = ""
+    fhir_dir: str = ""
+    csv_export: str = ""
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "mhladr.sqlite"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+
+def _coerce(raw: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, float):
+        return float(raw)
+    if isinstance(current, Path):
+        return Path(raw).expanduser()
+    if isinstance(current, dict):
+        return tomllib.loads(f"v = {raw}")["v"] if raw.strip() else {}
+    return raw
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, the settings file, the environment and explicit overrides."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    home = Path(env.get("MHLADR_HOME", str(DEFAULT_HOME))).expanduser()
+    settings_file = Path(env.get("MHLADR_SETTINGS", str(home / "settings.toml")))
+    names = {f.name for f in dataclasses.fields(Settings)}
+    if settings_file.is_file():
+        with settings_file.open("rb") as fh:
+            data = tomllib.load(fh)
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"{settings_file}: unknown settings {sorted(unknown)}")
+        values.update(data)
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):
+        key = f"MHLADR_{f.name.upper()}"
+        if key in env:
+            values[f.name] = _coerce(env[key], getattr(defaults, f.name))
+    values["home"] = home
+    values.update(overrides)
+    if isinstance(values.get("home"), str):
+        values["home"] = Path(values["home"]).expanduser()
+    return Settings(**values)

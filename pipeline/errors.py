@@ -1,0 +1,37 @@
+"""Typed errors for unusable inputs.
+
+Every input the pipeline cannot use ends as an :class:`InputError` with a reason code
+from the Interfaces contract (``not_fcs``, ``truncated``, ``unsupported``, ``no_events``,
+``wrong_panel``, ...) and a one-line message that names the file. The command line turns
+it into exit code 2 and ``FILE: reason`` on stderr; the flows turn it into status
+``rejected`` with the same reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Reason codes: the contract's and the ones this project adds.
+NOT_FCS = "not_fcs"
+TRUNCATED = "truncated"
+UNSUPPORTED = "unsupported"
+NO_EVENTS = "no_events"
+WRONG_PANEL = "wrong_panel"
+CORRUPT = "corrupt"            # an FCS file whose TEXT or offsets contradict themselves
+BAD_LOT = "bad_lot"            # unknown bead lot or wrong number of lot values
+BAD_INPUT = "bad_input"        # a CSV or option that cannot be used
+NO_BEADS = "no_beads"          # bead populations not found in a bead tube
+
+
+class InputError(Exception):
+    """An input that cannot be used, with a reason code and the file it concerns."""
+
+    def __init__(self, file: str | Path, code: str, message: str) -> None:
+        self.file = str(file)
+        self.code = code
+        self.message = " ".join(str(message).split())  # always one line
+        super().__init__(f"{self.file}: {self.message}")
+
+    def as_dict(self) -> dict[str, str]:
+        """The contract's ``{"error": {...}}`` body."""
+        return {"file": self.file, "code": self.code, "message": self.message}
