@@ -55,6 +55,14 @@ def _positive_float(raw: str | None) -> float | None:
     return value if value and value > 0 else None
 
 
+def _serial(text: dict[str, str]) -> str | None:
+    """$CYTSN, or CYTNUM as BD CellQuest writes it on FCS 2.0 files."""
+    for key in ("$CYTSN", "CYTNUM"):
+        if text.get(key, "").strip():
+            return text[key].strip()
+    return None
+
+
 def read_fcs(path: str | Path, settings: Settings | None = None, data_set: int = 0) -> Acquisition:
     """Read one data set of an FCS file (data set 0 by default, see module doc)."""
     settings = settings or load_settings()
@@ -102,7 +110,7 @@ def read_fcs(path: str | Path, settings: Settings | None = None, data_set: int =
     notes.extend(ident.pop("notes"))  # type: ignore[arg-type]
     return Acquisition(
         path=name, sha256=sha256_file(path), size=path.stat().st_size, fcs_version=ds.version,
-        instrument=instrument, serial=ds.text.get("$CYTSN", "").strip() or None,
+        instrument=instrument, serial=_serial(ds.text),
         acquired=acquired_at(ds.text), channels=channels, events=events, spillover=spill,
         compensated=spill is None, roles=assign_roles(channels, instrument, settings.channel_maps),
         data_set=data_set, data_sets=len(sets), notes=tuple(notes), **ident)  # type: ignore[arg-type]

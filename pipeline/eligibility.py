@@ -1,0 +1,250 @@
+"""Trial screening rules: one patient's registry facts + results -> eligible / not_eligible / pending.
+
+Rules (DESIGN.md, "Trial eligibility"): SOFA of the first 24 h >= 6, mechanically ventilated, no
+exclusion, and a *decisive* mHLA-DR < threshold (8,000 AB/C) collected on ICU day 5..10, where the
+ICU day counts calendar days from the admission date (admission day = 0). Decisive = QC ``pass``,
+or QC ``review`` approved by a technician; QC ``fail`` never counts.
+
+- ``not_eligible`` as soon as a clinical criterion fails, or once the window has closed
+  (today > admission + last day) with no decisive in-window value < threshold and nothing left
+  to decide;
+- ``eligible`` (awaiting consent) as soon as a decisive in-window value is < threshold and the
+  clinical criteria hold;
+- ``pending`` otherwise: window still open, or an in-window result still awaits its calibration
+  or a technician's review (its outcome could still change the decision).
+
+Pure functions on plain frozen dataclasses: no database, no clock (``today`` is a parameter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal, Sequence
+
+Status = Literal["eligible", "not_eligible", "pending"]
+Review = Literal["approve", "reject"]
+
+NO_REGISTRY_ENTRY = "no registry entry"
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """One registry row (clinical facts come from the registry, never from FCS files)."""
+
+    patient_id: str
+    icu_admission: date | datetime
+    sofa_24h: int
+    mechanical_ventilation: bool
+    exclusion: str = ""                      # empty = no exclusion
+    randomized_at: date | datetime | None = None
+
+    @property
+    def admission_date(self) -> date:
+        return as_date(self.icu_admission)
+
+
+@dataclass(frozen=True)
+class ResultFacts:
+    """One patient result as the rules see it.
+
+    ``qc_status`` is ``pass``/``review``/``fail`` for a measurement, or ``pending_calibration``
+    for a patient tube that waits for its bead calibration (``abc`` is then None).
+    ``review`` is the technician's latest decision on a ``review`` result, if any.
+    """
+
+    collection_date: date
+    abc: float | None
+    qc_status: str
+    review: Review | None = None
+    measurement_id: int | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Configurable thresholds (defaults: the trial protocol)."""
+
+    abc_threshold: float = 8000.0
+    window_first_day: int = 5
+    window_last_day: int = 10
+    sofa_min: int = 6
+
+    @staticmethod
+    def from_settings(settings: object) -> "Rules":
+        return Rules(
+            abc_threshold=float(getattr(settings, "abc_threshold")),
+            window_first_day=int(getattr(settings, "window_first_day")),
+            window_last_day=int(getattr(settings, "window_last_day")),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The screening status with one reason per criterion and the result it rests on."""
+
+    patient_id: str
+    status: Status
+    reasons: tuple[str, ...]
+    measurement_id: int | None = None
+    abc: float | None = None
+    icu_day: int | None = None
+    file: str | None = None
+
+
+def as_date(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def icu_day(admission: date | datetime, collection: date | datetime) -> int:
+    """Calendar days from the ICU admission date to the collection date (admission day = 0)."""
+    return (as_date(collection) - as_date(admission)).days
+
+
+def in_window(day: int | None, rules: Rules) -> bool | None:
+    """Whether an ICU day falls in the inclusive sampling window (None when unknown)."""
+    if day is None:
+        return None
+    return rules.window_first_day <= day <= rules.window_last_day
+
+
+def is_blinded(collection: date, randomized_at: date | datetime | None) -> bool:
+    """A result collected after randomization (on a later calendar day) could unblind the trial.
+
+    Collection dates carry no time, so a sample taken on the randomization day counts as the
+    pre-randomization (screening) sample.
+    """
+    return randomized_at is not None and collection > as_date(randomized_at)
+
+
+def is_decisive(result: ResultFacts) -> bool:
+    """QC ``pass``, or QC ``review`` approved by a technician; never QC ``fail``."""
+    if result.abc is None:
+        return False
+    if result.qc_status == "pass":
+        return True
+    return result.qc_status == "review" and result.review == "approve"
+
+
+def awaits_decision(result: ResultFacts) -> bool:
+    """A result whose outcome is still open: no calibration yet, or review not yet decided."""
+    if result.qc_status == "pending_calibration":
+        return True
+    return result.qc_status == "review" and result.review is None
+
+
+def _clinical_reasons(patient: PatientFacts, rules: Rules) -> tuple[list[str], list[str]]:
+    """(failed, met) clinical criteria, each as a human-readable reason."""
+    failed: list[str] = []
+    met: list[str] = []
+    if patient.sofa_24h >= rules.sofa_min:
+        met.append(f"SOFA 24 h {patient.sofa_24h} >= {rules.sofa_min}")
+    else:
+        failed.append(f"SOFA 24 h {patient.sofa_24h} < {rules.sofa_min}")
+    if patient.mechanical_ventilation:
+        met.append("mechanically ventilated")
+    else:
+        failed.append("not mechanically ventilated")
+    if patient.exclusion.strip():
+        failed.append(f"exclusion: {patient.exclusion.strip()}")
+    else:
+        met.append("no exclusion")
+    return failed, met
+
+
+def _fmt(abc: float) -> str:
+    return f"{abc:,.0f}"
+
+
+def evaluate(
+    patient_id: str,
+    patient: PatientFacts | None,
+    results: Sequence[ResultFacts],
+    today: date,
+    rules: Rules = Rules(),
+) -> Decision:
+    """Screening decision for one patient on ``today``.
+
+    Results collected after randomization (see :func:`is_blinded`) are ignored: they cannot
+    bear on inclusion and could unblind the trial.
+    """
+    if patient is None:
+        shown = _latest(results)
+        return Decision(patient_id, "pending", (NO_REGISTRY_ENTRY,), *_shown_fields(shown, None))
+
+    admission = patient.admission_date
+    usable = [r for r in results if not is_blinded(r.collection_date, patient.randomized_at)]
+    in_win = [r for r in usable if in_window(icu_day(admission, r.collection_date), rules)]
+    threshold = _fmt(rules.abc_threshold)
+    failed, met = _clinical_reasons(patient, rules)
+
+    below = sorted(
+        (r for r in in_win if is_decisive(r) and r.abc is not None and r.abc < rules.abc_threshold),
+        key=lambda r: (r.collection_date, r.measurement_id or 0),
+    )
+    if below:
+        first = below[0]
+        day = icu_day(admission, first.collection_date)
+        measure_reason = (
+            f"mHLA-DR {_fmt(first.abc or 0.0)} AB/C < {threshold} on ICU day {day} "
+            f"(QC {first.qc_status}{', approved' if first.review == 'approve' else ''})"
+        )
+        shown: ResultFacts | None = first
+    else:
+        shown = _lowest_decisive(in_win) or _latest(in_win) or _latest(usable)
+        measure_reason = _no_value_reason(in_win, admission, today, rules)
+
+    fields = _shown_fields(shown, admission)
+    if failed:
+        return Decision(patient_id, "not_eligible", tuple(failed + met + [measure_reason]), *fields)
+    if below:
+        return Decision(patient_id, "eligible", tuple(met + [measure_reason, "awaiting consent"]), *fields)
+    window_closes = admission + timedelta(days=rules.window_last_day)
+    if today <= window_closes or any(awaits_decision(r) for r in in_win):
+        return Decision(patient_id, "pending", tuple(met + [measure_reason]), *fields)
+    return Decision(patient_id, "not_eligible", tuple(met + [measure_reason]), *fields)
+
+
+def _no_value_reason(in_win: Sequence[ResultFacts], admission: date, today: date, rules: Rules) -> str:
+    """Why the measurement criterion is not (yet) met."""
+    first = admission + timedelta(days=rules.window_first_day)
+    last = admission + timedelta(days=rules.window_last_day)
+    threshold = _fmt(rules.abc_threshold)
+    waiting = [r for r in in_win if awaits_decision(r)]
+    parts: list[str] = []
+    if waiting:
+        kinds = sorted({"calibration" if r.qc_status == "pending_calibration" else "technician review" for r in waiting})
+        parts.append(f"{len(waiting)} in-window result(s) await {' / '.join(kinds)}")
+    decisive = [r for r in in_win if is_decisive(r)]
+    if decisive:
+        low = min(r.abc for r in decisive if r.abc is not None)
+        parts.append(f"lowest decisive in-window mHLA-DR {_fmt(low)} AB/C >= {threshold}")
+    if today < first:
+        parts.append(f"window (ICU day {rules.window_first_day}-{rules.window_last_day}) opens {first.isoformat()}")
+    elif today <= last:
+        parts.append(f"window open until {last.isoformat()}; no decisive mHLA-DR < {threshold} yet")
+    else:
+        parts.append(f"window closed on {last.isoformat()} without a decisive mHLA-DR < {threshold}")
+    return "; ".join(parts)
+
+
+def _lowest_decisive(results: Sequence[ResultFacts]) -> ResultFacts | None:
+    decisive = [r for r in results if is_decisive(r)]
+    return min(decisive, key=lambda r: r.abc or 0.0) if decisive else None
+
+
+def _latest(results: Sequence[ResultFacts]) -> ResultFacts | None:
+    if not results:
+        return None
+    return max(results, key=lambda r: (r.collection_date, r.measurement_id or 0))
+
+
+def _shown_fields(
+    shown: ResultFacts | None, admission: date | None
+) -> tuple[int | None, float | None, int | None, str | None]:
+    """(measurement_id, abc, icu_day, file) of the result a decision shows."""
+    if shown is None:
+        return None, None, None, None
+    day = icu_day(admission, shown.collection_date) if admission is not None else None
+    abc = shown.abc if shown.qc_status != "fail" else None
+    return shown.measurement_id, abc, day, shown.file

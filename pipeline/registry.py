@@ -1,0 +1,128 @@
+"""The patient registry CSV: ``patient_id,icu_admission,sofa_24h,mechanical_ventilation,exclusion``
+plus optional ``randomized_at`` (DESIGN.md, Interfaces/Inputs).
+
+Dates are ISO 8601 dates or date-times; ventilation is yes/no; an empty exclusion means none.
+:func:`read_registry` is pure (no database): a bad row is reported with its line number and
+reason while good rows still load. :func:`import_registry` loads the good rows into the store
+(idempotent; changes audited with before/after).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.eligibility import PatientFacts
+from pipeline.errors import BAD_INPUT, InputError
+
+if TYPE_CHECKING:
+    from pipeline.store import ImportSummary, Store
+
+REQUIRED = ("patient_id", "icu_admission", "sofa_24h", "mechanical_ventilation", "exclusion")
+OPTIONAL = ("randomized_at",)
+YES = {"yes", "y", "true", "1"}
+NO = {"no", "n", "false", "0"}
+# Pseudonymous study IDs only: letters, digits and - _ . (no names, no spaces).
+PATIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A registry row that was not loaded: its line number in the file and why."""
+
+    line: int
+    patient_id: str
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"line": self.line, "patient_id": self.patient_id, "reason": self.reason}
+
+
+def parse_date_or_datetime(text: str) -> date | datetime:
+    """ISO 8601 date (``2026-03-01``) or date-time (``2026-03-01T08:30``, ``2026-03-01 08:30:00``)."""
+    text = text.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(text)
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in YES:
+        return True
+    if value in NO:
+        return False
+    raise ValueError(f"mechanical_ventilation must be yes or no, not {text!r}")
+
+
+def _parse_row(row: dict[str, str | None]) -> PatientFacts:
+    def cell(name: str) -> str:
+        return (row.get(name) or "").strip()
+
+    pid = cell("patient_id")
+    if not PATIENT_ID.match(pid):
+        raise ValueError(f"patient_id {pid!r} is not a pseudonymous study ID (letters, digits, - _ .)")
+    try:
+        admission = parse_date_or_datetime(cell("icu_admission"))
+    except ValueError:
+        raise ValueError(f"icu_admission {cell('icu_admission')!r} is not an ISO date or date-time") from None
+    try:
+        sofa = int(cell("sofa_24h"))
+    except ValueError:
+        raise ValueError(f"sofa_24h {cell('sofa_24h')!r} is not an integer") from None
+    if not 0 <= sofa <= 24:
+        raise ValueError(f"sofa_24h {sofa} is outside 0..24")
+    ventilated = _parse_bool(cell("mechanical_ventilation"))
+    randomized: date | datetime | None = None
+    if cell("randomized_at"):
+        try:
+            randomized = parse_date_or_datetime(cell("randomized_at"))
+        except ValueError:
+            raise ValueError(f"randomized_at {cell('randomized_at')!r} is not an ISO date or date-time") from None
+    return PatientFacts(pid, admission, sofa, ventilated, cell("exclusion"), randomized)
+
+
+def read_registry(path: str | Path) -> tuple[list[PatientFacts], list[RowError]]:
+    """Parse a registry CSV row by row. Raises :class:`InputError` only when the file itself is
+    unusable (missing, unreadable, required columns absent); bad rows go to the error list.
+    A patient listed twice keeps its first row (the repeat is an error)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, BAD_INPUT, f"cannot read registry: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(path, BAD_INPUT, f"registry lacks column(s) {', '.join(missing)}")
+    rows: list[PatientFacts] = []
+    errors: list[RowError] = []
+    seen: set[str] = set()
+    for row in reader:
+        line = reader.line_num
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        pid = (row.get("patient_id") or "").strip()
+        try:
+            facts = _parse_row(row)
+        except ValueError as exc:
+            errors.append(RowError(line, pid, str(exc)))
+            continue
+        if facts.patient_id in seen:
+            errors.append(RowError(line, pid, "patient_id listed twice (first row kept)"))
+            continue
+        seen.add(facts.patient_id)
+        rows.append(facts)
+    return rows, errors
+
+
+def import_registry(store: "Store", path: str | Path, *, actor: str = "registry",
+                    today: date | None = None) -> tuple["ImportSummary", list[RowError]]:
+    """Load a registry CSV into the store: good rows upserted (and their patients re-evaluated),
+    bad rows returned. Re-importing the same file changes nothing and writes no audit entry."""
+    rows, errors = read_registry(path)
+    return store.upsert_patients(rows, actor=actor, today=today), errors

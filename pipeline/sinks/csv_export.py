@@ -1,0 +1,56 @@
+"""CSV export for the trial's eCRF: one row per result, appended once per idempotency key."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from pipeline.sinks import SinkError
+
+COLUMNS = ("patient_id", "collection_date", "icu_day", "in_window", "abc", "abc_low", "abc_high",
+           "below_threshold", "category", "qc_status", "review", "decisive", "screening_status",
+           "file_sha256", "idempotency_key")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+class CsvSink:
+    name = "csv"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def _keys(self) -> set[str]:
+        if not self.path.is_file():
+            return set()
+        with self.path.open(newline="", encoding="utf-8") as fh:
+            return {row["idempotency_key"] for row in csv.DictReader(fh)}
+
+    def deliver(self, key: str, payload: dict[str, Any]) -> None:
+        """Append the row unless a row with this key is already there."""
+        try:
+            if key in self._keys():
+                return
+            interval = payload.get("abc_interval") or [None, None]
+            row = {**payload, "abc_low": interval[0], "abc_high": interval[1],
+                   "qc_status": payload["qc"]["status"], "idempotency_key": key}
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+            if not self.path.is_file() or self.path.stat().st_size == 0:
+                writer.writeheader()
+            writer.writerow({c: _cell(row.get(c)) for c in COLUMNS})
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", newline="", encoding="utf-8") as fh:
+                fh.write(buffer.getvalue())
+        except (OSError, KeyError) as exc:
+            raise SinkError(f"csv {self.path}: {exc}") from exc

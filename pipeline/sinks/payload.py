@@ -1,0 +1,50 @@
+"""One exported result: a measurement with its review, ICU day and the patient's screening status.
+
+The idempotency key is derived from the payload's content (SHA-256 of its canonical JSON), so a
+result keeps its key across re-exports and gets a new one only when the result itself changes
+(e.g. a technician approves it, or the screening status moves).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pipeline.audit import canonical_json
+from pipeline.eligibility import PatientFacts, Rules, icu_day, in_window, is_decisive, ResultFacts
+from pipeline.store.records import MeasurementRecord, ScreeningRecord
+
+SCHEMA = "mhladr.result/1"
+
+
+def result_payload(meas: MeasurementRecord, patient: PatientFacts | None,
+                   screening: ScreeningRecord | None, rules: Rules) -> dict[str, Any]:
+    """The JSON document pushed for one measurement (no volatile fields such as send time)."""
+    day = icu_day(patient.icu_admission, meas.collection_date) if patient is not None else meas.icu_day
+    facts = ResultFacts(meas.collection_date, meas.abc, meas.qc.status, meas.review)  # type: ignore[arg-type]
+    usable = meas.qc.status != "fail" and meas.review != "reject"
+    return {
+        "schema": SCHEMA,
+        "patient_id": meas.patient_id,
+        "measurement_id": meas.id,
+        "file_sha256": meas.file_sha256,
+        "collection_date": meas.collection_date.isoformat(),
+        "icu_day": day,
+        "in_window": in_window(day, rules),
+        "abc": meas.abc if usable else None,
+        "abc_interval": [meas.abc_low, meas.abc_high] if usable else None,
+        "below_threshold": (meas.abc < rules.abc_threshold) if usable and meas.abc is not None else None,
+        "threshold": rules.abc_threshold,
+        "category": meas.category if usable else None,
+        "monocytes": meas.monocytes,
+        "qc": {"status": meas.qc.status, "reasons": list(meas.qc.reasons)},
+        "review": meas.review,
+        "decisive": is_decisive(facts),
+        "screening_status": screening.status if screening is not None else None,
+        "software_version": meas.software_version,
+    }
+
+
+def idempotency_key(payload: dict[str, Any]) -> str:
+    """Stable per result content: ``mhladr-<sha256 of the canonical payload>``."""
+    return "mhladr-" + hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()

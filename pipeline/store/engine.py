@@ -1,0 +1,95 @@
+"""Engine set-up and migrations at open.
+
+SQLite (default, a file under ``Settings.home``): WAL journal, ``busy_timeout``, foreign keys on,
+and write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue on the database lock
+instead of failing on a lock upgrade (https://www.sqlite.org/lang_transaction.html).
+PostgreSQL (``MHLADR_DATABASE_URL=postgresql+psycopg://...``): write transactions and migrations
+take a transaction-scoped advisory lock, so concurrent writers and concurrent first opens queue.
+Migrations (Alembic, configured in code) run inside that locked transaction and are idempotent:
+a second opener finds the schema at head and does nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+# pg_advisory_xact_lock keys (arbitrary constants, "mhladr" in ASCII + a suffix).
+MIGRATION_LOCK = 0x6D686C61647201
+WRITE_LOCK = 0x6D686C61647202
+WRITE_OPTION = "mhladr_write"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with the per-backend settings above."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, marked so that its transactions are write transactions."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def lock_for_write(conn: Connection, key: int = WRITE_LOCK) -> None:
+    """Serialise writers (PostgreSQL advisory lock; SQLite already holds BEGIN IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def alembic_config() -> Config:
+    """Alembic configuration built in code (no alembic.ini)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to head under a lock; a no-op when it already is."""
+    head = head_revision()
+    with writer(engine).connect() as conn:
+        with conn.begin():
+            lock_for_write(conn, MIGRATION_LOCK)
+            if current_revision(conn) == head:
+                return
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
