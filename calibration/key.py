@@ -1,0 +1,30 @@
+"""What a calibration is valid for: the acquisition conditions it was measured under."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class CalibrationKey:
+    """Plain values the caller passes in; a sample may use a calibration only when they match
+    (same cytometer, channel, detector voltage and gain; cytoflow refuses to calibrate
+    across voltages for the same reason)."""
+
+    instrument: str | None = None
+    serial: str | None = None
+    channel: str | None = None
+    voltage: float | None = None
+    gain: float | None = None
+    acquired: datetime | None = None
+    lot: str | None = None
+    sha256: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "instrument": self.instrument, "serial": self.serial, "channel": self.channel,
+            "voltage": self.voltage, "gain": self.gain,
+            "acquired": self.acquired.isoformat() if self.acquired else None,
+            "lot": self.lot, "sha256": self.sha256,
+        }

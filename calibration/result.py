@@ -1,0 +1,82 @@
+"""Result records of a bead calibration: one entry per bead level, and the whole calibration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from calibration.bead_gate import BeadGate
+from calibration.curve import Curve
+from calibration.key import CalibrationKey
+from calibration.qc import QC
+from calibration.statistics import Statistic
+
+LevelStatus = Literal["fitted", "blank", "saturated", "below_range", "missing"]
+
+
+@dataclass(frozen=True)
+class Population:
+    """One bead level of the kit and what was measured for it (None when missing)."""
+
+    level: int                      # 0-based, ascending bead value
+    bead_value: float
+    status: LevelStatus
+    fluorescence: float | None      # the statistic (median or geometric mean), linear units
+    events: int
+    cv: float | None                # robust CV
+    residual: float | None          # log10(bead value) - curve prediction (fitted levels)
+    reason: str | None = None       # why a level is not fitted
+
+    def as_dict(self) -> dict[str, object]:
+        return {"bead_value": self.bead_value, "fluorescence": self.fluorescence, "events": self.events,
+                "cv": self.cv, "status": self.status, "residual": self.residual, "reason": self.reason}
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """A bead calibration with its full record (FlowCal-style: every intermediate kept).
+
+    ``events`` holds the gated fluorescence values and ``event_levels`` the level index of each
+    (-1: a population matching no level), for figures and audits.
+    """
+
+    key: CalibrationKey
+    statistic: Statistic
+    bead_values: tuple[float, ...]
+    populations: tuple[Population, ...]
+    extra_populations: tuple[Population, ...]
+    curve: Curve | None
+    qc: QC
+    gate: BeadGate | None
+    channel_range: tuple[float, float]
+    events: np.ndarray
+    event_levels: np.ndarray
+    assignment_score: float
+    assignment_runner_up: float
+
+    @property
+    def fitted(self) -> tuple[Population, ...]:
+        return tuple(p for p in self.populations if p.status == "fitted")
+
+    @property
+    def missing_levels(self) -> tuple[float, ...]:
+        return tuple(p.bead_value for p in self.populations if p.status == "missing")
+
+    def _curve(self) -> Curve:
+        if self.curve is None:
+            raise ValueError("this calibration has no standard curve (too few fitted bead levels)")
+        return self.curve
+
+    def to_abc(self, f: float | np.ndarray) -> float | np.ndarray:
+        """AB/C (bead units) of a fluorescence statistic."""
+        return self._curve().to_abc(f)
+
+    def abc_interval(self, f: float, f_se_log: float = 0.0, level: float = 0.95) -> tuple[float, float]:
+        """Interval for AB/C at ``f`` (see :meth:`Curve.abc_interval`)."""
+        return self._curve().abc_interval(f, f_se_log=f_se_log, level=level)
+
+    def in_range(self, f: float) -> bool:
+        """Whether ``f`` lies within the fitted bead range."""
+        return self._curve().in_range(f)

@@ -1,0 +1,126 @@
+"""Calibrate a bead acquisition: the one path the CLI, ``analyze`` and the flows share.
+
+Turns an :class:`~pipeline.acquisition.Acquisition` into the plain arrays and ranges the
+pure ``calibration`` package needs, and a :class:`~calibration.Calibration` into the
+contract's JSON document (DESIGN.md, Interfaces: ``mhladr calibrate``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from calibration import (Calibration, CalibrationKey, CalibrationQCConfig, NoBeadsError, Scatter,
+                         calibrate_beads, validate_bead_values)
+from calibration.statistics import Statistic
+from pipeline.acquisition import Acquisition, Channel
+from pipeline.config import Settings
+from pipeline.errors import BAD_INPUT, BAD_LOT, NO_BEADS, WRONG_PANEL, InputError
+
+
+def channel_range(ch: Channel) -> tuple[float, float]:
+    """Linear (low, high) of a decoded channel: offset .. offset * 10**decades for a log
+    amplifier (FCS 3.1 $PnE; offset 0 read as 1), 0 .. $PnR / gain for a linear one."""
+    if ch.log_decades > 0:
+        offset = ch.log_offset if ch.log_offset > 0 else 1.0
+        return offset, offset * 10.0 ** ch.log_decades
+    return 0.0, ch.range / (ch.gain or 1.0)
+
+
+def qc_config_from_settings(settings: Settings) -> CalibrationQCConfig:
+    """Bead QC thresholds from the project settings (``MHLADR_R2_MIN`` etc.)."""
+    return CalibrationQCConfig(r2_min=settings.r2_min, slope_min=settings.slope_min,
+                               slope_max=settings.slope_max, cv_review_above=settings.bead_cv_review_above)
+
+
+def _unclipped(acq: Acquisition, area: str | None, height: str | None) -> str | None:
+    """The area channel unless a quarter of its events sit at the top of its range (some
+    analog instruments clip it), else the height channel."""
+    if area is None or height is None:
+        return area or height
+    column = acq.column(area)
+    return height if np.mean(column >= 0.98 * channel_range(acq.channel(area))[1]) > 0.25 else area
+
+
+def _scatter(acq: Acquisition) -> Scatter | None:
+    roles = acq.roles
+    fsc_name = roles.fsc_a or roles.fsc_h
+    ssc_name = _unclipped(acq, roles.ssc_a, roles.ssc_h)
+    if fsc_name is None or ssc_name is None:
+        return None
+    fsc, ssc = acq.channel(fsc_name), acq.channel(ssc_name)
+    height = acq.channel(roles.fsc_h) if roles.fsc_a and roles.fsc_h else None
+    return Scatter(fsc=acq.column(fsc.name), ssc=acq.column(ssc.name),
+                   fsc_range=channel_range(fsc), ssc_range=channel_range(ssc),
+                   fsc_h=acq.column(height.name) if height else None,
+                   fsc_h_range=channel_range(height) if height else None)
+
+
+def calibrate_file(acq: Acquisition, bead_values: Sequence[float], lot: str | None, channel: str | None = None,
+                   config: CalibrationQCConfig | None = None, statistic: Statistic = "median",
+                   seed: int = 0) -> Calibration:
+    """Calibrate the bead tube ``acq`` in ``channel`` (default: its PE role channel).
+
+    Raises :class:`InputError` when the channel is absent, the values are unusable or no bead
+    event is left; QC problems are in the returned calibration's ``qc``.
+    """
+    name = channel or acq.roles.pe
+    if name is None:
+        raise InputError(acq.path, WRONG_PANEL, "no PE channel found in this bead file: name one with --channel")
+    try:
+        ch = acq.channel(name)
+    except KeyError:
+        known = ", ".join(c.name for c in acq.channels)
+        raise InputError(acq.path, BAD_INPUT, f"no channel {name!r} (channels: {known})") from None
+    try:
+        values = validate_bead_values(bead_values)
+    except ValueError as exc:
+        raise InputError(acq.path, BAD_LOT, str(exc)) from None
+    key = CalibrationKey(instrument=acq.instrument, serial=acq.serial, channel=ch.name, voltage=ch.voltage,
+                         gain=ch.gain, acquired=acq.acquired, lot=lot, sha256=acq.sha256)
+    try:
+        return calibrate_beads(acq.column(ch.name), values, channel_range=channel_range(ch),
+                               scatter=_scatter(acq), statistic=statistic, key=key,
+                               qc_config=config or CalibrationQCConfig(), seed=seed)
+    except NoBeadsError as exc:
+        raise InputError(acq.path, NO_BEADS, str(exc)) from None
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or x != x else round(float(x), 6)
+
+
+def calibration_document(cal: Calibration, file: str) -> dict[str, Any]:
+    """The contract's ``calibrate`` JSON document (plus the full record)."""
+    key = cal.key
+    curve = cal.curve
+    fitted_or_found = [p for p in cal.populations if p.fluorescence is not None]
+    return {
+        "file": file,
+        "sha256": key.sha256,
+        "instrument": key.instrument,
+        "serial": key.serial,
+        "channel": key.channel,
+        "voltage": key.voltage,
+        "gain": key.gain,
+        "acquired": key.acquired.isoformat() if key.acquired else None,
+        "lot": key.lot,
+        "bead_values": list(cal.bead_values),
+        "statistic": cal.statistic,
+        "peaks": [{"bead_value": p.bead_value, "fluorescence": _num(p.fluorescence), "events": p.events,
+                   "cv": _num(p.cv), "status": p.status, "residual": _num(p.residual)}
+                  for p in fitted_or_found],
+        "slope": _num(curve.slope) if curve else None,
+        "intercept": _num(curve.intercept) if curve else None,
+        "r2": _num(curve.r2) if curve else None,
+        "covariance": curve.as_dict()["covariance"] if curve else None,
+        "bead_range": [curve.f_min, curve.f_max] if curve else None,
+        "missing_levels": list(cal.missing_levels),
+        "excluded_levels": [{"bead_value": p.bead_value, "status": p.status, "reason": p.reason}
+                            for p in cal.populations if p.status in ("saturated", "below_range", "blank")],
+        "extra_populations": [{"fluorescence": _num(p.fluorescence), "events": p.events}
+                              for p in cal.extra_populations],
+        "gate": cal.gate.as_dict() if cal.gate else None,
+        "qc": cal.qc.as_dict(),
+    }

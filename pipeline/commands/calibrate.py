@@ -1,0 +1,70 @@
+"""``mhladr calibrate BEADS (--lot NAME [--lots lots.csv] | --lot-values v1,v2,...)``.
+
+Fits the bead standard curve of one bead tube and prints the contract's document
+(DESIGN.md, Interfaces). Without --lot or --lot-values the lot named by the file
+(``BEAD LOT`` keyword or file name) is looked up in the lot table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pipeline.bead_calibration import calibrate_file, calibration_document, qc_config_from_settings
+from pipeline.config import load_settings
+from pipeline.fcs import read_fcs
+from pipeline.lots import Lot, find_lot, parse_lot_values, read_lots, resolve_lot
+
+
+def _lot(args: argparse.Namespace, bead_lot: str | None) -> Lot:
+    if args.lot_values is not None:
+        return parse_lot_values(args.lot_values, args.beads)
+    if args.lot is not None:
+        return find_lot(args.lot, read_lots(args.lots), args.lots)
+    return resolve_lot(args.beads, bead_lot, args.lots)
+
+
+def _human(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['file']}", f"  {doc['instrument'] or '?'}  channel {doc['channel']}  voltage "
+             f"{doc['voltage']}  lot {doc['lot'] or '-'}  statistic {doc['statistic']}"]
+    for p in doc["peaks"]:
+        cv = f"{p['cv']:.1%}" if p["cv"] is not None else "-"
+        lines.append(f"    bead {p['bead_value']:>10,.0f}  F {p['fluorescence']:>12,.1f}  "
+                     f"{p['events']:>6} events  rCV {cv:>6}  {p['status']}")
+    for v in doc["missing_levels"]:
+        lines.append(f"    bead {v:>10,.0f}  not found")
+    if doc["slope"] is not None:
+        lines.append(f"  log10(bead) = {doc['slope']:.4f} * log10(F) + {doc['intercept']:.4f}   "
+                     f"R^2 {doc['r2']:.4f}")
+    lines.append(f"  QC {doc['qc']['status']}")
+    lines += [f"    - {r}" for r in doc["qc"]["reasons"]]
+    if doc.get("figure"):
+        lines.append(f"  figure {doc['figure']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    acq = read_fcs(args.beads)
+    lot = _lot(args, acq.bead_lot)
+    settings = load_settings()
+    cal = calibrate_file(acq, lot.values, lot.name or acq.bead_lot, channel=args.channel,
+                         config=qc_config_from_settings(settings), statistic=settings.statistic)  # type: ignore[arg-type]
+    doc = calibration_document(cal, acq.path)
+    if args.figure:
+        from pipeline.report.calibration_figure import draw_calibration_figure
+        doc["figure"] = str(draw_calibration_figure(cal, Path(args.figure)))
+    return doc, _human(doc)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("calibrate", help="fit the bead standard curve of a bead tube")
+    parser.add_argument("beads", help="bead tube FCS file")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--lot", help="lot name in the lot table")
+    group.add_argument("--lot-values", help="bead values, comma-separated, ascending (0 = blank)")
+    parser.add_argument("--lots", default="lots.csv", help="lot table (default: ./lots.csv)")
+    parser.add_argument("--channel", help="fluorescence channel ($PnN; default: the PE channel)")
+    parser.add_argument("--figure", help="write the calibration figure (PNG) here")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(func=run)

@@ -1,0 +1,1 @@
+"""Figures and printable reports (the only place the project draws; matplotlib Agg)."""
