@@ -17,6 +17,7 @@ from calibration.bead_gate import BeadGate, Scatter, gate_beads
 from calibration.bead_qc import evaluate_qc
 from calibration.config import CalibrationQCConfig, PeakSearchConfig
 from calibration.curve import fit_curve
+from calibration.joint_peaks import ClusteringChannels, find_joint_peaks
 from calibration.key import CalibrationKey
 from calibration.peaks import find_peaks, log_transform
 from calibration.result import Calibration, Population
@@ -62,6 +63,7 @@ def calibrate_beads(
     *,
     channel_range: tuple[float, float],
     scatter: Scatter | None = None,
+    clustering: ClusteringChannels | None = None,
     statistic: Statistic = "median",
     key: CalibrationKey = CalibrationKey(),
     qc_config: CalibrationQCConfig = CalibrationQCConfig(),
@@ -72,19 +74,33 @@ def calibrate_beads(
 
     ``fluorescence``: linear values of the calibration channel, one per event;
     ``channel_range``: that channel's linear (low, high), used to spot saturated levels;
-    ``scatter``: FSC/SSC for the singlet bead gate (no gate when None).
+    ``scatter``: FSC/SSC for the singlet bead gate (no gate when None);
+    ``clustering``: further channels to find the populations in jointly with this one (in
+    log space; the statistic is still taken in this channel only). Events not finite in
+    every channel used are left out.
     Raises :class:`NoBeadsError` when no event survives the gate, ``ValueError`` for bad values.
     """
     values = validate_bead_values(bead_values)
     f_all = np.asarray(fluorescence, dtype=float)
     gate: BeadGate | None = gate_beads(scatter) if scatter is not None else None
-    mask = np.isfinite(f_all) if gate is None else gate.mask & np.isfinite(f_all)
+    finite = np.isfinite(f_all)
+    if clustering is not None:
+        if clustering.values.shape[0] != f_all.size:
+            raise ValueError("clustering channels must have one row per event")
+        finite &= np.isfinite(clustering.values).all(axis=1)
+    mask = finite if gate is None else gate.mask & finite
     f = f_all[mask]
     if f.size == 0:
         raise NoBeadsError("no bead events left after the scatter gate")
     width = transform_width(channel_range)
     t = log_transform(f, width)
-    search = find_peaks(t, max_peaks=len(values), config=peak_config, seed=seed)
+    if clustering is None:
+        search = find_peaks(t, max_peaks=len(values), config=peak_config, seed=seed)
+    else:
+        extra = [log_transform(clustering.values[mask, j], transform_width(r))
+                 for j, r in enumerate(clustering.ranges)]
+        search = find_joint_peaks(np.column_stack([t, *extra]), max_peaks=len(values), config=peak_config,
+                                  seed=seed)
     assignment = assign_levels([p.log_center for p in search.peaks], values,
                                slope_weight=peak_config.slope_prior_weight,
                                blank_margin=peak_config.blank_margin)
@@ -141,4 +157,5 @@ def calibrate_beads(
     return Calibration(key=key, statistic=statistic, bead_values=values, populations=pops,
                        extra_populations=tuple(extras), curve=curve, qc=qc, gate=gate,
                        channel_range=(float(low), float(high)), events=f, event_levels=event_levels,
-                       assignment_score=assignment.score, assignment_runner_up=assignment.runner_up)
+                       assignment_score=assignment.score, assignment_runner_up=assignment.runner_up,
+                       clustering_channels=clustering.names if clustering is not None else ())

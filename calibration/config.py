@@ -31,7 +31,7 @@ class CalibrationQCConfig:
 
 @dataclass(frozen=True)
 class PeakSearchConfig:
-    """How bead populations are found in one fluorescence channel (log10 space)."""
+    """How bead populations are found in one or several fluorescence channels (log10 space)."""
 
     bandwidth: float = 0.02            # Gaussian smoothing of the log histogram, decades
     min_prominence: float = 0.25       # a peak must rise this fraction of its height above its valley
@@ -43,3 +43,4 @@ class PeakSearchConfig:
     saturation_sd: float = 2.5         # population edge = log median +- this many robust SDs
     slope_prior_weight: float = 0.1    # pull of the assignment slope towards 1 (decades^2)
     blank_margin: float = 0.1          # a blank sits this far (decades) below the lowest level
+    joint_reg_covar: float = 1e-5      # added to joint (multi-channel) covariances, decades^2

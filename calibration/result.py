@@ -55,6 +55,7 @@ class Calibration:
     event_levels: np.ndarray
     assignment_score: float
     assignment_runner_up: float
+    clustering_channels: tuple[str, ...] = ()   # names of the extra channels populations were found in
 
     @property
     def fitted(self) -> tuple[Population, ...]:

@@ -11,8 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from calibration import (Calibration, CalibrationKey, CalibrationQCConfig, NoBeadsError, Scatter,
-                         calibrate_beads, validate_bead_values)
+from calibration import (Calibration, CalibrationKey, CalibrationQCConfig, ClusteringChannels, NoBeadsError,
+                         Scatter, calibrate_beads, validate_bead_values)
 from calibration.statistics import Statistic
 from pipeline.acquisition import Acquisition, Channel
 from pipeline.config import Settings
@@ -57,22 +57,38 @@ def _scatter(acq: Acquisition) -> Scatter | None:
                    fsc_h_range=channel_range(height) if height else None)
 
 
+def _channel(acq: Acquisition, name: str) -> Channel:
+    try:
+        return acq.channel(name)
+    except KeyError:
+        known = ", ".join(c.name for c in acq.channels)
+        raise InputError(acq.path, BAD_INPUT, f"no channel {name!r} (channels: {known})") from None
+
+
+def _clustering(acq: Acquisition, measured: str, names: Sequence[str] | None) -> ClusteringChannels | None:
+    """The channels other than ``measured`` among ``names`` (None when there are none)."""
+    extra = [c for c in (_channel(acq, n) for n in dict.fromkeys(names or ())) if c.name != measured]
+    if not extra:
+        return None
+    return ClusteringChannels(values=np.column_stack([acq.column(c.name) for c in extra]),
+                              ranges=tuple(channel_range(c) for c in extra), names=tuple(c.name for c in extra))
+
+
 def calibrate_file(acq: Acquisition, bead_values: Sequence[float], lot: str | None, channel: str | None = None,
                    config: CalibrationQCConfig | None = None, statistic: Statistic = "median",
-                   seed: int = 0) -> Calibration:
+                   seed: int = 0, clustering_channels: Sequence[str] | None = None) -> Calibration:
     """Calibrate the bead tube ``acq`` in ``channel`` (default: its PE role channel).
 
-    Raises :class:`InputError` when the channel is absent, the values are unusable or no bead
+    ``clustering_channels``: channels to find the bead populations in jointly (multi-dye beads
+    such as rainbow beads); the measured channel is always one of them. None: that channel alone.
+    Raises :class:`InputError` when a channel is absent, the values are unusable or no bead
     event is left; QC problems are in the returned calibration's ``qc``.
     """
     name = channel or acq.roles.pe
     if name is None:
         raise InputError(acq.path, WRONG_PANEL, "no PE channel found in this bead file: name one with --channel")
-    try:
-        ch = acq.channel(name)
-    except KeyError:
-        known = ", ".join(c.name for c in acq.channels)
-        raise InputError(acq.path, BAD_INPUT, f"no channel {name!r} (channels: {known})") from None
+    ch = _channel(acq, name)
+    clustering = _clustering(acq, ch.name, clustering_channels)
     try:
         values = validate_bead_values(bead_values)
     except ValueError as exc:
@@ -81,7 +97,7 @@ def calibrate_file(acq: Acquisition, bead_values: Sequence[float], lot: str | No
                          gain=ch.gain, acquired=acq.acquired, lot=lot, sha256=acq.sha256)
     try:
         return calibrate_beads(acq.column(ch.name), values, channel_range=channel_range(ch),
-                               scatter=_scatter(acq), statistic=statistic, key=key,
+                               scatter=_scatter(acq), clustering=clustering, statistic=statistic, key=key,
                                qc_config=config or CalibrationQCConfig(), seed=seed)
     except NoBeadsError as exc:
         raise InputError(acq.path, NO_BEADS, str(exc)) from None
@@ -108,6 +124,7 @@ def calibration_document(cal: Calibration, file: str) -> dict[str, Any]:
         "lot": key.lot,
         "bead_values": list(cal.bead_values),
         "statistic": cal.statistic,
+        "clustering_channels": [key.channel, *cal.clustering_channels],
         "peaks": [{"bead_value": p.bead_value, "fluorescence": _num(p.fluorescence), "events": p.events,
                    "cv": _num(p.cv), "status": p.status, "residual": _num(p.residual)}
                   for p in fitted_or_found],

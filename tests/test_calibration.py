@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration import (CalibrationQCConfig, Scatter, calibrate_beads, fit_curve, gate_beads,
-                         log_statistic_se, population_statistic, robust_cv)
+from calibration import (CalibrationQCConfig, ClusteringChannels, Scatter, calibrate_beads, fit_curve,
+                         gate_beads, log_statistic_se, population_statistic, robust_cv)
 from calibration.assignment import assign_levels
 
 QUANTIBRITE = (474.0, 5359.0, 23843.0, 62336.0)
@@ -207,3 +207,70 @@ def test_bad_bead_values_raise():
         calibrate_beads(fl, (474.0, 300.0, 23843.0), channel_range=(0.0, TOP))
     with pytest.raises(ValueError):
         calibrate_beads(fl, (0.0, 0.0, 23843.0), channel_range=(0.0, TOP))
+
+
+# Two-channel rainbow tube on a 4-decade log amplifier (as FlowCal's FACScan bead files):
+# log10 centre and SD of each level (blank first) in the measured channel, where the blank
+# and the two dimmest levels overlap, and in a second channel, where they are far apart.
+LOG_RANGE = (1.0, 1e4)
+MEASURED = ((2.12, 0.08), (2.22, 0.07), (2.36, 0.065), (2.72, 0.04), (3.06, 0.03), (3.44, 0.02), (3.80, 0.015))
+SECOND = ((1.0, 0.2), (2.0, 0.05), (2.43, 0.03), (2.91, 0.02), (3.30, 0.015), (3.77, 0.014), (3.95, 0.01))
+RAINBOW7 = RAINBOW8[:7]
+
+
+def rainbow_tube(*, missing=(), n=3000, seed=2):
+    """(measured channel, second channel, level of each event) of a two-channel rainbow tube."""
+    rng = np.random.default_rng(seed)
+    parts = [(10 ** rng.normal(m0, s0, n), 10 ** rng.normal(m1, s1, n), np.full(n, level))
+             for level, ((m0, s0), (m1, s1)) in enumerate(zip(MEASURED, SECOND)) if level not in missing]
+    fl, second, levels = (np.concatenate(x) for x in zip(*parts))
+    return np.clip(fl, *LOG_RANGE), np.clip(second, *LOG_RANGE), levels
+
+
+def _joint(fl, second):
+    return calibrate_beads(fl, RAINBOW7, channel_range=LOG_RANGE,
+                           clustering=ClusteringChannels(second[:, None], (LOG_RANGE,), ("FL3",)))
+
+
+def test_clustering_channel_separates_levels_overlapping_in_the_measured_one():
+    fl, second, levels = rainbow_tube()
+    truth = [np.median(fl[levels == k]) for k in range(len(RAINBOW7))]
+    single = calibrate_beads(fl, RAINBOW7, channel_range=LOG_RANGE)
+    assert any(p.fluorescence is None or abs(p.fluorescence / t - 1) > 0.02
+               for p, t in zip(single.populations[:3], truth))
+    joint = _joint(fl, second)
+    assert joint.clustering_channels == ("FL3",)
+    assert joint.populations[0].status == "blank" and not joint.missing_levels
+    for p, t in zip(joint.populations, truth):
+        assert p.fluorescence == pytest.approx(t, rel=0.02)
+        assert p.events == pytest.approx(3000, rel=0.03)
+
+
+def test_clustering_keeps_a_missing_level_missing():
+    fl, second, levels = rainbow_tube(missing=(4,), seed=4)
+    cal = _joint(fl, second)
+    assert cal.missing_levels == (RAINBOW7[4],)
+    for p in cal.populations:
+        if p.status != "missing":
+            assert p.fluorescence == pytest.approx(np.median(fl[levels == p.level]), rel=0.02)
+
+
+def test_joint_search_splits_a_pair_blurred_by_a_noisy_channel():
+    from calibration.joint_peaks import find_joint_peaks
+    rng = np.random.default_rng(1)
+    centres = (((2.0, 0.04), (1.0, 0.3)), ((2.3, 0.04), (1.0, 0.3)), ((2.8, 0.03), (2.5, 0.03)),
+               ((3.3, 0.03), (3.0, 0.03)))    # the two dimmest differ only in channel 0
+    t = np.concatenate([np.column_stack([rng.normal(m0, s0, 3000), rng.normal(m1, s1, 3000)])
+                        for (m0, s0), (m1, s1) in centres])
+    search = find_joint_peaks(t, max_peaks=4)
+    assert [p.log_center for p in search.peaks] == pytest.approx([2.0, 2.3, 2.8, 3.3], abs=0.01)
+    assert [p.events for p in search.peaks] == pytest.approx([3000] * 4, rel=0.02)
+
+
+def test_clustering_channels_must_match_the_events():
+    fl, second, _ = rainbow_tube()
+    with pytest.raises(ValueError):
+        ClusteringChannels(second, (LOG_RANGE,))
+    with pytest.raises(ValueError):
+        calibrate_beads(fl, RAINBOW7, channel_range=LOG_RANGE,
+                        clustering=ClusteringChannels(second[:-1, None], (LOG_RANGE,)))

@@ -1,8 +1,9 @@
 """Bead calibration on FlowCal's real rainbow bead files, against FlowCal 1.3.1 itself.
 
-FlowCal's reference pipeline (its examples/analyze_mef.py): to_rfi, start_end(250, 100),
-high_low and density2d(0.85) on FSC/SSC, then mef.get_transform_fxn clustering on FL1 and
-FL3 (np.random seeded: FlowCal labels events by sampling posteriors).
+FlowCal's reference pipeline (its examples/analyze_mef.py and experiment.xlsx): to_rfi,
+start_end(250, 100), high_low and density2d(0.85) on FSC/SSC, then mef.get_transform_fxn
+clustering on FL1 and FL3 (np.random seeded: FlowCal labels events by sampling posteriors).
+We find the populations on the same channels (FL1 measured, FL3 for clustering).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ FILES = {
     "FlowCal/examples/FCFiles/max/sample002.fcs": (0, 792, 2079, 6588, 16471, 47497, 137049, 271647),
     "FlowCal/history/2016/Beads006.fcs": (0, 646, 1704, 4827, 15991, 47609, 135896, 273006),
 }
-# In FL1 alone the blank and the two dimmest rainbow levels overlap (Ashman's D < 2) on these
-# files; FlowCal separates them with FL3 as a second clustering channel.
-RESOLVED_FROM = 3
+# The clustering channels FlowCal uses on all four files (experiment.xlsx; the 2016 example script).
+CLUSTERING = ("FL1", "FL3")
+# In FL1 alone the blank and the two dimmest levels overlap (Ashman's D < 2) on these files.
+SINGLE_CHANNEL_RESOLVED_FROM = 3
 
 
 def _read(path):
@@ -38,7 +40,7 @@ def _flowcal_medians(path, values):
     data = flowcal.gate.high_low(data, channels=["FSC", "SSC"])
     data = flowcal.gate.density2d(data, channels=["FSC", "SSC"], gate_fraction=0.85)
     out = flowcal.mef.get_transform_fxn(data, mef_values=[list(values)], mef_channels=["FL1"],
-                                        clustering_channels=["FL1", "FL3"], full_output=True)
+                                        clustering_channels=list(CLUSTERING), full_output=True)
     return np.asarray(out.statistic["values"][0], dtype=float)
 
 
@@ -47,48 +49,45 @@ def comparisons(real_fcs):
     from pipeline.bead_calibration import calibrate_file
     rows = {}
     for rel, values in FILES.items():
-        cal = calibrate_file(_read(real_fcs / rel), values, None, channel="FL1")
-        rows[rel] = (cal, _flowcal_medians(real_fcs / rel, values))
+        acq = _read(real_fcs / rel)
+        rows[rel] = (calibrate_file(acq, values, None, channel="FL1", clustering_channels=CLUSTERING),
+                     calibrate_file(acq, values, None, channel="FL1"),
+                     _flowcal_medians(real_fcs / rel, values))
     return rows
 
 
-# On min/sample001 the blank merges with the 771 MEFL level in FL1 (no bimodality): it is
-# reported missing, and the other levels keep their own values (no shift).
-BLANK_UNRESOLVED = {"FlowCal/examples/FCFiles/min/sample001.fcs"}
+def _medians(cal):
+    return np.array([np.nan if p.fluorescence is None else p.fluorescence for p in cal.populations])
 
 
 @pytest.mark.parametrize("rel", FILES)
-def test_levels_found_blank_first(comparisons, rel):
-    cal, _ = comparisons[rel]
-    if rel in BLANK_UNRESOLVED:
-        assert cal.missing_levels == (0.0,)
-        assert any("bead level 0 not found" in r for r in cal.qc.reasons)
-    else:
-        assert not cal.missing_levels
-        assert cal.populations[0].status == "blank"
-    assert all(p.fluorescence is not None for p in cal.populations[1:])
+def test_every_level_found_blank_first(comparisons, rel):
+    cal, _, _ = comparisons[rel]
+    assert not cal.missing_levels and not cal.extra_populations
+    assert cal.populations[0].status == "blank"
+    assert cal.clustering_channels == ("FL3",)
 
 
 @pytest.mark.parametrize("rel", FILES)
-def test_medians_agree_with_flowcal_on_resolved_levels(comparisons, rel):
-    cal, reference = comparisons[rel]
-    ours = np.array([p.fluorescence or np.nan for p in cal.populations])
-    np.testing.assert_allclose(ours[RESOLVED_FROM:], reference[RESOLVED_FROM:], rtol=0.02)
+def test_medians_agree_with_flowcal_on_every_level(comparisons, rel):
+    cal, _, reference = comparisons[rel]
+    np.testing.assert_allclose(_medians(cal), reference, rtol=0.02)
 
 
-@pytest.mark.xfail(strict=True, reason="1-D FL1 clustering cannot split the overlapping blank and dimmest "
-                                       "two levels the way FlowCal's FL1+FL3 clustering does")
-def test_medians_agree_with_flowcal_on_every_level(comparisons):
-    for cal, reference in comparisons.values():
-        np.testing.assert_allclose([p.fluorescence or np.nan for p in cal.populations], reference, rtol=0.02)
+@pytest.mark.parametrize("rel", FILES)
+def test_single_channel_agrees_from_the_resolved_levels_up(comparisons, rel):
+    _, single, reference = comparisons[rel]
+    assert single.clustering_channels == ()
+    np.testing.assert_allclose(_medians(single)[SINGLE_CHANNEL_RESOLVED_FROM:],
+                               reference[SINGLE_CHANNEL_RESOLVED_FROM:], rtol=0.02)
 
 
 def test_saturated_top_excluded_where_flowcal_drops_it(comparisons):
     for rel in ("FlowCal/examples/FCFiles/sample001.fcs", "FlowCal/history/2016/Beads006.fcs"):
-        cal, _ = comparisons[rel]
+        cal, _, _ = comparisons[rel]
         assert cal.populations[-1].status == "saturated"
         assert any("excluded: saturated" in r for r in cal.qc.reasons)
-    cal, _ = comparisons["FlowCal/examples/FCFiles/max/sample002.fcs"]
+    cal, _, _ = comparisons["FlowCal/examples/FCFiles/max/sample002.fcs"]
     assert cal.populations[-1].status == "fitted"
 
 
@@ -116,6 +115,15 @@ def test_cli_calibrate_json_and_errors(real_fcs, capsys, tmp_path):
     assert set(doc["peaks"][0]) >= {"bead_value", "fluorescence", "events", "cv"}
     assert doc["qc"]["status"] in ("pass", "review", "fail") and doc["qc"]["reasons"]
     assert figure.stat().st_size > 10_000
+    assert doc["clustering_channels"] == ["FL1"]
+    code = main(["calibrate", path, "--lot-values", "0,792,2079,6588,16471,47497,137049,271647",
+                 "--channel", "FL1", "--clustering-channels", "FL1,FL3", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["clustering_channels"] == ["FL1", "FL3"]
+    assert [p["fluorescence"] for p in doc["peaks"]][:3] == pytest.approx([154.0, 198.1, 278.8], rel=0.02)
+    code = main(["calibrate", path, "--lot-values", "0,792", "--channel", "FL1",
+                 "--clustering-channels", "FL1,FL9", "--json"])
+    assert code == 2 and json.loads(capsys.readouterr().out)["error"]["code"] == "bad_input"
     code = main(["calibrate", path, "--lot-values", "0,792,x", "--channel", "FL1", "--json"])
     captured = capsys.readouterr()
     assert code == 2 and json.loads(captured.out)["error"]["code"] == "bad_lot"

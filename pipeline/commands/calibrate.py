@@ -27,7 +27,9 @@ def _lot(args: argparse.Namespace, bead_lot: str | None) -> Lot:
 
 def _human(doc: dict[str, Any]) -> str:
     lines = [f"{doc['file']}", f"  {doc['instrument'] or '?'}  channel {doc['channel']}  voltage "
-             f"{doc['voltage']}  lot {doc['lot'] or '-'}  statistic {doc['statistic']}"]
+             f"{doc['voltage']}  lot {doc['lot'] or '-'}  statistic {doc['statistic']}"
+             + (f"  clustered on {','.join(doc['clustering_channels'])}" if len(doc["clustering_channels"]) > 1
+                else "")]
     for p in doc["peaks"]:
         cv = f"{p['cv']:.1%}" if p["cv"] is not None else "-"
         lines.append(f"    bead {p['bead_value']:>10,.0f}  F {p['fluorescence']:>12,.1f}  "
@@ -48,8 +50,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     acq = read_fcs(args.beads)
     lot = _lot(args, acq.bead_lot)
     settings = load_settings()
+    clustering = [c.strip() for c in (args.clustering_channels or "").split(",") if c.strip()] or None
     cal = calibrate_file(acq, lot.values, lot.name or acq.bead_lot, channel=args.channel,
-                         config=qc_config_from_settings(settings), statistic=settings.statistic)  # type: ignore[arg-type]
+                         config=qc_config_from_settings(settings),
+                         statistic=settings.statistic,  # type: ignore[arg-type]
+                         clustering_channels=clustering)
     doc = calibration_document(cal, acq.path)
     if args.figure:
         from pipeline.report.calibration_figure import draw_calibration_figure
@@ -65,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--lot-values", help="bead values, comma-separated, ascending (0 = blank)")
     parser.add_argument("--lots", default="lots.csv", help="lot table (default: ./lots.csv)")
     parser.add_argument("--channel", help="fluorescence channel ($PnN; default: the PE channel)")
+    parser.add_argument("--clustering-channels", metavar="CH,CH,...",
+                        help="find bead populations jointly in these channels (multi-dye beads, e.g. "
+                             "FL1,FL3 for rainbow beads); the statistic stays in --channel")
     parser.add_argument("--figure", help="write the calibration figure (PNG) here")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
