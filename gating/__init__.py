@@ -1,0 +1,24 @@
+"""Monocyte gating: compensation, debris/doublet/monocyte gates, lab templates, PE statistic.
+
+Public API::
+
+    compensate(events, channel_names, spillover_channels, spillover_matrix) -> np.ndarray
+    gate_monocytes(events, channel_names, roles, config=GatingQCConfig(), template=None,
+                   seed=0) -> MonocyteGateResult
+    load_template_gate(gatingml_path, gate_name) -> TemplateGate
+    apply_template_gate(template, events, channel_names) -> np.ndarray (bool)
+    monocyte_pe_statistic(pe_values, statistic='median') -> (value, se_log10)
+"""
+
+from gating.compensation import compensate
+from gating.result import (Component, DebrisGeometry, DoubletGeometry, GatingQCConfig,
+                           MonocyteGateResult, MonocyteGeometry, TemplateGeometry)
+from gating.statistic import median_se, monocyte_pe_statistic
+from gating.strategy import gate_monocytes
+from gating.template import TemplateGate, apply_template_gate, load_template_gate
+
+__all__ = [
+    "Component", "DebrisGeometry", "DoubletGeometry", "GatingQCConfig", "MonocyteGateResult",
+    "MonocyteGeometry", "TemplateGate", "TemplateGeometry", "apply_template_gate", "compensate",
+    "gate_monocytes", "load_template_gate", "median_se", "monocyte_pe_statistic",
+]

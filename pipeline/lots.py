@@ -93,3 +93,14 @@ def resolve_lot(bead_file: str | Path, bead_lot: str | None, lots_path: str | Pa
         return find_lot(bead_lot, lots, bead_file)
     except InputError as err:
         raise InputError(bead_file, BAD_LOT, f"{err.message} in {lots_path}") from None
+
+
+def choose_lot(bead_file: str | Path, bead_lot: str | None, *, lot: str | None = None,
+               lot_values: str | None = None, lots_path: str | Path = "lots.csv") -> Lot:
+    """The lot the command line asks for: ``--lot-values``, else ``--lot`` in the table, else
+    the lot the bead file names (keyword or file name) in the table."""
+    if lot_values is not None:
+        return parse_lot_values(lot_values, bead_file)
+    if lot is not None:
+        return find_lot(lot, read_lots(lots_path), lots_path)
+    return resolve_lot(bead_file, bead_lot, lots_path)

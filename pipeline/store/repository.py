@@ -262,6 +262,13 @@ class Store:
             ).order_by(m.Calibration.id))
             return [_calibration_record(r) for r in rows]
 
+    def calibrations_of_file(self, sha256: str) -> list[CalibrationRecord]:
+        """The calibrations fitted from one bead file (one per channel)."""
+        with self._read() as s:
+            rows = s.scalars(select(m.Calibration).where(m.Calibration.file_sha256 == sha256)
+                             .order_by(m.Calibration.id))
+            return [_calibration_record(r) for r in rows]
+
     def get_calibration(self, calibration_id: int) -> CalibrationRecord | None:
         with self._read() as s:
             row = s.get(m.Calibration, calibration_id)

@@ -1,0 +1,138 @@
+"""Automatic monocyte gate: a seeded Gaussian mixture on (asinh CD14, asinh SSC).
+
+The mixture (Dempster, Laird & Rubin 1977 EM; scikit-learn GaussianMixture) is fitted on a
+seeded subsample of singlet leukocytes, its components are given roles by rule, and every
+event is then classified (vectorised, in chunks):
+
+- lymphocyte and granulocyte SSC = the lowest and highest SSC centres among components holding
+  >= 5 % of events; neutrophils = the largest of those in the upper half of that SSC span;
+- monocytes = the densest component (highest peak weight / sqrt(det cov), so a compact cluster
+  wins over diffuse doublet components) with its SSC centre above the lymphocytes' and more
+  than 2 SD below the neutrophils', and its CD14 centre more than 2 SD above the neutrophils',
+  plus any component
+  centred within 1 SD of its SSC that also clears that CD14 bound: CD14-dim monocytes are
+  kept, CD14-dim granulocytes (shoulder included) are left out;
+- gate = posterior probability of the monocyte components >= ``posterior_min`` and
+  Mahalanobis distance^2 to one of them <= the chi-square(2) ``ellipse_quantile``.
+
+HLA-DR (PE) is never used, so a bimodal HLA-DR cannot move the gate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.mixture import GaussianMixture
+
+from calibration.qc import QC
+from gating.result import Component, GateStep, GatingQCConfig, MonocyteGeometry
+from gating.scatter import subsample_index
+from gating.transform import asinh, asinh_cofactor
+
+MAJOR_WEIGHT = 0.05        # components at least this large anchor lymphocytes / granulocytes
+NEIGHBOUR_WEIGHT = 0.01    # components at least this large count as neighbours for separation
+CANDIDATE_SSC_SDS = 2.0    # monocyte candidates: SSC centre this many SDs below neutrophils
+DIM_SSC_SDS = 1.0          # CD14-dim monocyte components: SSC centre within this many SDs
+DIM_CD14_SDS = 2.0         # ... and CD14 centre this many granulocyte SDs above granulocytes
+_CHUNK = 1 << 18
+
+
+def _roles(means: np.ndarray, covs: np.ndarray, weights: np.ndarray) -> list[str] | None:
+    """Role of each component by the rules above; None when no monocyte component exists."""
+    major = np.flatnonzero(weights >= MAJOR_WEIGHT)
+    lymph_ssc, gran_ssc = means[major, 1].min(), means[major, 1].max()
+    upper = major[means[major, 1] > 0.5 * (lymph_ssc + gran_ssc)]
+    neutrophils = int(upper[np.argmax(weights[upper])]) if upper.size else int(major[0])
+    cd14_min = means[neutrophils, 0] + DIM_CD14_SDS * np.sqrt(covs[neutrophils, 0, 0])
+    ssc_max = means[neutrophils, 1] - CANDIDATE_SSC_SDS * np.sqrt(covs[neutrophils, 1, 1])
+    candidates = np.flatnonzero((means[:, 1] > lymph_ssc) & (means[:, 1] < ssc_max)
+                                & (means[:, 0] > cd14_min))
+    if candidates.size == 0:
+        return None
+    # the densest candidate: a compact monocyte cluster beats diffuse doublet components
+    peak = weights[candidates] / np.sqrt(np.linalg.det(covs[candidates]))
+    bright = int(candidates[np.argmax(peak)])
+    ssc_sd = np.sqrt(covs[bright, 1, 1])
+    roles = []
+    for j in range(len(weights)):
+        if j == bright or (abs(means[j, 1] - means[bright, 1]) <= DIM_SSC_SDS * ssc_sd
+                           and means[j, 0] > cd14_min):
+            roles.append("monocytes")
+        elif abs(means[j, 1] - lymph_ssc) <= abs(means[j, 1] - gran_ssc):
+            roles.append("lymphocytes")
+        else:
+            roles.append("granulocytes")
+    return roles
+
+
+def ashman_d(mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: np.ndarray) -> float:
+    """Ashman's D, multivariate form sqrt(2 d' (S1 + S2)^-1 d) (equals the 1-D formula in 1-D)."""
+    d = mean1 - mean2
+    return float(np.sqrt(2.0 * d @ np.linalg.solve(cov1 + cov2, d)))
+
+
+def _log_densities(x: np.ndarray, means: np.ndarray, covs: np.ndarray,
+                   weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log(weight_j * N(x | mean_j, cov_j)) and Mahalanobis d^2, both (n, k)."""
+    n, k = x.shape[0], len(weights)
+    logp = np.empty((n, k))
+    d2 = np.empty((n, k))
+    for j in range(k):
+        chol = np.linalg.cholesky(covs[j])
+        z = np.linalg.solve(chol, (x - means[j]).T)
+        d2[:, j] = np.einsum("ij,ij->j", z, z)
+        logdet = 2.0 * np.log(np.diag(chol)).sum()
+        logp[:, j] = np.log(weights[j]) - 0.5 * (d2[:, j] + logdet + 2 * np.log(2 * np.pi))
+    return logp, d2
+
+
+def monocyte_gate(cd14: np.ndarray, ssc: np.ndarray, parent: np.ndarray, cd14_channel: str,
+                  ssc_channel: str, config: GatingQCConfig = GatingQCConfig(),
+                  seed: int = 0) -> GateStep:
+    """Monocytes among ``parent`` (singlet leukocytes) from CD14 and SSC (linear values)."""
+    index = np.flatnonzero(parent)
+    mask = np.zeros(cd14.shape[0], dtype=bool)
+    if index.size < 10 * config.components:
+        return GateStep(mask=mask, geometry=None, qc=QC("fail", (
+            f"only {index.size} singlet leukocytes: too few to find monocytes",)))
+    fit_index = index[subsample_index(index.size, config.subsample, seed)]
+    c14, css = asinh_cofactor(cd14[fit_index]), asinh_cofactor(ssc[fit_index])
+    x = np.column_stack([asinh(cd14[fit_index], c14), asinh(ssc[fit_index], css)])
+    gmm = GaussianMixture(n_components=config.components, covariance_type="full",
+                          reg_covar=1e-4, n_init=1, max_iter=200,
+                          random_state=seed).fit(x)
+    means, covs, weights = gmm.means_, gmm.covariances_, gmm.weights_
+    roles = _roles(means, covs, weights)
+    if roles is None:
+        return GateStep(mask=mask, geometry=None, qc=QC("fail", (
+            "no CD14-bright cluster at intermediate SSC: monocytes not found",)))
+    mono = np.array([r == "monocytes" for r in roles])
+    d2_max = float(-2.0 * np.log(1.0 - config.ellipse_quantile))  # chi-square(2) quantile
+    for start in range(0, index.size, _CHUNK):
+        rows = index[start:start + _CHUNK]
+        xc = np.column_stack([asinh(cd14[rows], c14), asinh(ssc[rows], css)])
+        logp, d2 = _log_densities(xc, means, covs, weights)
+        top = logp.max(axis=1, keepdims=True)
+        p = np.exp(logp - top)
+        posterior = p[:, mono].sum(axis=1) / p.sum(axis=1)
+        mask[rows] = (posterior >= config.posterior_min) & (d2[:, mono].min(axis=1) <= d2_max)
+    neighbours = np.flatnonzero(~mono & (weights >= NEIGHBOUR_WEIGHT))
+    separation = min((ashman_d(means[i], covs[i], means[j], covs[j])
+                      for i in np.flatnonzero(mono) for j in neighbours), default=float("inf"))
+    components = tuple(
+        Component(role=roles[j], weight=float(weights[j]),
+                  mean=(float(means[j, 0]), float(means[j, 1])),
+                  covariance=((float(covs[j, 0, 0]), float(covs[j, 0, 1])),
+                              (float(covs[j, 1, 0]), float(covs[j, 1, 1]))))
+        for j in np.argsort(means[:, 1]))
+    geometry = MonocyteGeometry(cd14_channel=cd14_channel, ssc_channel=ssc_channel,
+                                cd14_cofactor=c14, ssc_cofactor=css, components=components,
+                                distance2_max=d2_max, posterior_min=config.posterior_min)
+    findings = []
+    if separation < config.separation_fail_below:
+        findings.append(("fail", f"monocytes not resolved from their neighbours "
+                                 f"(Ashman's D {separation:.2f} < {config.separation_fail_below})"))
+    elif separation < config.separation_review_below:
+        findings.append(("review", f"monocytes poorly separated from their neighbours "
+                                   f"(Ashman's D {separation:.2f} < {config.separation_review_below})"))
+    return GateStep(mask=mask, geometry=geometry, qc=QC.from_findings(findings),
+                    separation=separation)
