@@ -1,0 +1,110 @@
+"""The per-file steps in-process: statuses, pairing, pending calibration, duplicates, screening."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from data_samples.generate import CANTO, make_patient_tube, write_tube
+from pipeline.config import load_settings
+from pipeline.processing import Processor
+
+AFTER_ALL_WINDOWS = date(2026, 3, 20)
+EXPECTED = {  # what a coordinator writes by hand from registry.csv and truth.json
+    "PT-0042": "not_eligible",   # 21,995 AB/C on day 7, window closed without a value < 8,000
+    "PT-0043": "eligible",       # 2,5xx on day 6, sampled before randomization
+    "PT-0044": "not_eligible",   # exclusion: pregnancy
+    "PT-0045": "pending",        # 7,6xx on day 5 but QC review awaits a technician
+    "PT-0046": "not_eligible",   # 8,7xx >= 8,000, window closed
+    "PT-0047": "eligible",       # day 2 out of window; day 6 6,9xx
+    "PT-0048": "not_eligible",   # SOFA 4
+    "PT-0049": "not_eligible",   # not mechanically ventilated (and day 11)
+}
+
+
+def _processor(home: Path, inbox: Path) -> Processor:
+    return Processor(load_settings(env={"MHLADR_HOME": str(home)}), registry_csv=inbox / "registry.csv",
+                     lots_csv=inbox / "lots.csv")
+
+
+def _run(proc: Processor, inbox: Path) -> dict[str, str]:
+    files = sorted(inbox.glob("*.fcs"), key=lambda f: (not f.name.startswith("BEADS"), f.name))
+    results = {f.name: proc.process(f) for f in files}
+    proc.finish_pending()
+    proc.evaluate(proc.store.patient_ids(), today=AFTER_ALL_WINDOWS)
+    return {name: r.status for name, r in results.items()}
+
+
+@pytest.fixture()
+def inbox(tmp_path: Path, data_samples: Path) -> Path:
+    folder = tmp_path / "inbox"
+    shutil.copytree(data_samples, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__", "README.md"))
+    return folder
+
+
+def test_sample_set_end_to_end_and_idempotent(tmp_path: Path, inbox: Path) -> None:
+    proc = _processor(tmp_path / "home", inbox)
+    try:
+        statuses = _run(proc, inbox)
+        assert {s for n, s in statuses.items() if n.startswith("BEADS")} == {"calibrated"}
+        assert {s for n, s in statuses.items() if n.startswith("PT-")} == {"measured"}
+        screening = {row["patient_id"]: row for row in proc.screening()}
+        assert {pid: row["status"] for pid, row in screening.items()} == EXPECTED
+        assert screening["PT-0047"]["icu_day"] == 6 and screening["PT-0043"]["abc"] < 8000
+        audit_before = len(proc.store.audit_entries())
+        files_before = proc.store.files()
+        again = _run(proc, inbox)
+        assert again == statuses
+        assert proc.store.files() == files_before
+        assert len(proc.store.audit_entries()) == audit_before
+        assert proc.store.verify_audit_chain().ok
+        reports = list((tmp_path / "home" / "reports").glob("PT-*.html"))
+        assert len(reports) == 9 and "QC" in reports[0].read_text()
+    finally:
+        proc.close()
+
+
+def test_pending_calibration_is_finished_when_beads_arrive(tmp_path: Path, inbox: Path) -> None:
+    proc = _processor(tmp_path / "home", inbox)
+    try:
+        sample = proc.process(inbox / "PT-0042_D07_HLADR.fcs")
+        assert sample.status == "pending_calibration"
+        assert "no bead calibration of FACSCanto II V96300123 PE-A on 2026-03-12" in sample.reasons[0]
+        other = write_tube(make_patient_tube(CANTO, abc=5000.0, seed=9, pe_voltage=500.0, patient_id="PT-0050",
+                                             collection_date=date(2026, 3, 12), icu_admission=date(2026, 3, 6)),
+                           tmp_path)
+        assert proc.process(inbox / "BEADS_2026-03-12_lotA_CANTO.fcs").status == "calibrated"
+        finished = {Path(r.file).name: r for r in proc.finish_pending()}
+        assert finished["PT-0042_D07_HLADR.fcs"].status == "measured"
+        waiting = proc.process(other)
+        assert waiting.status == "pending_calibration"
+        assert "at 500 V" in waiting.reasons[0] and "450 V" in waiting.reasons[0]
+    finally:
+        proc.close()
+
+
+def test_duplicates_and_rejections_keep_every_file(tmp_path: Path, inbox: Path) -> None:
+    proc = _processor(tmp_path / "home", inbox)
+    try:
+        first = proc.process(inbox / "BEADS_2026-03-12_lotA_CANTO.fcs")
+        copy = inbox / "BEADS_copy.fcs"
+        shutil.copy(inbox / "BEADS_2026-03-12_lotA_CANTO.fcs", copy)
+        dup = proc.process(copy)
+        assert (first.status, dup.status) == ("calibrated", "duplicate")
+        assert str(inbox / "BEADS_2026-03-12_lotA_CANTO.fcs") in dup.reasons[0]
+        assert proc.store.get_file_by_sha(first.sha256).status == "calibrated"
+        broken = inbox / "PT-0042_cut.fcs"
+        broken.write_bytes((inbox / "PT-0042_D07_HLADR.fcs").read_bytes()[:50_000])
+        rejected = proc.process(broken)
+        assert rejected.status == "rejected" and rejected.reasons[0].startswith("truncated:")
+        assert broken.exists() and proc.store.get_file_by_sha(rejected.sha256).status == "rejected"
+        panel = write_tube(make_patient_tube(CANTO, abc=5000.0, seed=2, with_cd14=False, patient_id="PT-0051",
+                                             collection_date=date(2026, 3, 12), icu_admission=date(2026, 3, 6)),
+                           tmp_path)
+        wrong = proc.process(panel)
+        assert wrong.status == "rejected" and "wrong_panel" in wrong.reasons[0] and "CD14" in wrong.reasons[0]
+    finally:
+        proc.close()
