@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	MHLADR_HOME=$(DEMO_HOME) $(BIN)/python -m pipeline.demo data_samples
+	DO_NOT_TRACK=1 MHLADR_HOME=$(DEMO_HOME) $(BIN)/mhladr run data_samples \
+		--registry data_samples/registry.csv --lots data_samples/lots.csv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

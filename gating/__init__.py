@@ -15,7 +15,16 @@ from gating.result import (Component, DebrisGeometry, DoubletGeometry, GatingQCC
                            MonocyteGateResult, MonocyteGeometry, TemplateGeometry)
 from gating.statistic import median_se, monocyte_pe_statistic
 from gating.strategy import gate_monocytes
-from gating.template import TemplateGate, apply_template_gate, load_template_gate
+
+_TEMPLATE_NAMES = ("TemplateGate", "apply_template_gate", "load_template_gate")
+
+
+def __getattr__(name: str) -> object:
+    """Template support imports flowkit (heavy); load it only when a template is used."""
+    if name in _TEMPLATE_NAMES:
+        from gating import template
+        return getattr(template, name)
+    raise AttributeError(f"module 'gating' has no attribute {name!r}")
 
 __all__ = [
     "Component", "DebrisGeometry", "DoubletGeometry", "GatingQCConfig", "MonocyteGateResult",

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import flowkit
 import flowutils
 import numpy as np
 
 
 def compensate(events: np.ndarray, channel_names: Sequence[str],
-               spillover_channels: Sequence[str], spillover_matrix: np.ndarray) -> np.ndarray:
-    """A compensated copy of ``events`` (rows = events, columns in ``channel_names`` order).
+               spillover_channels: Sequence[str], spillover_matrix: np.ndarray, *,
+               in_place: bool = False) -> np.ndarray:
+    """Compensated ``events`` (rows = events, columns in ``channel_names`` order).
 
     Only call this on uncompensated data: hardware-compensated files (FCS 2.0 analog instruments)
-    carry no matrix and must be used as they are. Columns not in the matrix are copied unchanged.
+    carry no matrix and must be used as they are. Columns not in the matrix are left unchanged.
+    The solve is flowutils' (the compensation engine FlowKit's Matrix calls), done on the matrix's
+    columns only so that ``in_place=True`` needs no copy of the whole event matrix; importing
+    flowkit itself would cost ~40 MB per process for no extra arithmetic. The tests check the
+    result against FlowKit's own ``Sample.apply_compensation``.
     """
     names = list(channel_names)
     detectors = list(spillover_channels)
@@ -32,6 +36,8 @@ def compensate(events: np.ndarray, channel_names: Sequence[str],
         raise ValueError(f"spillover channels absent from the data: {', '.join(missing)}")
     if len(set(detectors)) != len(detectors):
         raise ValueError("spillover channels are not unique")
-    matrix = flowkit.Matrix(spill, detectors)
-    indices = [names.index(d) for d in matrix.detectors]
-    return flowutils.compensate.compensate(np.asarray(events, dtype=float), matrix.matrix, indices)
+    indices = [names.index(d) for d in detectors]
+    out = events if in_place else events.copy()
+    block = np.asarray(out[:, indices], dtype=np.float64)
+    out[:, indices] = flowutils.compensate.compensate(block, spill)
+    return out

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from calibration.qc import QC
 from gating.result import Component, GateStep, GatingQCConfig, MonocyteGeometry
@@ -72,19 +73,25 @@ def ashman_d(mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: np.nd
 
 def _log_densities(x: np.ndarray, means: np.ndarray, covs: np.ndarray,
                    weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log(weight_j * N(x | mean_j, cov_j)) and Mahalanobis d^2, both (n, k)."""
+    """log(weight_j * N(x | mean_j, cov_j)) and Mahalanobis d^2, both (n, k), for 2-D ``x``.
+
+    Closed form of the bivariate normal: d^2 = dx' inv(C) dx with the 2x2 inverse written out.
+    """
     n, k = x.shape[0], len(weights)
     logp = np.empty((n, k))
     d2 = np.empty((n, k))
     for j in range(k):
-        chol = np.linalg.cholesky(covs[j])
-        z = np.linalg.solve(chol, (x - means[j]).T)
-        d2[:, j] = np.einsum("ij,ij->j", z, z)
-        logdet = 2.0 * np.log(np.diag(chol)).sum()
-        logp[:, j] = np.log(weights[j]) - 0.5 * (d2[:, j] + logdet + 2 * np.log(2 * np.pi))
+        (a, b), (_, c) = covs[j]
+        det = a * c - b * b
+        dx, dy = x[:, 0] - means[j, 0], x[:, 1] - means[j, 1]
+        d2[:, j] = (c * dx * dx - 2.0 * b * dx * dy + a * dy * dy) / det
+        logp[:, j] = np.log(weights[j]) - 0.5 * (d2[:, j] + np.log(det) + 2 * np.log(2 * np.pi))
     return logp, d2
 
 
+# 2x2 covariances: threaded BLAS only adds hand-offs between threads (several times slower on a
+# busy 2-core host), so the fit runs single-threaded, as the bead mixtures do.
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def monocyte_gate(cd14: np.ndarray, ssc: np.ndarray, parent: np.ndarray, cd14_channel: str,
                   ssc_channel: str, config: GatingQCConfig = GatingQCConfig(),
                   seed: int = 0) -> GateStep:
@@ -110,11 +117,13 @@ def monocyte_gate(cd14: np.ndarray, ssc: np.ndarray, parent: np.ndarray, cd14_ch
     for start in range(0, index.size, _CHUNK):
         rows = index[start:start + _CHUNK]
         xc = np.column_stack([asinh(cd14[rows], c14), asinh(ssc[rows], css)])
-        logp, d2 = _log_densities(xc, means, covs, weights)
+        _, d2_mono = _log_densities(xc, means[mono], covs[mono], weights[mono])
+        inside = d2_mono.min(axis=1) <= d2_max           # only these can pass: score them fully
+        logp, _ = _log_densities(xc[inside], means, covs, weights)
         top = logp.max(axis=1, keepdims=True)
         p = np.exp(logp - top)
         posterior = p[:, mono].sum(axis=1) / p.sum(axis=1)
-        mask[rows] = (posterior >= config.posterior_min) & (d2[:, mono].min(axis=1) <= d2_max)
+        mask[rows[inside]] = posterior >= config.posterior_min
     neighbours = np.flatnonzero(~mono & (weights >= NEIGHBOUR_WEIGHT))
     separation = min((ashman_d(means[i], covs[i], means[j], covs[j])
                       for i in np.flatnonzero(mono) for j in neighbours), default=float("inf"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,7 +11,9 @@ from calibration.qc import QC
 from gating.monocytes import monocyte_gate
 from gating.result import GatingQCConfig, MonocyteGateResult
 from gating.scatter import debris_gate, doublet_gate
-from gating.template import TemplateGate, apply_template_gate
+
+if TYPE_CHECKING:
+    from gating.template import TemplateGate
 
 
 def _count_findings(n: int, config: GatingQCConfig) -> QC:
@@ -56,6 +59,7 @@ def gate_monocytes(events: np.ndarray, channel_names: Sequence[str],
                              roles[ssc_role], config, seed)
         monocytes, geometry, gate_qc, separation = step.mask, step.geometry, step.qc, step.separation
     else:
+        from gating.template import apply_template_gate  # flowkit only when a template is used
         monocytes = apply_template_gate(template, events, names) & singlets
         geometry, gate_qc, separation = template.geometry(), QC(), None
     counts = {"events": int(events.shape[0]), "cells": int(debris.mask.sum()),

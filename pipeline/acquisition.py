@@ -60,7 +60,7 @@ class Acquisition:
     """One data set of one FCS file, decoded to linear scale.
 
     ``events`` has one row per event and one column per channel (``channels[i].index == i``),
-    float64, log-amplified channels decoded (10**(decades*ch/range)*offset-rule) and
+    float32 (``pipeline.fcs_data.EVENT_DTYPE``), log-amplified channels decoded (10**(decades*ch/range)*offset-rule) and
     divided by the amplifier gain, so every column is on a linear intensity scale.
     """
 
@@ -74,7 +74,7 @@ class Acquisition:
     channels: tuple[Channel, ...]
     events: np.ndarray
     spillover: Spillover | None
-    compensated: bool               # True when the data already are compensated (no matrix to apply)
+    compensated: bool               # True when the events are compensated (matrix applied, or none to apply)
     roles: Roles
     kind: Kind
     patient_id: str | None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from gating.compensation import compensate
 from pipeline.acquisition import Acquisition
 from pipeline.config import Settings, load_settings
 from pipeline.errors import NO_EVENTS, NOT_FCS, UNSUPPORTED, InputError
@@ -63,8 +64,14 @@ def _serial(text: dict[str, str]) -> str | None:
     return None
 
 
-def read_fcs(path: str | Path, settings: Settings | None = None, data_set: int = 0) -> Acquisition:
-    """Read one data set of an FCS file (data set 0 by default, see module doc)."""
+def read_fcs(path: str | Path, settings: Settings | None = None, data_set: int = 0,
+             compensate_data: bool = True) -> Acquisition:
+    """Read one data set of an FCS file (data set 0 by default, see module doc).
+
+    Uncompensated data with a spillover matrix are compensated here, before any fluorescence
+    is used, so beads and cells always share one compensation state (``compensate_data=False``
+    keeps the values as stored). Hardware-compensated files carry no matrix and stay as they are.
+    """
     settings = settings or load_settings()
     path = Path(path)
     name = str(path)
@@ -105,6 +112,9 @@ def read_fcs(path: str | Path, settings: Settings | None = None, data_set: int =
     spill, spill_note = spillover_from_text(ds.text, channels)
     if spill_note:
         notes.append(spill_note)
+    if spill is not None and compensate_data:
+        compensate(events, [ch.name for ch in channels], spill.channels, spill.matrix, in_place=True)
+        notes.append(f"compensated with the file's {spill.keyword}")
     instrument = ds.text.get("$CYT", "").strip() or None
     ident = identify(path, ds.text, settings)
     notes.extend(ident.pop("notes"))  # type: ignore[arg-type]
@@ -112,5 +122,5 @@ def read_fcs(path: str | Path, settings: Settings | None = None, data_set: int =
         path=name, sha256=sha256_file(path), size=path.stat().st_size, fcs_version=ds.version,
         instrument=instrument, serial=_serial(ds.text),
         acquired=acquired_at(ds.text), channels=channels, events=events, spillover=spill,
-        compensated=spill is None, roles=assign_roles(channels, instrument, settings.channel_maps),
+        compensated=spill is None or compensate_data, roles=assign_roles(channels, instrument, settings.channel_maps),
         data_set=data_set, data_sets=len(sets), notes=tuple(notes), **ident)  # type: ignore[arg-type]

@@ -9,25 +9,25 @@ cut-off; < 5,000 severe immunoparalysis).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calibration.qc import QC
 from calibration.result import Calibration
-from gating.compensation import compensate
 from gating.result import GatingQCConfig, MonocyteGateResult
 from gating.statistic import monocyte_pe_statistic
 from gating.strategy import gate_monocytes
-from gating.template import TemplateGate
 from pipeline import __version__
 from pipeline.acquisition import Acquisition
 from pipeline.config import Settings
 from pipeline.eligibility import icu_day as icu_day_of
 from pipeline.errors import WRONG_PANEL, InputError
 from pipeline.store.records import MeasurementInput
+
+if TYPE_CHECKING:
+    from gating.template import TemplateGate
 
 CATEGORIES = ((15000.0, "normal"), (8000.0, "reduced"), (5000.0, "immunosuppressed"), (0.0, "severe"))
 
@@ -37,17 +37,6 @@ def category(abc: float | None) -> str | None:
     if abc is None or not math.isfinite(abc):
         return None
     return next(name for floor, name in CATEGORIES if abc >= floor)
-
-
-def compensated(acq: Acquisition) -> Acquisition:
-    """The acquisition with its spillover matrix applied (beads and cells alike, so both share
-    one compensation state); hardware-compensated data are returned as they are."""
-    if acq.compensated or acq.spillover is None:
-        return acq
-    events = compensate(acq.events, [ch.name for ch in acq.channels],
-                        acq.spillover.channels, acq.spillover.matrix)
-    return dataclasses.replace(acq, events=events, compensated=True,
-                               notes=acq.notes + (f"compensated with {acq.spillover.keyword}",))
 
 
 def require_panel(acq: Acquisition) -> None:
@@ -155,8 +144,9 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
     Raises :class:`InputError` (``wrong_panel``) for a tube without CD14 or HLA-DR.
     """
     require_panel(acq)
+    if not acq.compensated:
+        raise ValueError(f"{acq.path}: events must be compensated before measuring (read_fcs does it)")
     names = [ch.name for ch in acq.channels]
-    acq = compensated(acq)
     events = acq.events
     config = GatingQCConfig(monocytes_review_below=settings.monocytes_review_below,
                             monocytes_fail_below=settings.monocytes_fail_below)

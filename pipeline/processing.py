@@ -12,12 +12,11 @@ Writes are ordered so a crash loses nothing: the calibration or measurement is s
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +24,6 @@ from calibration.curve import Curve
 from calibration.key import CalibrationKey
 from calibration.qc import QC
 from calibration.result import Calibration, Population
-from gating.template import TemplateGate, load_template_gate
 from pipeline import __version__
 from pipeline.acquisition import Acquisition
 from pipeline.bead_calibration import calibrate_file, calibration_document, qc_config_from_settings
@@ -33,13 +31,15 @@ from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
 from pipeline.fcs import read_fcs, sha256_file
 from pipeline.lots import Lot, find_lot, read_lots
-from pipeline.measurement import (compensated, measure, measurement_fields, measurement_input,
-                                  require_panel)
+from pipeline.measurement import measure, measurement_fields, measurement_input, require_panel
 from pipeline.registry import RowError, import_registry
 from pipeline.report.calibration_figure import draw_calibration_figure
 from pipeline.report.html import write_sample_report
 from pipeline.sinks.outbox import configured_sinks, deliver_outbox, enqueue_results
 from pipeline.store import CalibrationInput, CalibrationRecord, FileRecord, Store, open_store
+
+if TYPE_CHECKING:
+    from gating.template import TemplateGate
 
 FINISHED = ("calibrated", "measured", "qc_fail", "rejected")
 
@@ -118,9 +118,10 @@ class Processor:
         self.registry_errors: list[RowError] = []
         if registry_csv:
             _, self.registry_errors = import_registry(self.store, registry_csv, actor="registry")
-        self.template: TemplateGate | None = (
-            load_template_gate(settings.gating_template, settings.gating_template_gate)
-            if settings.gating_template else None)
+        self.template: TemplateGate | None = None
+        if settings.gating_template:
+            from gating.template import load_template_gate  # flowkit only when a template is used
+            self.template = load_template_gate(settings.gating_template, settings.gating_template_gate)
 
     def close(self) -> None:
         self.store.close()
@@ -172,7 +173,7 @@ class Processor:
 
     def _beads(self, acq: Acquisition) -> FileResult:
         lot = self._lot(acq)
-        cal = calibrate_file(compensated(acq), lot.values, lot.name or acq.bead_lot,
+        cal = calibrate_file(acq, lot.values, lot.name or acq.bead_lot,
                              config=qc_config_from_settings(self.settings),
                              statistic=self.settings.statistic)  # type: ignore[arg-type]
         document = calibration_document(cal, acq.path)
@@ -215,7 +216,6 @@ class Processor:
 
     def _measure(self, acq: Acquisition, rec: CalibrationRecord) -> FileResult:
         patient = self.store.get_patient(acq.patient_id) if acq.patient_id else None
-        acq = compensated(acq)
         result = measure(acq, calibration_from_record(rec), self.settings,
                          admission=patient.icu_admission if patient else None, template=self.template)
         meas = measurement_input(result, calibration_id=rec.id)

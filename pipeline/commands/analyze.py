@@ -10,13 +10,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gating.template import load_template_gate
 from pipeline.bead_calibration import calibrate_file, calibration_document, qc_config_from_settings
 from pipeline.config import load_settings
 from pipeline.errors import BAD_INPUT, InputError
 from pipeline.fcs import read_fcs
 from pipeline.lots import choose_lot
-from pipeline.measurement import compensated, measure, measurement_fields, measurement_input, require_panel
+from pipeline.measurement import measure, measurement_fields, measurement_input, require_panel
 from pipeline.registry import read_registry
 
 
@@ -57,19 +56,20 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         raise InputError(args.sample, BAD_INPUT, "this is a bead tube, not a patient tube")
     beads = read_fcs(args.beads, settings)
     lot = choose_lot(args.beads, beads.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
-    cal = calibrate_file(compensated(beads), lot.values, lot.name or beads.bead_lot,
+    cal = calibrate_file(beads, lot.values, lot.name or beads.bead_lot,
                          config=qc_config_from_settings(settings), statistic=settings.statistic)  # type: ignore[arg-type]
-    template = (load_template_gate(settings.gating_template, settings.gating_template_gate)
-                if settings.gating_template else None)
+    template = None
+    if settings.gating_template:
+        from gating.template import load_template_gate  # flowkit only when a template is used
+        template = load_template_gate(settings.gating_template, settings.gating_template_gate)
     result = measure(sample, cal, settings, admission=_admission(args.registry, sample.patient_id),
                      template=template)
     doc = measurement_fields(measurement_input(result, calibration_id=None), sample.path,
                              calibration_document(cal, beads.path))
     if args.figure:
         from pipeline.report.gating_figure import draw_gating_figure
-        comp = compensated(sample)
-        doc["figure"] = str(draw_gating_figure(Path(args.figure), comp.events, [c.name for c in comp.channels],
-                                               comp.roles.as_dict(), result.gating, result.pe_statistic,
+        doc["figure"] = str(draw_gating_figure(Path(args.figure), sample.events, [c.name for c in sample.channels],
+                                               sample.roles.as_dict(), result.gating, result.pe_statistic,
                                                result.statistic))
     return doc, _human(doc)
 

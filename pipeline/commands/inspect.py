@@ -10,10 +10,10 @@ from pipeline.fcs import read_fcs
 
 
 def compensation_summary(acq: Acquisition) -> dict[str, Any]:
-    """How the file's data stand with respect to compensation."""
+    """How the file's data stand with respect to compensation (the reader applies the matrix)."""
     if acq.spillover is None:
         return {"state": "no_matrix", "keyword": None, "channels": [], "matrix": None}
-    return {"state": "uncompensated", "keyword": acq.spillover.keyword,
+    return {"state": "applied" if acq.compensated else "uncompensated", "keyword": acq.spillover.keyword,
             "channels": list(acq.spillover.channels), "matrix": acq.spillover.matrix.round(6).tolist()}
 
 
