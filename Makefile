@@ -25,7 +25,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_calibration.py
+	$(BIN)/python benchmarks/bench_analyze.py
+	$(BIN)/python benchmarks/bench_flows.py
 
 clean-demo:
+	-MHLADR_HOME=$(DEMO_HOME) $(BIN)/mhladr serve --stop-server
 	rm -rf $(DEMO_HOME)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from calibration.config import PeakSearchConfig
 
@@ -97,6 +98,8 @@ def _histogram_seeds(t: np.ndarray, cfg: PeakSearchConfig, min_count: int) -> li
     return seeds
 
 
+# One channel, a few components: threaded BLAS only adds hand-offs (see joint_peaks).
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def _fit(sample: np.ndarray, seeds: list[tuple[float, float, float]], seed: int) -> GaussianMixture:
     means = np.array([[m] for m, _, _ in seeds])
     precisions = np.array([[[1.0 / s ** 2]] for _, s, _ in seeds])

@@ -288,6 +288,7 @@ class Processor:
 
     # -- all steps in-process (no Prefect) ---------------------------------------------------------
     def process(self, path: str | Path) -> FileResult:
+        path = Path(path).resolve()          # one file, one identity, whatever the working folder
         sha = self.fingerprint(path)
         earlier = self.known(sha)
         if earlier is not None:

@@ -26,3 +26,6 @@ def real_fcs() -> Path:
 @pytest.fixture(scope="session")
 def data_samples() -> Path:
     return REPO / "data_samples"
+
+
+from tests.prefect_harness import prefect_server  # noqa: E402,F401  (one Prefect server per test session)

@@ -1,0 +1,53 @@
+"""Daily QC: the day's bead curves against each detector's history (Levey-Jennings, 2 SD)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from pipeline.qc_trend import control_points, out_of_control
+from pipeline.config import load_settings
+from pipeline.store import CalibrationRecord, Store, open_store
+
+
+def all_calibrations(store: Store) -> list[CalibrationRecord]:
+    """Every stored bead curve (through the bead files the store knows), by id."""
+    found: dict[int, CalibrationRecord] = {}
+    for rec in store.files():
+        if rec.kind == "beads":
+            found.update((c.id, c) for c in store.calibrations_of_file(rec.sha256))
+    return [found[i] for i in sorted(found)]
+
+
+@flow(name="mhladr-daily-qc", log_prints=False)
+def daily_qc_flow(day: date | None = None) -> list[dict]:
+    """Control points of ``day`` (default: today); out-of-control curves are flagged."""
+    logger = get_run_logger()
+    store = open_store(load_settings())
+    try:
+        day = day or store.today()
+        points = control_points(all_calibrations(store), day)
+    finally:
+        store.close()
+    rows = [p.as_row() for p in points]
+    flagged = out_of_control(points)
+    if rows:
+        create_table_artifact(table=rows, key="daily-qc-curves",
+                              description=f"bead curves of {day.isoformat()} vs mean ± 2 SD of earlier curves")
+    lines = [f"# Bead-curve QC {day.isoformat()}", ""]
+    if not points:
+        lines.append("No bead curve was acquired on this day.")
+    elif not flagged:
+        lines.append(f"{len(points)} curve(s), none beyond 2 SD of its detector's history.")
+    else:
+        lines.append(f"**{len(flagged)} of {len(points)} curve(s) beyond 2 SD:**")
+        lines += [f"- {p.instrument} {p.serial} {p.channel} (calibration {p.calibration_id}): "
+                  + "; ".join(p.flags) for p in flagged]
+    create_markdown_artifact(markdown="\n".join(lines) + "\n", key="daily-qc",
+                             description="Levey-Jennings check of the day's bead curves")
+    for p in flagged:
+        logger.warning("bead curve %s on %s %s out of control: %s", p.calibration_id,
+                       p.instrument, p.serial, "; ".join(p.flags))
+    return rows

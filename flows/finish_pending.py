@@ -1,0 +1,30 @@
+"""Finish the samples left ``pending_calibration`` once their bead tube has been processed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from flows import tasks
+from flows.artifacts import publish
+from flows.review_requests import request_reviews
+from pipeline.config import load_settings
+from pipeline.processing import Processor
+
+
+@flow(name="mhladr-finish-pending", log_prints=False)
+def finish_pending_flow(registry: str | None = None, lots: str | None = None) -> list[dict]:
+    """Pair, gate and quantify the waiting samples; re-evaluate their patients; push."""
+    settings = load_settings()
+    processor = Processor(settings, registry_csv=Path(registry) if registry else None,
+                          lots_csv=Path(lots) if lots else None)
+    try:
+        finished = tasks.finish_pending(processor)
+        tasks.evaluate(processor, [r.patient_id for r in finished if r.patient_id])
+        tasks.push(processor)
+        publish(finished, settings.home / "reports", "finish-pending")
+        request_reviews(settings)
+        return [r.as_dict() for r in finished]
+    finally:
+        processor.close()

@@ -1,0 +1,73 @@
+"""Technician review of a QC ``review`` result: the flow run pauses until a typed decision arrives.
+
+The decision (approve/reject, a reason, the technician) is recorded through the same store
+call as ``mhladr review approve|reject`` (:meth:`pipeline.store.Store.record_review`), which
+re-evaluates the patient: only approved results count towards eligibility. A decision taken on
+the command line while the flow waits is respected: the flow then records nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prefect import flow, get_run_logger, pause_flow_run
+from prefect.artifacts import create_markdown_artifact
+from prefect.input import RunInput
+from pydantic import Field
+
+from pipeline.config import load_settings
+from pipeline.store import MeasurementRecord, Store, open_store
+
+DEFAULT_TIMEOUT_HOURS = 72.0
+
+
+class ReviewDecision(RunInput):
+    """What the technician enters in the UI to resume the run."""
+
+    decision: Literal["approve", "reject"]
+    reason: str = Field(min_length=1, description="why the result is approved or rejected")
+    technician: str = Field(min_length=1, description="who decides (initials or user name)")
+
+
+def describe(store: Store, meas: MeasurementRecord) -> str:
+    """The review request as markdown; AB/C is withheld for post-randomization (blinded) samples."""
+    blinded = store.is_blinded(meas)
+    abc = "withheld (collected after randomization)" if blinded else (
+        f"{meas.abc:,.0f} AB/C" if meas.abc is not None else "—")
+    reasons = "\n".join(f"- {r}" for r in meas.qc.reasons) or "- (none given)"
+    return (f"# Review measurement {meas.id}\n\n"
+            f"Patient {meas.patient_id}, collected {meas.collection_date.isoformat()}, ICU day "
+            f"{meas.icu_day if meas.icu_day is not None else '—'}; {meas.monocytes:,} monocytes; {abc}.\n\n"
+            f"QC `{meas.qc.status}` because:\n{reasons}\n\n"
+            "Resume this flow run with a decision, or run "
+            f"`mhladr review approve|reject {meas.id} --reason ...`.\n")
+
+
+@flow(name="mhladr-review", log_prints=False)
+def review_flow(measurement_id: int, timeout_hours: float = DEFAULT_TIMEOUT_HOURS,
+                poll_seconds: int = 10) -> str | None:
+    """Wait for a technician's decision on one QC ``review`` result and record it."""
+    logger = get_run_logger()
+    store = open_store(load_settings())
+    try:
+        meas = store.get_measurement(measurement_id)
+        if meas is None:
+            raise ValueError(f"no measurement {measurement_id}")
+        if meas.qc.status != "review" or meas.review is not None:
+            logger.info("measurement %s needs no review (QC %s, decision %s)",
+                        measurement_id, meas.qc.status, meas.review)
+            return meas.review
+        create_markdown_artifact(markdown=describe(store, meas), key=f"review-{measurement_id}",
+                                 description="result waiting for a technician")
+        decision = pause_flow_run(wait_for_input=ReviewDecision, timeout=int(timeout_hours * 3600),
+                                  poll_interval=poll_seconds)
+        current = store.get_measurement(measurement_id)
+        if current is not None and current.review is not None:
+            logger.info("measurement %s was decided meanwhile (%s); not recorded again",
+                        measurement_id, current.review)
+            return current.review
+        store.record_review(measurement_id, decision.decision, decision.reason, decision.technician)
+        logger.info("measurement %s: %s by %s", measurement_id, decision.decision, decision.technician)
+        return decision.decision
+    finally:
+        store.close()
