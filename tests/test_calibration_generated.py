@@ -8,7 +8,7 @@ LOT_A = (474.0, 5359.0, 23843.0, 62336.0)
 
 
 def _calibrate(tmp_path, instrument_key, **kw):
-    generate = pytest.importorskip("data_samples.generate", reason="data_samples.generate not available")
+    from data_samples import generate
     from data_samples.instruments import INSTRUMENTS
     from pipeline.bead_calibration import calibrate_file
     from pipeline.fcs import read_fcs

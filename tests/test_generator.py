@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 from datetime import date
@@ -235,7 +234,6 @@ def test_committed_truth_tells_the_scenario(data_samples: Path) -> None:
 
 # --- round trip through the project's reader (once it exists) --------------------------------
 
-@pytest.mark.skipif(importlib.util.find_spec("pipeline.fcs") is None, reason="pipeline.fcs not written yet")
 @pytest.mark.parametrize("instrument", [CANTO, CALIBUR], ids=lambda i: i.key)
 def test_round_trip_through_read_fcs(tmp_path: Path, instrument) -> None:
     from pipeline.fcs import read_fcs

@@ -37,14 +37,36 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
+def _fmt_abc(f: dict[str, Any]) -> str:
+    if f.get("abc") is None:
+        return "-"
+    interval = f.get("abc_interval")
+    return f"{f['abc']:,.0f}" + (f" ({interval[0]:,.0f}-{interval[1]:,.0f})" if interval else "")
+
+
+def _detail(f: dict[str, Any]) -> str:
+    """What a technician wants to see on one line per file."""
+    if f["kind"] == "beads" and f.get("slope") is not None:
+        return f"slope {f['slope']:.3f}  R^2 {f['r2']:.4f}  lot {f.get('lot') or '-'}"
+    if f.get("abc") is not None:
+        flag = {True: "< 8,000", False: ">= 8,000", None: "no decision"}[f.get("below_threshold")]
+        return (f"{_fmt_abc(f):<24} {f.get('category') or '-':<17} {flag:<11} "
+                f"day {f.get('icu_day') if f.get('icu_day') is not None else '-'}")
+    return "; ".join(f.get("reasons") or [])
+
+
 def human(document: dict[str, Any]) -> str:
-    lines = []
+    lines = [f"{'FILE':<36} {'STATUS':<20} {'QC':<7} RESULT"]
     for f in document["files"]:
-        reasons = "; ".join(f.get("reasons") or [])
-        lines.append(f"{f['status']:<20} {Path(f['file']).name}" + (f"  ({reasons})" if reasons else ""))
-    lines.append("")
+        qc = (f.get("qc") or {}).get("status", "-")
+        lines.append(f"{Path(f['file']).name:<36} {f['status']:<20} {qc:<7} {_detail(f)}")
+        if f.get("qc") and f["qc"].get("reasons") and f["status"] != "rejected":
+            lines += [f"{'':<65}- {r}" for r in f["qc"]["reasons"]]
+    lines += ["", "Screening log", f"{'PATIENT':<10} {'STATUS':<13} {'AB/C':>8} {'DAY':>4}  REASONS"]
     for s in document["screening"]:
-        lines.append(f"{s['patient_id']:<10} {s['status']:<13} " + "; ".join(s.get("reasons") or []))
+        abc = f"{s['abc']:,.0f}" if s.get("abc") is not None else "-"
+        day = s.get("icu_day") if s.get("icu_day") is not None else "-"
+        lines.append(f"{s['patient_id']:<10} {s['status']:<13} {abc:>8} {day:>4}  " + "; ".join(s.get("reasons") or []))
     return "\n".join(lines)
 
 
