@@ -17,12 +17,13 @@ from pipeline.store.engine import current_revision
 from tests.store_fixtures import db_url, measurement, sha  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
-CTX = multiprocessing.get_context("fork")
+# spawn, not fork: the test process may hold Prefect client threads (fork would copy their locks)
+CTX = multiprocessing.get_context("spawn")
 
 
 def _open_and_write(url: str, home: str, n: int, barrier, errors) -> None:
     try:
-        barrier.wait(timeout=30)
+        barrier.wait(timeout=120)
         store = open_store(load_settings(env={"MHLADR_HOME": home}, database_url=url))
         store.record_file(sha(f"open-{n}"), f"/in/open-{n}.fcs", 10, "sample", "pending_calibration")
         store.close()
@@ -33,7 +34,7 @@ def _open_and_write(url: str, home: str, n: int, barrier, errors) -> None:
 def _writer(url: str, home: str, worker: int, count: int, barrier, errors) -> None:
     try:
         store = open_store(load_settings(env={"MHLADR_HOME": home}, database_url=url))
-        barrier.wait(timeout=30)
+        barrier.wait(timeout=120)
         for i in range(count):
             n = f"w{worker}-{i}"
             store.record_file(sha(n), f"/in/{n}.fcs", 10, "sample", "pending_calibration",
