@@ -15,10 +15,17 @@ event is then classified (vectorised, in chunks):
 - gate = posterior probability of the monocyte components >= ``posterior_min`` and
   Mahalanobis distance^2 to one of them <= the chi-square(2) ``ellipse_quantile``.
 
+QC beyond Ashman's D: ``dim_zone`` counts CD14-dim events the gate left out at the monocytes'
+SSC, or took in above it (a mixed monocyte/immature-granulocyte component), and asks for a
+review when either is a non-trivial share of the gated monocytes (thresholds in
+``GatingQCConfig``).
+
 HLA-DR (PE) is never used, so a bimodal HLA-DR cannot move the gate.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
@@ -26,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from calibration.qc import QC
 from gating.result import Component, GateStep, GatingQCConfig, MonocyteGeometry
-from gating.scatter import subsample_index
+from gating.scatter import MAD_TO_SD, subsample_index
 from gating.transform import asinh, asinh_cofactor
 
 MAJOR_WEIGHT = 0.05        # components at least this large anchor lymphocytes / granulocytes
@@ -63,6 +70,46 @@ def _roles(means: np.ndarray, covs: np.ndarray, weights: np.ndarray) -> list[str
         else:
             roles.append("granulocytes")
     return roles
+
+
+@dataclass(frozen=True)
+class DimZone:
+    """CD14-dim events (above the lymphocytes, below the CD14-bright monocytes) near the
+    monocytes' scatter, as shares of the gated monocytes (measured on the fit subsample)."""
+
+    left_out: float      # not gated, SSC within the monocytes' core (median +/- 1 robust SD)
+    taken_in: float      # gated, SSC above the monocytes' core (> median + k robust SDs)
+
+
+def dim_zone(x: np.ndarray, gated: np.ndarray, means: np.ndarray, covs: np.ndarray,
+             weights: np.ndarray, roles: list[str], taken_in_sds: float) -> DimZone:
+    """Events the mixture may have mis-assigned between monocytes and granulocytes.
+
+    Scatter reference: median and robust SD (1.4826 MAD) of the SSC of gated CD14-bright
+    events (CD14 above the centre - 1 SD of the monocyte component with the brightest CD14),
+    which a mixed CD14-dim component cannot widen. CD14-dim band: above the largest
+    lymphocyte component's CD14 + 3 SD (or the lowest component centre when none is a
+    lymphocyte) and below that brightest component's CD14 - 2 SD.
+    """
+    n_gated = int(gated.sum())
+    mono = [j for j, r in enumerate(roles) if r == "monocytes"]
+    bright = max(mono, key=lambda j: means[j, 0])
+    cd14_sd = np.sqrt(covs[bright, 0, 0])
+    core = gated & (x[:, 0] > means[bright, 0] - cd14_sd)
+    if core.sum() < 10:
+        return DimZone(0.0, 0.0)
+    ssc_median = float(np.median(x[core, 1]))
+    ssc_sd = MAD_TO_SD * float(np.median(np.abs(x[core, 1] - ssc_median)))
+    lymph = [j for j, r in enumerate(roles) if r == "lymphocytes"]
+    if lymph:
+        j = max(lymph, key=lambda i: weights[i])
+        floor = means[j, 0] + 3.0 * np.sqrt(covs[j, 0, 0])
+    else:
+        floor = float(means[:, 0].min())
+    band = (x[:, 0] > floor) & (x[:, 0] < means[bright, 0] - 2.0 * cd14_sd)
+    left_out = band & ~gated & (np.abs(x[:, 1] - ssc_median) <= ssc_sd)
+    taken_in = band & gated & (x[:, 1] > ssc_median + taken_in_sds * ssc_sd)
+    return DimZone(float(left_out.sum() / n_gated), float(taken_in.sum() / n_gated))
 
 
 def ashman_d(mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: np.ndarray) -> float:
@@ -136,7 +183,20 @@ def monocyte_gate(cd14: np.ndarray, ssc: np.ndarray, parent: np.ndarray, cd14_ch
     geometry = MonocyteGeometry(cd14_channel=cd14_channel, ssc_channel=ssc_channel,
                                 cd14_cofactor=c14, ssc_cofactor=css, components=components,
                                 distance2_max=d2_max, posterior_min=config.posterior_min)
+    zone = dim_zone(x, mask[fit_index], means, covs, weights, roles, config.dim_taken_in_sds)
+    n_gated = int(mask.sum())
     findings = []
+    if zone.left_out > config.dim_left_out_review_above:
+        findings.append(("review", f"a CD14-dim population (about {zone.left_out * n_gated:.0f} "
+                                   f"events, {zone.left_out:.0%} of the gated monocytes) at the "
+                                   f"monocytes' SSC, between monocytes and granulocytes, could "
+                                   f"not be separated and was left out: check the gate"))
+    if zone.taken_in > config.dim_taken_in_review_above:
+        findings.append(("review", f"CD14-dim events above the monocytes' SSC (about "
+                                   f"{zone.taken_in * n_gated:.0f} events, {zone.taken_in:.0%} of "
+                                   f"the gated monocytes) were taken into the gate, likely "
+                                   f"immature granulocytes merged with CD14-dim monocytes: "
+                                   f"check the gate"))
     if separation < config.separation_fail_below:
         findings.append(("fail", f"monocytes not resolved from their neighbours "
                                  f"(Ashman's D {separation:.2f} < {config.separation_fail_below})"))

@@ -283,3 +283,22 @@ def test_gating_figure_written(scale: str, tmp_path) -> None:
                               result, value)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("scale", ["canto", "calibur"])
+def test_separable_dim_monocytes_and_shoulder_pass(scale: str) -> None:
+    """Here the shoulder sits well above the monocytes' SSC: both are resolved, and the
+    CD14-dim zone check does not raise a false review."""
+    tube = make_tube(scale, seed=7, cd14_dim_fraction=0.3, granulocyte_shoulder=0.25)
+    result = gate_monocytes(tube.events, tube.names, tube.roles, seed=0)
+    recall, precision, pe_error = _scores(tube, result.monocytes)
+    assert recall >= 0.95 and precision >= 0.95 and abs(pe_error) <= 0.02
+    assert result.qc.status == "pass"
+
+
+def test_dim_zone_review_thresholds_come_from_config() -> None:
+    tube = make_tube("canto", seed=3, cd14_dim_fraction=0.3)
+    strict = GatingQCConfig(dim_taken_in_review_above=0.0)
+    result = gate_monocytes(tube.events, tube.names, tube.roles, strict, seed=0)
+    assert result.qc.status == "review"
+    assert any("above the monocytes' SSC" in r for r in result.qc.reasons)

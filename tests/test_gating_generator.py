@@ -47,3 +47,21 @@ def test_generator_few_monocytes_fail() -> None:
     _, _, result, truth, _ = _gate("CANTO", 5, monocyte_fraction=300 / 40000)
     assert result.qc.status == "fail"
     assert (result.monocytes & truth).sum() / truth.sum() >= 0.9
+
+
+@pytest.mark.parametrize("instrument", ["CANTO", "CALIBUR"])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_cd14_dim_monocytes_with_granulocyte_shoulder_never_pass_silently(instrument: str,
+                                                                          seed: int) -> None:
+    """CD14-dim monocytes + immature granulocytes merge in the mixture: the gate may leave the
+    dim monocytes out or take the granulocytes in, but then QC must not say ``pass``."""
+    tube, pe, result, truth, singlets = _gate(instrument, seed, cd14_dim_fraction=0.3,
+                                              granulocyte_shoulder=True)
+    mask = result.monocytes
+    recall = (mask & truth).sum() / truth.sum()
+    precision = (mask & truth).sum() / (mask & singlets).sum()
+    error = np.median(pe[mask]) / tube.truth["monocyte_pe_median"] - 1.0
+    resolved = recall >= 0.95 and precision >= 0.95 and abs(error) <= 0.02
+    assert resolved or result.qc.status in ("review", "fail")
+    if not resolved:
+        assert any("CD14-dim" in r for r in result.qc.reasons)
