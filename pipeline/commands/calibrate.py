@@ -14,15 +14,7 @@ from typing import Any
 from pipeline.bead_calibration import calibrate_file, calibration_document, qc_config_from_settings
 from pipeline.config import load_settings
 from pipeline.fcs import read_fcs
-from pipeline.lots import Lot, find_lot, parse_lot_values, read_lots, resolve_lot
-
-
-def _lot(args: argparse.Namespace, bead_lot: str | None) -> Lot:
-    if args.lot_values is not None:
-        return parse_lot_values(args.lot_values, args.beads)
-    if args.lot is not None:
-        return find_lot(args.lot, read_lots(args.lots), args.lots)
-    return resolve_lot(args.beads, bead_lot, args.lots)
+from pipeline.lots import choose_lot
 
 
 def _human(doc: dict[str, Any]) -> str:
@@ -48,7 +40,7 @@ def _human(doc: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     acq = read_fcs(args.beads)
-    lot = _lot(args, acq.bead_lot)
+    lot = choose_lot(args.beads, acq.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
     settings = load_settings()
     clustering = [c.strip() for c in (args.clustering_channels or "").split(",") if c.strip()] or None
     cal = calibrate_file(acq, lot.values, lot.name or acq.bead_lot, channel=args.channel,
