@@ -37,6 +37,5 @@ def compensate(events: np.ndarray, channel_names: Sequence[str],
         raise ValueError("spillover channels are not unique")
     indices = [names.index(d) for d in detectors]
     out = events if in_place else events.copy()
-    block = np.asarray(out[:, indices], dtype=np.float64)
-    out[:, indices] = block @ np.linalg.inv(spill)
+    out[:, indices] = out[:, indices] @ np.linalg.inv(spill).astype(out.dtype)
     return out
