@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "screening",
     "export",
     "review",
+    "reprocess",
     "run",
     "watch",
     "serve",

@@ -12,6 +12,7 @@ Writes are ordered so a crash loses nothing: the calibration or measurement is s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -261,6 +262,32 @@ class Processor:
         self.store.update_file(rec.sha256, "rejected", (reason,))
         return FileResult(rec.path, rec.sha256, rec.kind, "rejected", (reason,), rec.patient_id,
                           {"error": err.as_dict()})
+
+    def reprocess(self, sha256: str, *, reason: str, actor: str) -> FileResult:
+        """Process a ``rejected`` file again after its cause was fixed (e.g. a lot added to
+        lots.csv); a re-run never does this by itself. The new outcome and who asked, and why,
+        go to the audit trail."""
+        rec = self.store.get_file_by_sha(sha256)
+        if rec is None:
+            raise InputError(sha256, BAD_INPUT, "no file with this SHA-256 in the results database")
+        if rec.status != "rejected":
+            raise InputError(rec.path, BAD_INPUT, f"only rejected files are reprocessed (this one is {rec.status})")
+        note = f"reprocessed by {actor}: {reason}"
+        identity: dict[str, Any] = {}
+        try:
+            acq = self.read(rec.path)
+            if acq.sha256 != sha256:
+                raise InputError(rec.path, BAD_INPUT, "the file at this path has changed since it was rejected")
+            identity = {"kind": acq.kind, "patient_id": acq.patient_id, "collection_date": acq.collection_date}
+            result = self.handle(acq)
+        except InputError as err:
+            result = FileResult(rec.path, sha256, rec.kind, "rejected", (f"{err.code}: {err.message}",),
+                                rec.patient_id, {"error": err.as_dict()})
+        result = dataclasses.replace(result, reasons=result.reasons + (note,))
+        self.store.update_file(sha256, result.status, result.reasons, actor=actor, **identity)
+        if result.patient_id:
+            self.evaluate([result.patient_id])
+        return result
 
     def relocate(self, sha256: str, new_path: str | Path) -> None:
         """Record where a file now lives (the watcher moves files, never deletes them)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 
 from data_samples.generate import CANTO, make_patient_tube, write_tube
 from pipeline.config import load_settings
+from pipeline.errors import InputError
+from pipeline.cli import main
 from pipeline.processing import Processor
 
 AFTER_ALL_WINDOWS = date(2026, 3, 20)
@@ -108,3 +111,51 @@ def test_duplicates_and_rejections_keep_every_file(tmp_path: Path, inbox: Path) 
         assert wrong.status == "rejected" and "wrong_panel" in wrong.reasons[0] and "CD14" in wrong.reasons[0]
     finally:
         proc.close()
+
+
+def test_rejected_file_is_reprocessed_on_request_only(tmp_path: Path, inbox: Path) -> None:
+    lots = tmp_path / "lots_without_A.csv"
+    lots.write_text("".join(line for line in (inbox / "lots.csv").read_text().splitlines(keepends=True)
+                            if not line.startswith("lotA")))
+    home = tmp_path / "home"
+    settings = load_settings(env={"MHLADR_HOME": str(home)})
+    proc = Processor(settings, lots_csv=lots)
+    beads = inbox / "BEADS_2026-03-12_lotA_CANTO.fcs"
+    try:
+        first = proc.process(beads)
+        assert first.status == "rejected" and "unknown bead lot 'lotA'" in first.reasons[0]
+        assert proc.process(beads).status == "rejected"           # a re-run changes nothing
+        with pytest.raises(InputError):
+            proc.reprocess("0" * 64, reason="typo", actor="tech1")
+    finally:
+        proc.close()
+    proc = Processor(settings, lots_csv=inbox / "lots.csv")
+    try:
+        again = proc.reprocess(first.sha256, reason="lotA added to lots.csv", actor="tech1")
+        assert again.status == "calibrated" and again.reasons[-1] == "reprocessed by tech1: lotA added to lots.csv"
+        assert proc.store.get_file_by_sha(first.sha256).status == "calibrated"
+        last = proc.store.audit_entries()[-1]
+        assert last.actor == "tech1" and proc.store.verify_audit_chain().ok
+        with pytest.raises(InputError):                           # only rejected files
+            proc.reprocess(first.sha256, reason="again", actor="tech1")
+        assert proc.process(inbox / "PT-0042_D07_HLADR.fcs").status == "measured"
+    finally:
+        proc.close()
+
+
+def test_reprocess_command(tmp_path: Path, inbox: Path, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MHLADR_HOME", str(tmp_path / "home"))
+    broken = inbox / "BEADS_2026-03-12_nolot_CANTO.fcs"
+    broken.write_bytes((inbox / "BEADS_2026-03-12_lotA_CANTO.fcs").read_bytes()[:5000])
+    proc = Processor(load_settings(), lots_csv=inbox / "lots.csv")
+    try:
+        assert proc.process(broken).status == "rejected"
+    finally:
+        proc.close()
+    assert main(["reprocess", str(broken), "--reason", "re-exported", "--actor", "tech2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "rejected" and doc["reasons"][0].startswith("truncated:")
+    assert doc["reasons"][-1] == "reprocessed by tech2: re-exported"
+    assert main(["reprocess", "f" * 64, "--reason", "x", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad_input"

@@ -1,0 +1,41 @@
+"""``mhladr reprocess FILE|SHA256 --reason TEXT``: run a rejected file again once its cause is fixed.
+
+A re-run of ``mhladr run`` never touches a file it already processed (the contract); a bead lot
+added to ``lots.csv`` or a corrected setting is taken up by this explicit, audited request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import load_settings
+from pipeline.fcs import sha256_file
+from pipeline.processing import Processor
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    target = args.target
+    sha = target.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", target) else sha256_file(Path(target))
+    processor = Processor(load_settings(), registry_csv=Path(args.registry) if args.registry else None,
+                          lots_csv=Path(args.lots) if args.lots else None)
+    try:
+        result = processor.reprocess(sha, reason=args.reason, actor=args.actor.strip() or getpass.getuser())
+    finally:
+        processor.close()
+    doc = result.as_dict()
+    return doc, f"{Path(result.file).name}: {result.status}\n" + "\n".join(f"  - {r}" for r in result.reasons)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("reprocess", help="process a rejected file again (audited)")
+    parser.add_argument("target", help="the file, or its SHA-256")
+    parser.add_argument("--reason", required=True, help="what was fixed (kept in the audit trail)")
+    parser.add_argument("--actor", default="", help="technician name (default: login name)")
+    parser.add_argument("--lots", help="bead lot table CSV")
+    parser.add_argument("--registry", help="patient registry CSV (imported, idempotent)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(func=run)
