@@ -24,10 +24,6 @@ from pipeline.config import load_settings
 from pipeline.processing import FileResult, Processor
 
 
-def _same_file(recorded: str, path: Path) -> bool:
-    return Path(recorded).resolve() == path.resolve()
-
-
 @dataclass(frozen=True)
 class BatchOutcome:
     """Results of the batch's files (in name order) and the older samples finished now."""
@@ -38,23 +34,18 @@ class BatchOutcome:
 
 def process_files(processor: Processor, paths: list[Path]) -> BatchOutcome:
     """The batch's task graph (see module doc); returns one result per path."""
-    ordered = sorted(paths, key=lambda p: (p.name, str(p)))
+    ordered = sorted((p.resolve() for p in paths), key=lambda p: (p.name, str(p)))
     results: dict[Path, FileResult] = {}
-    first: dict[str, Path | FileResult] = {}          # sha256 -> first path (this batch) or earlier result
+    first: dict[str, Path] = {}                 # sha256 -> first path of new content in this batch
     samples: list[tuple[Path, str]] = []
     repeats: list[tuple[Path, str]] = []
     for path in ordered:
         sha256, earlier = tasks.fingerprint(processor, path)
-        if sha256 in first:
-            repeats.append((path, sha256))
+        if earlier is not None:                 # processed before: same file, or recorded duplicate
+            results[path] = earlier
             continue
-        if earlier is not None:
-            if _same_file(earlier.file, path):
-                results[path] = earlier
-                first[sha256] = path
-            else:
-                first[sha256] = earlier
-                repeats.append((path, sha256))
+        if sha256 in first:                     # repeats new content of this batch: after its first
+            repeats.append((path, sha256))
             continue
         first[sha256] = path
         acq = tasks.read(processor, path, sha256)
@@ -68,12 +59,10 @@ def process_files(processor: Processor, paths: list[Path]) -> BatchOutcome:
         acq = tasks.read(processor, path, sha256)
         results[path] = acq if isinstance(acq, FileResult) else tasks.handle(processor, acq)
     for path, sha256 in repeats:
-        earlier = first[sha256]
-        earlier = results[earlier] if isinstance(earlier, Path) else earlier
-        results[path] = tasks.duplicate(processor, path, sha256, earlier)
+        results[path] = tasks.duplicate(processor, path, sha256, results[first[sha256]])
     by_sha = {r.sha256: p for p, r in results.items() if r.status != "duplicate"}
     elsewhere = []
-    for done in tasks.finish_pending(processor):
+    for done in tasks.finish_pending(processor, frozenset(first)):
         if done.sha256 in by_sha:
             results[by_sha[done.sha256]] = done
         else:
@@ -98,14 +87,14 @@ def batch_flow(inbox: str, registry: str | None = None, lots: str | None = None,
     paths = [Path(f) for f in files] if files is not None else inbox_files(Path(inbox))
     if lots is None and (Path(inbox) / "lots.csv").is_file():
         lots = str(Path(inbox) / "lots.csv")
-    processor = Processor(settings, registry_csv=Path(registry) if registry else None,
-                          lots_csv=Path(lots) if lots else None)
+    processor = Processor(settings, registry_csv=registry, lots_csv=lots)
     try:
         outcome = process_files(processor, paths)
         publish(outcome.results + outcome.finished_elsewhere, settings.home / "reports", "batch")
         request_reviews(settings)
         return {"files": [r.as_dict() for r in outcome.results],
                 "screening": processor.screening(),
-                "finished": [r.as_dict() for r in outcome.finished_elsewhere]}
+                "finished": [r.as_dict() for r in outcome.finished_elsewhere],
+                "registry_errors": [e.as_dict() for e in processor.registry_errors]}
     finally:
         processor.close()

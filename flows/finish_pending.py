@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow
 
 from flows import tasks
@@ -17,8 +15,7 @@ from pipeline.processing import Processor
 def finish_pending_flow(registry: str | None = None, lots: str | None = None) -> list[dict]:
     """Pair, gate and quantify the waiting samples; re-evaluate their patients; push."""
     settings = load_settings()
-    processor = Processor(settings, registry_csv=Path(registry) if registry else None,
-                          lots_csv=Path(lots) if lots else None)
+    processor = Processor(settings, registry_csv=registry, lots_csv=lots)
     try:
         finished = tasks.finish_pending(processor)
         tasks.evaluate(processor, [r.patient_id for r in finished if r.patient_id])

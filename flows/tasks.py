@@ -15,14 +15,15 @@ from prefect.cache_policies import NONE
 
 from pipeline.acquisition import Acquisition
 from pipeline.errors import InputError
+from pipeline.fcs import sha256_file
 from pipeline.processing import FileResult, Processor
 
 
 @task(name="fingerprint", cache_policy=NONE)
 def fingerprint(processor: Processor, path: Path) -> tuple[str, FileResult | None]:
-    """SHA-256 of the file and the earlier result for the same content, if any."""
-    sha256 = processor.fingerprint(path)
-    return sha256, processor.known(sha256)
+    """SHA-256 of the file and, for content seen before, its outcome (earlier result or duplicate)."""
+    sha256 = sha256_file(path)
+    return sha256, processor.seen(path, sha256)
 
 
 @task(name="read", cache_policy=NONE)
@@ -50,15 +51,15 @@ def duplicate(processor: Processor, path: Path, sha256: str, earlier: FileResult
 
 
 @task(name="finish-pending", cache_policy=NONE)
-def finish_pending(processor: Processor) -> list[FileResult]:
+def finish_pending(processor: Processor, exclude: frozenset[str] = frozenset()) -> list[FileResult]:
     """Samples left ``pending_calibration`` whose beads have arrived since."""
-    return processor.finish_pending()
+    return processor.finish_pending(exclude)
 
 
 @task(name="evaluate", cache_policy=NONE)
 def evaluate(processor: Processor, patient_ids: Iterable[str]) -> None:
-    """Re-evaluate the screening status of the patients a batch touched."""
-    processor.evaluate(sorted(set(patient_ids)))
+    """Re-evaluate the screening status of the patients a batch touched (the window closes with time)."""
+    processor.evaluate(patient_ids)
 
 
 @task(name="push", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 10, 30])

@@ -39,6 +39,14 @@ def category(abc: float | None) -> str | None:
     return next(name for floor, name in CATEGORIES if abc >= floor)
 
 
+def load_template(settings: Settings) -> TemplateGate | None:
+    """The lab's GatingML monocyte gate named in the settings, if any (flowkit is imported only then)."""
+    if not settings.gating_template:
+        return None
+    from gating.template import load_template_gate
+    return load_template_gate(settings.gating_template, settings.gating_template_gate)
+
+
 def require_panel(acq: Acquisition) -> None:
     """A tube without CD14 (PerCP-Cy5.5) or HLA-DR (PE) is the wrong panel, not a sample to guess at."""
     if acq.roles.cd14 is None:
@@ -88,7 +96,6 @@ class Measurement:
     sha256: str
     patient_id: str | None
     collection_date: date | None
-    icu_admission: date | None
     icu_day: int | None
     in_window: bool | None
     monocytes: int
@@ -186,7 +193,7 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
     in_window = None if day is None else settings.window_first_day <= day <= settings.window_last_day
     return Measurement(
         file=acq.path, sha256=acq.sha256, patient_id=acq.patient_id,
-        collection_date=acq.collection_date, icu_admission=when if isinstance(when, date) else None,
+        collection_date=acq.collection_date,
         icu_day=day, in_window=in_window, monocytes=int(gates.counts["monocytes"]), statistic=statistic,
         pe_statistic=f_cells, abc=abc, abc_interval=interval,
         below_threshold=None if qc.status == "fail" or abc is None else abc < settings.abc_threshold,

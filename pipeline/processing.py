@@ -23,7 +23,6 @@ import numpy as np
 
 from calibration.curve import Curve
 from calibration.key import CalibrationKey
-from calibration.qc import QC
 from calibration.result import Calibration, Population
 from pipeline import __version__
 from pipeline.acquisition import Acquisition
@@ -32,7 +31,7 @@ from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
 from pipeline.fcs import read_fcs, sha256_file
 from pipeline.lots import Lot, find_lot, read_lots
-from pipeline.measurement import measure, measurement_fields, measurement_input, require_panel
+from pipeline.measurement import load_template, measure, measurement_fields, measurement_input, require_panel
 from pipeline.registry import RowError, import_registry
 from pipeline.report.calibration_figure import draw_calibration_figure
 from pipeline.report.html import write_sample_report
@@ -41,9 +40,6 @@ from pipeline.store import CalibrationInput, CalibrationRecord, FileRecord, Stor
 
 if TYPE_CHECKING:
     from gating.template import TemplateGate
-
-FINISHED = ("calibrated", "measured", "qc_fail", "rejected")
-
 
 @dataclass(frozen=True)
 class FileResult:
@@ -108,55 +104,60 @@ def calibration_fields(rec: CalibrationRecord) -> dict[str, Any]:
             "r2": rec.r2, "statistic": rec.statistic, "peaks": list(rec.peaks), "qc": rec.qc.as_dict()}
 
 
+def rejected(file: str, sha256: str, kind: str, patient_id: str | None, err: InputError) -> FileResult:
+    """The ``rejected`` outcome of an unusable input, with its reason code."""
+    return FileResult(file, sha256, kind, "rejected", (f"{err.code}: {err.message}",), patient_id,
+                      {"error": err.as_dict()})
+
+
 class Processor:
     """One results store, the lab's lots, registry and gating template, and the steps per file."""
 
-    def __init__(self, settings: Settings, registry_csv: Path | None = None, lots_csv: Path | None = None) -> None:
+    def __init__(self, settings: Settings, registry_csv: str | Path | None = None,
+                 lots_csv: str | Path | None = None) -> None:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         self.store: Store = open_store(settings)
         self.lots: dict[str, Lot] = read_lots(lots_csv) if lots_csv else {}
-        self.registry_errors: list[RowError] = []
+        self.registry_errors: list[RowError] = []      # bad registry rows, reported by `mhladr run`
         if registry_csv:
             _, self.registry_errors = import_registry(self.store, registry_csv, actor="registry")
-        self.template: TemplateGate | None = None
-        if settings.gating_template:
-            from gating.template import load_template_gate  # flowkit only when a template is used
-            self.template = load_template_gate(settings.gating_template, settings.gating_template_gate)
+        self.template: TemplateGate | None = load_template(settings)
 
     def close(self) -> None:
         self.store.close()
 
     # -- identity ---------------------------------------------------------------------------
-    @staticmethod
-    def fingerprint(path: str | Path) -> str:
-        return sha256_file(path)
-
+    # Paths are resolved once where they enter (``process``, the batch flow), so a file's identity
+    # is its absolute path string, whatever the working folder.
     def known(self, sha256: str) -> FileResult | None:
-        """The earlier result for this content, when its processing finished (or waits for beads)."""
+        """The earlier result for this content (the original sighting), if any."""
         rec = self.store.get_file_by_sha(sha256)
-        if rec is None or rec.status not in FINISHED + ("pending_calibration",):
-            return None
-        return self._from_record(rec)
+        return self._from_record(rec) if rec is not None else None
 
-    def duplicate(self, path: str | Path, sha256: str, earlier: FileResult) -> FileResult:
-        """Record a second sighting of known content; the earlier file keeps its status."""
-        rec = self.store.record_file(sha256, str(path), Path(path).stat().st_size, earlier.kind, "duplicate",
-                                     (f"same content as {earlier.file}",))
-        if rec.path == earlier.file and str(path) == earlier.file:
+    def seen(self, path: Path, sha256: str) -> FileResult | None:
+        """For content processed before: the earlier result itself when ``path`` is that file (a
+        re-run changes nothing), else a recorded duplicate. None for new content."""
+        earlier = self.known(sha256)
+        if earlier is None or earlier.file == str(path):
             return earlier
-        return FileResult(str(path), sha256, earlier.kind, "duplicate", rec.reasons or
-                          (f"same content as {earlier.file}",), earlier.patient_id, {"duplicate_of": earlier.file})
+        return self.duplicate(path, sha256, earlier)
+
+    def duplicate(self, path: Path, sha256: str, earlier: FileResult) -> FileResult:
+        """Record a second sighting of known content; the earlier file keeps its status."""
+        rec = self.store.record_file(sha256, str(path), path.stat().st_size, earlier.kind, "duplicate",
+                                     (f"same content as {earlier.file}",))
+        return FileResult(str(path), sha256, earlier.kind, "duplicate", rec.reasons, earlier.patient_id,
+                          {"duplicate_of": earlier.file})
 
     # -- steps --------------------------------------------------------------------------------
     def read(self, path: str | Path) -> Acquisition:
         return read_fcs(path, self.settings)
 
     def reject(self, path: str | Path, sha256: str, err: InputError) -> FileResult:
-        reason = f"{err.code}: {err.message}"
-        self.store.record_file(sha256, str(path), Path(path).stat().st_size, "unknown", "rejected", (reason,))
-        return FileResult(str(path), sha256, "unknown", "rejected", (reason,), None,
-                          {"error": err.as_dict()})
+        result = rejected(str(path), sha256, "unknown", None, err)
+        self.store.record_file(sha256, str(path), Path(path).stat().st_size, "unknown", "rejected", result.reasons)
+        return result
 
     def handle(self, acq: Acquisition) -> FileResult:
         """Calibrate a bead tube or measure a patient tube, store the result, return the outcome."""
@@ -239,12 +240,13 @@ class Processor:
         """Where the calibration figure of a bead file lives (drawn when the beads are fitted)."""
         return self._reports() / f"beads_{sha256[:12]}.png"
 
-    def finish_pending(self) -> list[FileResult]:
-        """Measure the samples left ``pending_calibration`` whose calibration now exists."""
+    def finish_pending(self, exclude: frozenset[str] = frozenset()) -> list[FileResult]:
+        """Measure the samples left ``pending_calibration`` whose calibration now exists
+        (``exclude``: SHA-256s just handled, e.g. by the same batch, not worth re-reading)."""
         done = []
         for rec in self.store.files(status="pending_calibration"):
             path = Path(rec.path)
-            if not path.is_file():
+            if rec.sha256 in exclude or not path.is_file():
                 continue  # moved by the watcher: it finishes the file from its new place
             try:
                 acq = self.read(path)
@@ -258,10 +260,9 @@ class Processor:
         return done
 
     def _reject_known(self, rec: FileRecord, err: InputError) -> FileResult:
-        reason = f"{err.code}: {err.message}"
-        self.store.update_file(rec.sha256, "rejected", (reason,))
-        return FileResult(rec.path, rec.sha256, rec.kind, "rejected", (reason,), rec.patient_id,
-                          {"error": err.as_dict()})
+        result = rejected(rec.path, rec.sha256, rec.kind, rec.patient_id, err)
+        self.store.update_file(rec.sha256, "rejected", result.reasons)
+        return result
 
     def reprocess(self, sha256: str, *, reason: str, actor: str) -> FileResult:
         """Process a ``rejected`` file again after its cause was fixed (e.g. a lot added to
@@ -281,12 +282,9 @@ class Processor:
             identity = {"kind": acq.kind, "patient_id": acq.patient_id, "collection_date": acq.collection_date}
             result = self.handle(acq)
         except InputError as err:
-            result = FileResult(rec.path, sha256, rec.kind, "rejected", (f"{err.code}: {err.message}",),
-                                rec.patient_id, {"error": err.as_dict()})
+            result = rejected(rec.path, sha256, rec.kind, rec.patient_id, err)
         result = dataclasses.replace(result, reasons=result.reasons + (note,))
-        self.store.update_file(sha256, result.status, result.reasons, actor=actor, **identity)
-        if result.patient_id:
-            self.evaluate([result.patient_id])
+        self.store.update_file(sha256, result.status, result.reasons, actor=actor, **identity)  # re-evaluates
         return result
 
     def relocate(self, sha256: str, new_path: str | Path) -> None:
@@ -315,18 +313,16 @@ class Processor:
 
     # -- all steps in-process (no Prefect) ---------------------------------------------------------
     def process(self, path: str | Path) -> FileResult:
-        path = Path(path).resolve()          # one file, one identity, whatever the working folder
-        sha = self.fingerprint(path)
-        earlier = self.known(sha)
+        """Every step for one file; the store re-evaluates the patient with each write."""
+        path = Path(path).resolve()
+        sha = sha256_file(path)
+        earlier = self.seen(path, sha)
         if earlier is not None:
-            return earlier if earlier.file == str(path) else self.duplicate(path, sha, earlier)
+            return earlier
         try:
-            result = self.handle(self.read(path))
+            return self.handle(self.read(path))
         except InputError as err:
-            result = self.reject(path, sha, err)
-        if result.patient_id:
-            self.evaluate([result.patient_id])
-        return result
+            return self.reject(path, sha, err)
 
     # -- earlier results ----------------------------------------------------------------------------
     def _from_record(self, rec: FileRecord) -> FileResult:

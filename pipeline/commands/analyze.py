@@ -15,7 +15,7 @@ from pipeline.config import load_settings
 from pipeline.errors import BAD_INPUT, InputError
 from pipeline.fcs import read_fcs
 from pipeline.lots import choose_lot
-from pipeline.measurement import measure, measurement_fields, measurement_input, require_panel
+from pipeline.measurement import load_template, measure, measurement_fields, measurement_input, require_panel
 from pipeline.registry import read_registry
 
 
@@ -58,12 +58,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     lot = choose_lot(args.beads, beads.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
     cal = calibrate_file(beads, lot.values, lot.name or beads.bead_lot,
                          config=qc_config_from_settings(settings), statistic=settings.statistic)  # type: ignore[arg-type]
-    template = None
-    if settings.gating_template:
-        from gating.template import load_template_gate  # flowkit only when a template is used
-        template = load_template_gate(settings.gating_template, settings.gating_template_gate)
     result = measure(sample, cal, settings, admission=_admission(args.registry, sample.patient_id),
-                     template=template)
+                     template=load_template(settings))
     doc = measurement_fields(measurement_input(result, calibration_id=None), sample.path,
                              calibration_document(cal, beads.path))
     if args.figure:

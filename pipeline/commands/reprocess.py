@@ -20,8 +20,7 @@ from pipeline.processing import Processor
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     target = args.target
     sha = target.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", target) else sha256_file(Path(target))
-    processor = Processor(load_settings(), registry_csv=Path(args.registry) if args.registry else None,
-                          lots_csv=Path(args.lots) if args.lots else None)
+    processor = Processor(load_settings(), registry_csv=args.registry, lots_csv=args.lots)
     try:
         result = processor.reprocess(sha, reason=args.reason, actor=args.actor.strip() or getpass.getuser())
     finally:
