@@ -9,16 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from pipeline.qc_trend import control_points, out_of_control
 from pipeline.config import load_settings
-from pipeline.store import CalibrationRecord, Store, open_store
-
-
-def all_calibrations(store: Store) -> list[CalibrationRecord]:
-    """Every stored bead curve (through the bead files the store knows), by id."""
-    found: dict[int, CalibrationRecord] = {}
-    for rec in store.files():
-        if rec.kind == "beads":
-            found.update((c.id, c) for c in store.calibrations_of_file(rec.sha256))
-    return [found[i] for i in sorted(found)]
+from pipeline.store import open_store
 
 
 @flow(name="mhladr-daily-qc", log_prints=False)
@@ -28,7 +19,7 @@ def daily_qc_flow(day: date | None = None) -> list[dict]:
     store = open_store(load_settings())
     try:
         day = day or store.today()
-        points = control_points(all_calibrations(store), day)
+        points = control_points(store.calibrations(), day)
     finally:
         store.close()
     rows = [p.as_row() for p in points]
@@ -45,6 +36,8 @@ def daily_qc_flow(day: date | None = None) -> list[dict]:
         lines.append(f"**{len(flagged)} of {len(points)} curve(s) beyond 2 SD:**")
         lines += [f"- {p.instrument} {p.serial} {p.channel} (calibration {p.calibration_id}): "
                   + "; ".join(p.flags) for p in flagged]
+    lines += [f"- {p.instrument} {p.serial} {p.channel} (calibration {p.calibration_id}): no limits, {p.note}"
+              for p in points if p.note]
     create_markdown_artifact(markdown="\n".join(lines) + "\n", key="daily-qc",
                              description="Levey-Jennings check of the day's bead curves")
     for p in flagged:

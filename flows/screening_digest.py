@@ -8,7 +8,8 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from pipeline.config import load_settings
-from pipeline.processing import Processor
+from pipeline.screening import screening_rows
+from pipeline.store import open_store
 
 COLUMNS = ("patient_id", "status", "abc", "icu_day", "file", "reasons")
 
@@ -37,12 +38,12 @@ def digest_markdown(rows: list[dict]) -> str:
 
 @flow(name="mhladr-screening-digest", log_prints=False)
 def screening_digest_flow() -> list[dict]:
-    """Publish the current screening log."""
-    processor = Processor(load_settings())
+    """Re-evaluate every patient for today and publish the screening log."""
+    store = open_store(load_settings())
     try:
-        rows = processor.screening()
+        rows = screening_rows(store, None, None)
     finally:
-        processor.close()
+        store.close()
     create_markdown_artifact(markdown=digest_markdown(rows), key="screening-digest",
                              description="screening log of the trial")
     return rows

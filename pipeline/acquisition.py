@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -10,6 +11,15 @@ import numpy as np
 
 Kind = Literal["beads", "sample", "unknown"]
 ROLE_NAMES = ("fsc_a", "fsc_h", "ssc_a", "ssc_h", "pe", "cd14")
+
+
+def same_setting(a: float | None, b: float | None) -> bool:
+    """Whether two detector settings ($PnV voltage or $PnG gain) are the same: None equals
+    only None; numbers are equal within a relative 1e-6 (absolute 1e-9), so values that went
+    through text, float32 or a database round trip still match."""
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,22 @@ class Channel:
     gain: float | None         # $PnG (amplifier gain; 1 when absent)
     log_decades: float         # first number of $PnE (0 = linear)
     log_offset: float          # second number of $PnE
+
+    @property
+    def is_time(self) -> bool:
+        """The acquisition clock ($PnN 'Time'): kept in $TIMESTEP units, never divided by a gain."""
+        return self.name.strip().lower() == "time"
+
+    @property
+    def linear_range(self) -> tuple[float, float]:
+        """(low, high) of the channel's decoded linear values: offset .. offset * 10**decades
+        for a log amplifier (FCS 3.1 $PnE; offset 0 read as 1), 0 .. $PnR / gain for a linear
+        one, and 0 .. $PnR for the Time channel, which ``read_fcs`` does not divide by its gain
+        (its $TIMESTEP scaling is not a channel keyword, so this range is in clock ticks)."""
+        if self.log_decades > 0:
+            offset = self.log_offset if self.log_offset > 0 else 1.0
+            return offset, offset * 10.0 ** self.log_decades
+        return 0.0, self.range / (1.0 if self.is_time else (self.gain or 1.0))
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "label": self.label, "range": self.range,

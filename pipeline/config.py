@@ -63,40 +63,38 @@ class Settings:
 
 
 def _coerce(raw: str, current: Any) -> Any:
-    if isinstance(current, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    """An environment value as the type of the field's default."""
     if isinstance(current, int):
         return int(raw)
     if isinstance(current, float):
         return float(raw)
-    if isinstance(current, Path):
-        return Path(raw).expanduser()
     if isinstance(current, dict):
         return tomllib.loads(f"v = {raw}")["v"] if raw.strip() else {}
     return raw
 
 
 def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from defaults, the settings file, the environment and explicit overrides."""
+    """Settings from defaults, the settings file, the environment and explicit overrides.
+
+    ``home`` comes only from ``MHLADR_HOME`` (the settings file lives inside it)."""
     env = dict(os.environ if env is None else env)
-    values: dict[str, Any] = {}
+    if "home" in overrides:
+        raise ValueError("home is set by MHLADR_HOME only")
     home = Path(env.get("MHLADR_HOME", str(DEFAULT_HOME))).expanduser()
     settings_file = Path(env.get("MHLADR_SETTINGS", str(home / "settings.toml")))
-    names = {f.name for f in dataclasses.fields(Settings)}
+    fields = [f for f in dataclasses.fields(Settings) if f.name != "home"]
+    values: dict[str, Any] = {}
     if settings_file.is_file():
         with settings_file.open("rb") as fh:
             data = tomllib.load(fh)
-        unknown = set(data) - names
+        unknown = set(data) - {f.name for f in fields}
         if unknown:
             raise ValueError(f"{settings_file}: unknown settings {sorted(unknown)}")
         values.update(data)
     defaults = Settings()
-    for f in dataclasses.fields(Settings):
+    for f in fields:
         key = f"MHLADR_{f.name.upper()}"
         if key in env:
             values[f.name] = _coerce(env[key], getattr(defaults, f.name))
-    values["home"] = home
     values.update(overrides)
-    if isinstance(values.get("home"), str):
-        values["home"] = Path(values["home"]).expanduser()
-    return Settings(**values)
+    return Settings(home=home, **values)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal, Sequence
 
+from pipeline.config import Settings
+
 Status = Literal["eligible", "not_eligible", "pending"]
 Review = Literal["approve", "reject"]
 
@@ -71,12 +73,10 @@ class Rules:
     sofa_min: int = 6
 
     @staticmethod
-    def from_settings(settings: object) -> "Rules":
-        return Rules(
-            abc_threshold=float(getattr(settings, "abc_threshold")),
-            window_first_day=int(getattr(settings, "window_first_day")),
-            window_last_day=int(getattr(settings, "window_last_day")),
-        )
+    def from_settings(settings: Settings) -> "Rules":
+        """The configured threshold and window (the SOFA minimum is fixed by the protocol)."""
+        return Rules(abc_threshold=settings.abc_threshold, window_first_day=settings.window_first_day,
+                     window_last_day=settings.window_last_day)
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,13 @@ def in_window(day: int | None, rules: Rules) -> bool | None:
     if day is None:
         return None
     return rules.window_first_day <= day <= rules.window_last_day
+
+
+def below_threshold(abc: float | None, qc_status: str, rules: Rules) -> bool | None:
+    """Whether a value is under the trial cut-off (None when QC ``fail`` or no value)."""
+    if abc is None or qc_status == "fail":
+        return None
+    return abc < rules.abc_threshold
 
 
 def is_blinded(collection: date, randomized_at: date | datetime | None) -> bool:

@@ -36,7 +36,8 @@ class ControlPoint:
     slope_sd: float | None
     intercept_mean: float | None
     intercept_sd: float | None
-    flags: tuple[str, ...]
+    flags: tuple[str, ...]                 # limits exceeded (empty when in control)
+    note: str = ""                         # why there are no limits (too little history)
 
     def as_row(self) -> dict:
         def f(x: float | None, digits: int = 4) -> str:
@@ -46,7 +47,7 @@ class ControlPoint:
                 "slope": f(self.slope), "slope_limits": _limits(self.slope_mean, self.slope_sd),
                 "intercept": f(self.intercept),
                 "intercept_limits": _limits(self.intercept_mean, self.intercept_sd),
-                "reference_curves": self.reference_n, "flags": "; ".join(self.flags)}
+                "reference_curves": self.reference_n, "flags": "; ".join(self.flags), "note": self.note}
 
 
 def _limits(mean: float | None, sd: float | None) -> str:
@@ -79,8 +80,8 @@ def _point(instrument: str, serial: str, channel: str, day: date, cal: Calibrati
     n = len(reference)
     if n < MIN_REFERENCE:
         return ControlPoint(instrument, serial, channel, day, cal.id, cal.slope, cal.intercept, n,
-                            None, None, None, None,
-                            (f"only {n} earlier curve(s); limits need {MIN_REFERENCE}",))
+                            None, None, None, None, (),
+                            f"only {n} earlier curve(s); limits need {MIN_REFERENCE}")
     slopes = [c.slope for c in reference]
     intercepts = [c.intercept for c in reference]
     s_mean, s_sd = statistics.fmean(slopes), statistics.stdev(slopes)
@@ -93,4 +94,4 @@ def _point(instrument: str, serial: str, channel: str, day: date, cal: Calibrati
 
 def out_of_control(points: Iterable[ControlPoint]) -> list[ControlPoint]:
     """Points beyond 2 SD (not the ones that merely lack enough history)."""
-    return [p for p in points if p.slope_mean is not None and p.flags]
+    return [p for p in points if p.flags]

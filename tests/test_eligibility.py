@@ -6,8 +6,9 @@ from datetime import date, datetime
 
 import pytest
 
-from pipeline.eligibility import (NO_REGISTRY_ENTRY, PatientFacts, ResultFacts, Rules, evaluate,
-                                  icu_day, in_window, is_blinded)
+from pipeline.config import load_settings
+from pipeline.eligibility import (NO_REGISTRY_ENTRY, PatientFacts, ResultFacts, Rules, below_threshold,
+                                  evaluate, icu_day, in_window, is_blinded)
 
 ADM = date(2026, 3, 1)                      # ICU day 0; window days 5..10 = 03-06 .. 03-11
 RULES = Rules()
@@ -128,3 +129,18 @@ def test_qc_fail_value_is_not_shown_as_abc():
 )
 def test_blinding_boundary(collection, randomized, blinded):
     assert is_blinded(collection, randomized) is blinded
+
+
+@pytest.mark.parametrize(
+    ("abc", "qc", "expected"),
+    [(7999.0, "pass", True), (8000.0, "pass", False), (12000.0, "review", False), (3000.0, "review", True),
+     (3000.0, "fail", None), (None, "pass", None)],
+)
+def test_below_threshold_is_strict_and_unknown_for_failed_or_missing_values(abc, qc, expected):
+    assert below_threshold(abc, qc, RULES) is expected
+
+
+def test_rules_from_settings_take_the_configured_threshold_and_window(tmp_path):
+    settings = load_settings(env={"MHLADR_HOME": str(tmp_path), "MHLADR_ABC_THRESHOLD": "5000",
+                                  "MHLADR_WINDOW_FIRST_DAY": "3", "MHLADR_WINDOW_LAST_DAY": "7"})
+    assert Rules.from_settings(settings) == Rules(abc_threshold=5000.0, window_first_day=3, window_last_day=7)

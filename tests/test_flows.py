@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -217,6 +218,21 @@ def test_daily_qc_flags_a_curve_beyond_two_sd(in_process: Path) -> None:
     assert len(rows) == 2 and all(r["reference_curves"] == 5 for r in rows)
     flagged = [r for r in rows if r["flags"]]
     assert len(flagged) == 1 and flagged[0]["slope"] == "1.1000" and "slope" in flagged[0]["flags"]
+
+
+def test_daily_qc_short_history_is_noted_not_flagged() -> None:
+    from pipeline.qc_trend import MIN_REFERENCE, control_points, out_of_control
+    from pipeline.store import CalibrationRecord
+
+    def record(day: date, slope: float, n: int) -> CalibrationRecord:
+        cal = _calibration(day, slope, 0.5, n)
+        return CalibrationRecord(**{f.name: getattr(cal, f.name) for f in dataclasses.fields(cal)}, id=n)
+    today = date(2026, 3, 20)
+    cals = [record(today - timedelta(days=1 + i), 1.0 + 0.01 * i, i + 1) for i in range(MIN_REFERENCE - 1)]
+    cals.append(record(today, 3.0, 9))
+    (point,) = control_points(cals, today)
+    assert point.reference_n == MIN_REFERENCE - 1 and point.flags == () and "only 2 earlier" in point.note
+    assert out_of_control([point]) == [] and point.as_row()["note"] == point.note
 
 
 def test_review_flow_pauses_and_records_the_typed_decision(in_process: Path, data_samples: Path,

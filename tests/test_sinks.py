@@ -186,6 +186,32 @@ def test_csv_sink_appends_each_key_once(tmp_path):
     assert rows[0]["below_threshold"] == "yes" and float(rows[0]["abc_low"]) == pytest.approx(6200.0)
 
 
+def test_csv_sink_reads_existing_keys_once_and_closes_as_a_no_op(tmp_path):
+    payload = {"patient_id": "PT-1", "collection_date": "2026-03-07", "abc": 6500.0,
+               "qc": {"status": "pass", "reasons": []}}
+    CsvSink(tmp_path / "ecrf.csv").deliver("key-1", payload)
+    sink = CsvSink(tmp_path / "ecrf.csv")                     # a later export over the same file
+    sink.deliver("key-1", payload)
+    sink.deliver("key-2", payload)
+    sink.deliver("key-2", payload)
+    assert sink.close() is None and FhirSink(tmp_path / "fhir").close() is None
+    rows = list(csv.DictReader((tmp_path / "ecrf.csv").open()))
+    assert [r["idempotency_key"] for r in rows] == ["key-1", "key-2"]
+
+
+def test_enqueue_many_queues_each_sink_and_key_once_in_one_transaction(store):
+    assert store.enqueue("csv", "k1", {"n": 1})
+    entries = len(store.audit_entries())
+    items = [("csv", "k1", {"n": 1}), ("fhir", "k1", {"n": 1}), ("csv", "k2", {"n": 2}), ("csv", "k2", {"n": 2})]
+    assert store.enqueue_many(items, actor="export") == 2
+    assert [(i.sink, i.idempotency_key) for i in store.outbox()] == [("csv", "k1"), ("fhir", "k1"), ("csv", "k2")]
+    assert len(store.audit_entries()) == entries + 2 and store.verify_audit_chain().ok
+    assert store.enqueue_many(items) == 0 and store.enqueue_many([]) == 0
+    assert (store.undelivered_count(("csv",)), store.undelivered_count(("csv", "fhir"))) == (2, 3)
+    store.mark_delivered(store.outbox("csv")[0].id, store.clock())
+    assert store.undelivered_count(("csv", "webhook")) == 1 and store.undelivered_count(()) == 0
+
+
 def test_cli_export_all_and_blinding(store, cli_env, tmp_path, monkeypatch, capsys):
     seed(store)
     monkeypatch.setenv("MHLADR_FHIR_DIR", str(tmp_path / "fhir"))

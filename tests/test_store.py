@@ -188,6 +188,72 @@ def test_blinded_measurements_are_hidden_by_default(store):
     assert store.screening()[0].measurement_id != late.id
 
 
+def test_blinded_measurements_lists_only_post_randomization_results(store):
+    admit(store, "PT-1", randomized_at=date(2026, 3, 8))
+    admit(store, "PT-2")
+    store.store_measurement(measurement(11, "PT-1", date(2026, 3, 8), 6000.0), today=date(2026, 3, 9))
+    late = store.store_measurement(measurement(12, "PT-1", date(2026, 3, 10), 14000.0,
+                                               qc=QC("review", ("1,500 monocytes",))), today=date(2026, 3, 10))
+    store.store_measurement(measurement(13, "PT-2", date(2026, 3, 10), 5000.0), today=date(2026, 3, 10))
+    store.record_review(late.id, "approve", "smear checked", "tech-a", today=date(2026, 3, 10))
+    blinded = store.blinded_measurements()
+    assert [(m.id, m.review) for m in blinded] == [(late.id, "approve")]
+    assert blinded == [m for m in store.measurements(include_blinded=True) if store.is_blinded(m)]
+
+
+def test_measurement_of_file_carries_the_latest_review(store):
+    assert store.measurement_of_file(sha(14)) is None
+    meas = store.store_measurement(measurement(14, "PT-1", date(2026, 3, 7), 5000.0,
+                                               qc=QC("review", ("1,500 monocytes",))), today=date(2026, 3, 7))
+    assert store.measurement_of_file(sha(14)) == meas
+    store.record_review(meas.id, "approve", "smear checked", "tech-a", today=date(2026, 3, 7))
+    store.record_review(meas.id, "reject", "clot found", "tech-b", today=date(2026, 3, 7))
+    found = store.measurement_of_file(sha(14))
+    assert (found.id, found.review) == (meas.id, "reject")
+    assert store.store_measurement(measurement(14, "PT-1", date(2026, 3, 7), 5000.0)).review == "reject"
+
+
+def test_relocate_moves_the_original_path_without_reevaluating(store, clock):
+    admit(store)
+    store.record_file(sha(15), "/in/PT-1_D06.fcs", 10, "sample", "pending_calibration",
+                      patient_id="PT-1", collection_date=date(2026, 3, 7))
+    store.record_file(sha(15), "/in/copy.fcs", 10, "sample", "pending_calibration")
+    decisions = len(store.screening_history("PT-1"))
+    clock.advance(minutes=1)
+    moved = store.relocate(sha(15), "/done/PT-1_D06.fcs")
+    assert moved is not None and moved.path == "/done/PT-1_D06.fcs"
+    assert moved.status == "pending_calibration" and moved.updated > moved.first_seen
+    entry = store.audit_entries()[-1]
+    assert (entry.action, entry.actor) == ("relocate_file", "watcher")
+    assert (entry.before["path"], entry.after["path"]) == ("/in/PT-1_D06.fcs", "/done/PT-1_D06.fcs")
+    assert len(store.screening_history("PT-1")) == decisions
+    assert [f.path for f in store.files("duplicate")] == ["/in/copy.fcs"]
+    assert store.relocate(sha(15), "/done/PT-1_D06.fcs") is not None      # same place: no entry
+    assert store.audit_entries()[-1].seq == entry.seq
+    assert store.relocate(sha(99), "/done/x.fcs") is None
+
+
+def test_update_file_reevaluates_only_when_the_decision_inputs_change(store, clock):
+    admit(store)
+    store.record_file(sha(16), "/in/a.fcs", 10, "sample", "pending_calibration",
+                      patient_id="PT-1", collection_date=date(2026, 3, 7))
+    decisions = len(store.screening_history("PT-1"))
+    clock.advance(days=20)                      # the window has closed since the last evaluation
+    store.update_file(sha(16), "pending_calibration", ["still no beads"])     # reasons only
+    assert len(store.screening_history("PT-1")) == decisions
+    store.update_file(sha(16), "rejected", ["truncated"])
+    assert store.screening()[0].status == "not_eligible"
+
+
+def test_calibrations_lists_every_curve_by_id(store):
+    assert store.calibrations() == []
+    first = store.store_calibration(calibration(0, day=date(2026, 3, 6)))
+    other = store.store_calibration(calibration(1, day=date(2026, 3, 7), serial="V999"))
+    again = store.store_calibration(calibration(0, day=date(2026, 3, 6), channel="PE-H"))
+    assert [c.id for c in store.calibrations()] == [first.id, other.id, again.id]
+    assert store.calibrations()[1] == other
+
+
 def test_foreign_keys_and_checks_are_enforced(store):
     with pytest.raises(Exception):
         with store.engine.begin() as conn:

@@ -10,9 +10,10 @@ import argparse
 from typing import Any
 
 from pipeline.commands.screening import add_unblinding, unblinded_actor
-from pipeline.config import load_settings
+from pipeline.config import Settings, load_settings
 from pipeline.errors import BAD_INPUT, InputError
-from pipeline.sinks.outbox import SINK_NAMES, configured_sinks, deliver_outbox, enqueue_results
+from pipeline.sinks import Sink
+from pipeline.sinks.outbox import SINK_NAMES, DeliveryReport, configured_sinks, deliver_outbox, enqueue_results
 from pipeline.store import open_store
 
 
@@ -24,28 +25,37 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _export(settings: Settings, wanted: tuple[str, ...], selected: dict[str, Sink],
+            actor: str | None) -> tuple[int, DeliveryReport]:
+    """Queue the results for the wanted sinks and deliver what is due (an unblinded export is
+    audited first)."""
+    store = open_store(settings)
+    try:
+        if actor is not None:
+            blinded = store.blinded_measurements()
+            store.log_unblinded_read(actor, "unblinded_export", sorted({mm.patient_id for mm in blinded}),
+                                     {"sinks": list(wanted), "measurements": [mm.id for mm in blinded]})
+        queued = enqueue_results(store, wanted, include_blinded=actor is not None, actor=actor or "export")
+        return queued, deliver_outbox(store, store.clock(), selected, actor=actor or "export")
+    finally:
+        store.close()
+
+
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     actor = unblinded_actor(args)
     settings = load_settings()
     sinks = configured_sinks(settings)
-    wanted = tuple(sinks) if args.sink == "all" else (args.sink,)
-    missing = [name for name in wanted if name not in sinks]
-    if missing or not wanted:
-        raise InputError("--sink", BAD_INPUT,
-                         f"sink(s) not configured: {', '.join(missing) or 'none'} "
-                         "(set MHLADR_WEBHOOK_URL, MHLADR_FHIR_DIR or MHLADR_CSV_EXPORT)")
-    selected = {name: sinks[name] for name in wanted}
-    store = open_store(settings)
     try:
-        if actor is not None:
-            blinded = [mm for mm in store.measurements(include_blinded=True) if store.is_blinded(mm)]
-            store.log_unblinded_read(actor, "unblinded_export", sorted({mm.patient_id for mm in blinded}),
-                                     {"sinks": list(wanted), "measurements": [mm.id for mm in blinded]})
-        queued = enqueue_results(store, wanted, include_blinded=actor is not None,
-                                 actor=actor or "export")
-        report = deliver_outbox(store, store.clock(), selected, actor=actor or "export")
+        wanted = tuple(sinks) if args.sink == "all" else (args.sink,)
+        missing = [name for name in wanted if name not in sinks]
+        if missing or not wanted:
+            raise InputError("--sink", BAD_INPUT,
+                             f"sink(s) not configured: {', '.join(missing) or 'none'} "
+                             "(set MHLADR_WEBHOOK_URL, MHLADR_FHIR_DIR or MHLADR_CSV_EXPORT)")
+        queued, report = _export(settings, wanted, {name: sinks[name] for name in wanted}, actor)
     finally:
-        store.close()
+        for sink in sinks.values():
+            sink.close()
     document = {"sinks": list(wanted), "queued": queued, "delivered": len(report.delivered),
                 "failed": len(report.failed), "pending": report.queued}
     text = (f"sinks {', '.join(wanted)}: {queued} queued, {len(report.delivered)} delivered, "

@@ -33,9 +33,10 @@ def register(subparsers: Any) -> None:
 def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     store = open_store(load_settings())
     try:
+        post_randomization = {mm.id for mm in store.blinded_measurements()}
         items = []
         for mm in store.pending_measurements():
-            blinded = store.is_blinded(mm)
+            blinded = mm.id in post_randomization
             items.append({"measurement_id": mm.id, "patient_id": mm.patient_id,
                           "collection_date": mm.collection_date.isoformat(), "icu_day": mm.icu_day,
                           "abc": None if blinded else mm.abc, "blinded": blinded,
@@ -59,7 +60,7 @@ def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         except ValueError as exc:
             raise InputError(f"measurement {args.id}", BAD_INPUT, str(exc)) from None
         meas = store.get_measurement(args.id)
-        screening = {r.patient_id: r for r in store.screening()}.get(meas.patient_id) if meas else None
+        screening = store.screening_history(meas.patient_id)[-1] if meas else None
     finally:
         store.close()
     document = {"measurement_id": review.measurement_id, "decision": review.decision,

@@ -12,7 +12,8 @@ from typing import Any
 
 from pipeline.config import load_settings
 from pipeline.errors import BAD_INPUT, InputError
-from pipeline.store import Store, open_store
+from pipeline.screening import screening_rows
+from pipeline.store import open_store
 
 
 def register(subparsers: Any) -> None:
@@ -45,24 +46,6 @@ def parse_today(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise InputError("--today", BAD_INPUT, f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def screening_rows(store: Store, today: date | None, actor: str | None) -> list[dict[str, Any]]:
-    """Re-evaluate every patient as of ``today`` and list the log; with an actor, add the
-    post-randomization results and audit the read."""
-    store.evaluate_all(today, actor="screening")
-    rows = [r.as_dict() for r in store.screening()]
-    if actor is None:
-        return rows
-    blinded = [mm for mm in store.measurements(include_blinded=True) if store.is_blinded(mm)]
-    for row in rows:
-        row["post_randomization"] = [
-            {"measurement_id": mm.id, "collection_date": mm.collection_date.isoformat(), "abc": mm.abc,
-             "qc": mm.qc.as_dict(), "review": mm.review, "file_sha256": mm.file_sha256}
-            for mm in blinded if mm.patient_id == row["patient_id"]]
-    store.log_unblinded_read(actor, "unblinded_screening", sorted({mm.patient_id for mm in blinded}),
-                             {"measurements": [mm.id for mm in blinded]})
-    return rows
 
 
 def human(rows: list[dict[str, Any]]) -> str:

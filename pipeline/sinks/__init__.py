@@ -21,3 +21,7 @@ class Sink(Protocol):
     def deliver(self, key: str, payload: dict[str, Any]) -> None:
         """Deliver one result; idempotent per ``key``; raise :class:`SinkError` on failure."""
         ...
+
+    def close(self) -> None:
+        """Release what the sink holds (a connection pool); nothing by default."""
+        return None

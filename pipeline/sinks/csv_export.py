@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from pipeline.sinks import SinkError
+from pipeline.sinks import Sink, SinkError
 
 COLUMNS = ("patient_id", "collection_date", "icu_day", "in_window", "abc", "abc_low", "abc_high",
            "below_threshold", "category", "qc_status", "review", "decisive", "screening_status",
@@ -24,22 +24,26 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-class CsvSink:
+class CsvSink(Sink):
     name = "csv"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._written: set[str] | None = None      # keys in the file, read at the first delivery
 
     def _keys(self) -> set[str]:
-        if not self.path.is_file():
-            return set()
-        with self.path.open(newline="", encoding="utf-8") as fh:
-            return {row["idempotency_key"] for row in csv.DictReader(fh)}
+        if self._written is None:
+            self._written = set()
+            if self.path.is_file():
+                with self.path.open(newline="", encoding="utf-8") as fh:
+                    self._written = {row["idempotency_key"] for row in csv.DictReader(fh)}
+        return self._written
 
     def deliver(self, key: str, payload: dict[str, Any]) -> None:
         """Append the row unless a row with this key is already there."""
         try:
-            if key in self._keys():
+            keys = self._keys()
+            if key in keys:
                 return
             interval = payload.get("abc_interval") or [None, None]
             row = {**payload, "abc_low": interval[0], "abc_high": interval[1],
@@ -52,5 +56,6 @@ class CsvSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", newline="", encoding="utf-8") as fh:
                 fh.write(buffer.getvalue())
+            keys.add(key)
         except (OSError, KeyError) as exc:
             raise SinkError(f"csv {self.path}: {exc}") from exc

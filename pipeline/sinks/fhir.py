@@ -15,7 +15,7 @@ from typing import Any
 
 from fhir.resources.R4B.observation import Observation
 
-from pipeline.sinks import SinkError
+from pipeline.sinks import Sink, SinkError
 
 LOCAL_CODES = "urn:mhladr:code"
 PATIENT_IDS = "urn:mhladr:patient-id"
@@ -57,7 +57,7 @@ def observation(key: str, payload: dict[str, Any]) -> Observation:
     return Observation.model_validate(body)
 
 
-class FhirSink:
+class FhirSink(Sink):
     name = "fhir"
 
     def __init__(self, folder: str | Path) -> None:

@@ -43,16 +43,17 @@ def configured_sinks(settings: Settings) -> dict[str, Sink]:
 
 def enqueue_results(store: Store, sink_names: tuple[str, ...], *, include_blinded: bool = False,
                     actor: str = "export") -> int:
-    """Queue every (non-blinded) result for each sink; returns how many items were added."""
+    """Queue every (non-blinded) result for each sink in one transaction; returns how many
+    items were added."""
     screening = {r.patient_id: r for r in store.screening()}
-    added = 0
+    patients = {p.patient_id: p for p in store.patients()}
+    items = []
     for meas in store.measurements(include_blinded=include_blinded):
-        payload = result_payload(meas, store.get_patient(meas.patient_id), screening.get(meas.patient_id),
+        payload = result_payload(meas, patients.get(meas.patient_id), screening.get(meas.patient_id),
                                  store.rules)
         key = idempotency_key(payload)
-        for name in sink_names:
-            added += store.enqueue(name, key, payload, actor=actor)
-    return added
+        items += [(name, key, payload) for name in sink_names]
+    return store.enqueue_many(items, actor=actor)
 
 
 def deliver_outbox(store: Store, now: datetime, sinks: Mapping[str, Sink], *,
@@ -74,5 +75,4 @@ def deliver_outbox(store: Store, now: datetime, sinks: Mapping[str, Sink], *,
             continue
         store.mark_delivered(item.id, now, actor=actor)
         delivered.append(item.idempotency_key)
-    queued = sum(1 for item in store.outbox() if item.delivered_at is None and item.sink in sinks)
-    return DeliveryReport(tuple(delivered), tuple(failed), queued)
+    return DeliveryReport(tuple(delivered), tuple(failed), store.undelivered_count(tuple(sinks)))

@@ -11,7 +11,8 @@ import hashlib
 from typing import Any
 
 from pipeline.audit import canonical_json
-from pipeline.eligibility import PatientFacts, Rules, icu_day, in_window, is_decisive, ResultFacts
+from pipeline.eligibility import (PatientFacts, ResultFacts, Rules, below_threshold, icu_day, in_window,
+                                  is_decisive)
 from pipeline.store.records import MeasurementRecord, ScreeningRecord
 
 SCHEMA = "mhladr.result/1"
@@ -33,7 +34,7 @@ def result_payload(meas: MeasurementRecord, patient: PatientFacts | None,
         "in_window": in_window(day, rules),
         "abc": meas.abc if usable else None,
         "abc_interval": [meas.abc_low, meas.abc_high] if usable else None,
-        "below_threshold": (meas.abc < rules.abc_threshold) if usable and meas.abc is not None else None,
+        "below_threshold": below_threshold(meas.abc, meas.qc.status, rules) if usable else None,
         "threshold": rules.abc_threshold,
         "category": meas.category if usable else None,
         "monocytes": meas.monocytes,

@@ -8,12 +8,12 @@ from typing import Any, Callable
 
 import httpx
 
-from pipeline.sinks import SinkError
+from pipeline.sinks import Sink, SinkError
 
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 
 
-class WebhookSink:
+class WebhookSink(Sink):
     name = "webhook"
 
     def __init__(self, url: str, *, tries: int = 3, backoff_s: float = 0.5, timeout_s: float = 10.0,

@@ -7,16 +7,17 @@ inside the same transaction as the change that triggers them (measurement, revie
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.orm import Session
 
 from calibration.qc import QC
 from pipeline import audit as chain
+from pipeline.acquisition import same_setting
 from pipeline.eligibility import PatientFacts, ResultFacts, Rules, evaluate, is_blinded
 from pipeline.registry import parse_date_or_datetime
 from pipeline.store import models as m
@@ -86,16 +87,21 @@ def _measurement_record(row: m.Measurement, review: str | None) -> MeasurementRe
     )
 
 
+def _review_record(row: m.ReviewDecision) -> ReviewRecord:
+    return ReviewRecord(row.id, row.measurement_id, row.decision, row.reason, row.actor, row.decided_at)
+
+
+# The latest technician decision on the selected measurement (correlated scalar subquery), so a
+# list of results and their reviews is one query.
+LATEST_REVIEW = (select(m.ReviewDecision.decision)
+                 .where(m.ReviewDecision.measurement_id == m.Measurement.id)
+                 .order_by(m.ReviewDecision.id.desc()).limit(1)
+                 .correlate(m.Measurement).scalar_subquery())
+
+
 def _measurement_dict(row: m.Measurement) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in m.Measurement.__table__.columns
             if c.name not in {"id", "created"}}
-
-
-def _same_setting(a: float | None, b: float | None) -> bool:
-    """Detector voltages/gains match (unknown only matches unknown)."""
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
 
 
 class Store:
@@ -151,8 +157,7 @@ class Store:
             same = s.scalars(select(m.File).where(m.File.sha256 == sha256, m.File.path == path)).first()
             if same is not None:
                 return _file_record(same)
-            original = s.scalars(select(m.File).where(m.File.sha256 == sha256,
-                                                      m.File.status != "duplicate")).first()
+            original = self._original_file(s, sha256)
             if original is not None:
                 status, reasons = "duplicate", (f"same content as {original.path}",)
             now = self.clock()
@@ -177,22 +182,35 @@ class Store:
             row = self._original_file(s, sha256)
             if row is None:
                 raise KeyError(f"no file with sha256 {sha256}")
-            self._set_file_status(s, row, status, reasons, actor, **fields)
-            if row.patient_id:
+            if self._set_file_status(s, row, status, reasons, actor, **fields) and row.patient_id:
                 self._evaluate(s, row.patient_id, self.today(), actor)
             return _file_record(row)
 
+    def relocate(self, sha256: str, new_path: str | Path, *, actor: str = "watcher") -> FileRecord | None:
+        """Record that the original file of this content now lives at ``new_path`` (audited);
+        nothing is re-evaluated since only the path changes. None when the content is unknown."""
+        with self._write() as s:
+            row = self._original_file(s, sha256)
+            if row is None:
+                return None
+            self._set_file_status(s, row, row.status, row.reasons, actor, action="relocate_file", path=str(new_path))
+            return _file_record(row)
+
     def _set_file_status(self, s: Session, row: m.File, status: str, reasons: Sequence[str],
-                         actor: str, **fields: Any) -> None:
+                         actor: str, action: str = "update_file", **fields: Any) -> bool:
+        """Apply and audit a change; True when it can change a screening decision (status,
+        patient or collection date changed)."""
         before = _file_dict(row)
         row.status, row.reasons = status, list(reasons)
         for name, value in fields.items():
             setattr(row, name, value)
         after = _file_dict(row)
-        if after != before:
-            row.updated = self.clock()
-            s.flush()
-            self._audit(s, actor, "update_file", "file", row.sha256, before, after)
+        if after == before:
+            return False
+        row.updated = self.clock()
+        s.flush()
+        self._audit(s, actor, action, "file", row.sha256, before, after)
+        return any(before[k] != after[k] for k in ("status", "patient_id", "collection_date"))
 
     @staticmethod
     def _original_file(s: Session, sha256: str) -> m.File | None:
@@ -247,8 +265,8 @@ class Store:
         """The calibration valid for a tube: same instrument, serial, channel, PE voltage and gain,
         same acquisition day, QC not ``fail``; a ``pass`` beats a ``review``, then the latest."""
         candidates = [c for c in self.calibrations_on(instrument, serial, channel, day)
-                      if c.qc.status != "fail" and _same_setting(c.voltage, voltage)
-                      and _same_setting(c.gain, gain)]
+                      if c.qc.status != "fail" and same_setting(c.voltage, voltage)
+                      and same_setting(c.gain, gain)]
         if not candidates:
             return None
         return min(candidates, key=lambda c: (c.qc.status != "pass", -c.id))
@@ -269,6 +287,11 @@ class Store:
                              .order_by(m.Calibration.id))
             return [_calibration_record(r) for r in rows]
 
+    def calibrations(self) -> list[CalibrationRecord]:
+        """Every stored bead curve, by id."""
+        with self._read() as s:
+            return [_calibration_record(r) for r in s.scalars(select(m.Calibration).order_by(m.Calibration.id))]
+
     def get_calibration(self, calibration_id: int) -> CalibrationRecord | None:
         with self._read() as s:
             row = s.get(m.Calibration, calibration_id)
@@ -280,10 +303,9 @@ class Store:
         """Store a patient result (idempotent per file), set the file's status (``measured`` /
         ``qc_fail``) and re-evaluate the patient, all in one transaction."""
         with self._write() as s:
-            existing = s.scalars(select(m.Measurement).where(
-                m.Measurement.file_sha256 == meas.file_sha256)).first()
-            if existing is not None:
-                return _measurement_record(existing, self._latest_review(s, existing.id))
+            existing = self._measurement_rows(s, m.Measurement.file_sha256 == meas.file_sha256)
+            if existing:
+                return _measurement_record(*existing[0])
             row = m.Measurement(
                 file_sha256=meas.file_sha256, patient_id=meas.patient_id,
                 collection_date=meas.collection_date, icu_day=meas.icu_day, in_window=meas.in_window,
@@ -306,21 +328,40 @@ class Store:
             return _measurement_record(row, None)
 
     def get_measurement(self, measurement_id: int) -> MeasurementRecord | None:
+        return self._one_measurement(m.Measurement.id == measurement_id)
+
+    def measurement_of_file(self, sha256: str) -> MeasurementRecord | None:
+        """The result measured from this file's content, if any."""
+        return self._one_measurement(m.Measurement.file_sha256 == sha256)
+
+    def _one_measurement(self, where: Any) -> MeasurementRecord | None:
         with self._read() as s:
-            row = s.get(m.Measurement, measurement_id)
-            return _measurement_record(row, self._latest_review(s, row.id)) if row is not None else None
+            rows = self._measurement_rows(s, where)
+            return _measurement_record(*rows[0]) if rows else None
+
+    @staticmethod
+    def _measurement_rows(s: Session, *where: Any) -> list[tuple[m.Measurement, str | None]]:
+        """(measurement, latest review) pairs matching ``where``, by id, in one query."""
+        query = select(m.Measurement, LATEST_REVIEW).where(*where).order_by(m.Measurement.id)
+        return [(row, review) for row, review in s.execute(query)]
 
     def measurements(self, patient_id: str | None = None, *, include_blinded: bool = False) -> list[MeasurementRecord]:
         """Stored results (by id); results collected after the patient's randomization are left
         out unless ``include_blinded`` (callers audit such reads with :meth:`log_unblinded_read`)."""
         with self._read() as s:
-            query = select(m.Measurement).order_by(m.Measurement.id)
-            if patient_id is not None:
-                query = query.where(m.Measurement.patient_id == patient_id)
-            rows = list(s.scalars(query))
+            where = [] if patient_id is None else [m.Measurement.patient_id == patient_id]
+            rows = self._measurement_rows(s, *where)
             randomized = self._randomizations(s)
-            return [_measurement_record(r, self._latest_review(s, r.id)) for r in rows
+            return [_measurement_record(r, review) for r, review in rows
                     if include_blinded or not is_blinded(r.collection_date, randomized.get(r.patient_id))]
+
+    def blinded_measurements(self) -> list[MeasurementRecord]:
+        """The results collected after their patient's randomization (by id)."""
+        with self._read() as s:
+            randomized = self._randomizations(s)
+            rows = self._measurement_rows(s, m.Measurement.patient_id.in_(randomized))
+            return [_measurement_record(r, review) for r, review in rows
+                    if is_blinded(r.collection_date, randomized[r.patient_id])]
 
     def is_blinded(self, record: MeasurementRecord) -> bool:
         """Whether a result was collected after its patient's randomization."""
@@ -330,15 +371,8 @@ class Store:
     def pending_measurements(self) -> list[MeasurementRecord]:
         """QC ``review`` results that no technician has decided yet (oldest first)."""
         with self._read() as s:
-            rows = s.scalars(select(m.Measurement).where(m.Measurement.qc_status == "review")
-                             .order_by(m.Measurement.id))
-            return [_measurement_record(r, None) for r in rows if self._latest_review(s, r.id) is None]
-
-    @staticmethod
-    def _latest_review(s: Session, measurement_id: int) -> str | None:
-        return s.scalars(select(m.ReviewDecision.decision)
-                         .where(m.ReviewDecision.measurement_id == measurement_id)
-                         .order_by(m.ReviewDecision.id.desc()).limit(1)).first()
+            rows = self._measurement_rows(s, m.Measurement.qc_status == "review", LATEST_REVIEW.is_(None))
+            return [_measurement_record(r, review) for r, review in rows]
 
     @staticmethod
     def _randomizations(s: Session) -> dict[str, date | datetime]:
@@ -355,12 +389,12 @@ class Store:
         if not reason.strip() or not actor.strip():
             raise ValueError("a review needs a reason and an actor")
         with self._write() as s:
-            meas = s.get(m.Measurement, measurement_id)
-            if meas is None:
+            found = self._measurement_rows(s, m.Measurement.id == measurement_id)
+            if not found:
                 raise KeyError(f"no measurement {measurement_id}")
+            meas, before = found[0]
             if meas.qc_status != "review":
                 raise ValueError(f"measurement {measurement_id} has QC {meas.qc_status}; only QC review results are reviewed")
-            before = self._latest_review(s, measurement_id)
             row = m.ReviewDecision(measurement_id=measurement_id, decision=decision, reason=reason.strip(),
                                    actor=actor, decided_at=self.clock())
             s.add(row)
@@ -368,13 +402,13 @@ class Store:
             self._audit(s, actor, f"review_{decision}", "measurement", measurement_id,
                         {"review": before}, {"review": decision, "reason": row.reason})
             self._evaluate(s, meas.patient_id, today or self.today(), actor)
-            return ReviewRecord(row.id, row.measurement_id, row.decision, row.reason, row.actor, row.decided_at)
+            return _review_record(row)
 
     def reviews(self, measurement_id: int) -> list[ReviewRecord]:
         with self._read() as s:
             rows = s.scalars(select(m.ReviewDecision).where(m.ReviewDecision.measurement_id == measurement_id)
                              .order_by(m.ReviewDecision.id))
-            return [ReviewRecord(r.id, r.measurement_id, r.decision, r.reason, r.actor, r.decided_at) for r in rows]
+            return [_review_record(r) for r in rows]
 
     # -- patients -----------------------------------------------------------------------------
     def upsert_patients(self, patients: Sequence[PatientFacts], *, actor: str = "registry",
@@ -388,10 +422,10 @@ class Store:
             for facts in patients:
                 row = s.get(m.Patient, facts.patient_id)
                 after = _patient_dict(facts)
-                if row is not None and _patient_dict(patient_facts(row)) == after:
+                before = _patient_dict(patient_facts(row)) if row is not None else None
+                if before == after:
                     unchanged.append(facts.patient_id)
                     continue
-                before = _patient_dict(patient_facts(row)) if row is not None else None
                 if row is None:
                     row = m.Patient(patient_id=facts.patient_id)
                     s.add(row)
@@ -413,6 +447,11 @@ class Store:
         with self._read() as s:
             row = s.get(m.Patient, patient_id)
             return patient_facts(row) if row is not None else None
+
+    def patients(self) -> list[PatientFacts]:
+        """Every registry row, by patient ID."""
+        with self._read() as s:
+            return [patient_facts(r) for r in s.scalars(select(m.Patient).order_by(m.Patient.patient_id))]
 
     def patient_ids(self) -> list[str]:
         """Every patient the store knows: registry rows, results, files awaiting calibration."""
@@ -444,30 +483,25 @@ class Store:
         with self._read() as s:
             latest = (select(m.ScreeningDecision.patient_id, func.max(m.ScreeningDecision.id).label("id"))
                       .group_by(m.ScreeningDecision.patient_id).subquery())
-            rows = s.scalars(select(m.ScreeningDecision).join(latest, m.ScreeningDecision.id == latest.c.id)
-                             .order_by(m.ScreeningDecision.patient_id))
-            return [self._screening_record(s, r) for r in rows]
+            query = (_SCREENING_WITH_PATH.join(latest, m.ScreeningDecision.id == latest.c.id)
+                     .order_by(m.ScreeningDecision.patient_id))
+            return [_screening_record(r, path) for r, path in s.execute(query)]
 
     def screening_history(self, patient_id: str) -> list[ScreeningRecord]:
         with self._read() as s:
-            rows = s.scalars(select(m.ScreeningDecision).where(m.ScreeningDecision.patient_id == patient_id)
-                             .order_by(m.ScreeningDecision.id))
-            return [self._screening_record(s, r) for r in rows]
+            query = (_SCREENING_WITH_PATH.where(m.ScreeningDecision.patient_id == patient_id)
+                     .order_by(m.ScreeningDecision.id))
+            return [_screening_record(r, path) for r, path in s.execute(query)]
 
-    @staticmethod
-    def _screening_record(s: Session, row: m.ScreeningDecision) -> ScreeningRecord:
-        path = None
-        if row.file_sha256:
-            path = s.scalars(select(m.File.path).where(m.File.sha256 == row.file_sha256,
-                                                       m.File.status != "duplicate")).first()
-        return ScreeningRecord(row.patient_id, row.status, tuple(row.reasons), row.measurement_id,
-                               row.abc, row.icu_day, row.file_sha256, path, row.evaluated_at)
+    def _stored_screening(self, s: Session, row: m.ScreeningDecision) -> ScreeningRecord:
+        original = self._original_file(s, row.file_sha256) if row.file_sha256 else None
+        return _screening_record(row, original.path if original is not None else None)
 
     def _evaluate(self, s: Session, patient_id: str, today: date, actor: str) -> ScreeningRecord:
         patient_row = s.get(m.Patient, patient_id)
         patient = patient_facts(patient_row) if patient_row is not None else None
-        results = [ResultFacts(r.collection_date, r.abc, r.qc_status, self._latest_review(s, r.id), r.id, r.file_sha256)
-                   for r in s.scalars(select(m.Measurement).where(m.Measurement.patient_id == patient_id))]
+        results = [ResultFacts(r.collection_date, r.abc, r.qc_status, review, r.id, r.file_sha256)  # type: ignore[arg-type]
+                   for r, review in self._measurement_rows(s, m.Measurement.patient_id == patient_id)]
         waiting = s.scalars(select(m.File).where(m.File.patient_id == patient_id,
                                                  m.File.status == "pending_calibration"))
         results += [ResultFacts(f.collection_date, None, "pending_calibration", None, None, f.sha256)
@@ -482,30 +516,48 @@ class Store:
             "status": last.status, "reasons": list(last.reasons), "measurement_id": last.measurement_id,
             "abc": last.abc, "icu_day": last.icu_day, "file_sha256": last.file_sha256}
         if before == after and last is not None:
-            return self._screening_record(s, last)
+            return self._stored_screening(s, last)
         row = m.ScreeningDecision(patient_id=patient_id, status=decision.status, reasons=list(decision.reasons),
                                   measurement_id=decision.measurement_id, abc=decision.abc,
                                   icu_day=decision.icu_day, file_sha256=decision.file, evaluated_at=self.clock())
         s.add(row)
         s.flush()
         self._audit(s, actor, "screening_decision", "patient", patient_id, before, after)
-        return self._screening_record(s, row)
+        return self._stored_screening(s, row)
 
     # -- outbox -------------------------------------------------------------------------------
     def enqueue(self, sink: str, key: str, payload: dict[str, Any], *, actor: str = "pipeline") -> bool:
         """Queue a payload for a sink; False when this (sink, key) is already queued."""
+        return self.enqueue_many([(sink, key, payload)], actor=actor) == 1
+
+    def enqueue_many(self, items: Sequence[tuple[str, str, dict[str, Any]]], *, actor: str = "pipeline") -> int:
+        """Queue (sink, key, payload) items in one transaction, each (sink, key) once; returns
+        how many were added."""
+        if not items:
+            return 0
         with self._write() as s:
-            exists = s.scalars(select(m.OutboxItem.id).where(m.OutboxItem.sink == sink,
-                                                             m.OutboxItem.idempotency_key == key)).first()
-            if exists is not None:
-                return False
+            keys = {key for _, key, _ in items}
+            queued = set(s.execute(select(m.OutboxItem.sink, m.OutboxItem.idempotency_key)
+                                   .where(m.OutboxItem.idempotency_key.in_(keys))).tuples())
             now = self.clock()
-            row = m.OutboxItem(sink=sink, idempotency_key=key, payload=chain.jsonable(payload), attempts=0,
-                               next_attempt=now, delivered_at=None, last_error=None, created=now)
-            s.add(row)
-            s.flush()
-            self._audit(s, actor, "enqueue", "outbox", row.id, None, {"sink": sink, "key": key})
-            return True
+            added = 0
+            for sink, key, payload in items:
+                if (sink, key) in queued:
+                    continue
+                queued.add((sink, key))
+                row = m.OutboxItem(sink=sink, idempotency_key=key, payload=chain.jsonable(payload), attempts=0,
+                                   next_attempt=now, delivered_at=None, last_error=None, created=now)
+                s.add(row)
+                s.flush()
+                self._audit(s, actor, "enqueue", "outbox", row.id, None, {"sink": sink, "key": key})
+                added += 1
+            return added
+
+    def undelivered_count(self, sinks: Sequence[str]) -> int:
+        """How many items of these sinks still wait for delivery (due or not)."""
+        with self._read() as s:
+            return s.scalar(select(func.count()).select_from(m.OutboxItem).where(
+                m.OutboxItem.delivered_at.is_(None), m.OutboxItem.sink.in_(sinks))) or 0
 
     def due_outbox(self, now: datetime, sink: str | None = None) -> list[OutboxRecord]:
         """Undelivered items whose next attempt is due (oldest first)."""
@@ -567,6 +619,16 @@ class Store:
 def _audit_entry(row: m.AuditLog) -> chain.AuditEntry:
     return chain.AuditEntry(row.seq, row.at, row.actor, row.action, row.entity, row.entity_id,
                             row.before, row.after, row.prev_hash, row.hash)
+
+
+# A screening decision with the path of the original file it rests on (if any).
+_SCREENING_WITH_PATH = select(m.ScreeningDecision, m.File.path).outerjoin(
+    m.File, and_(m.File.sha256 == m.ScreeningDecision.file_sha256, m.File.status != "duplicate"))
+
+
+def _screening_record(row: m.ScreeningDecision, path: str | None) -> ScreeningRecord:
+    return ScreeningRecord(row.patient_id, row.status, tuple(row.reasons), row.measurement_id,
+                           row.abc, row.icu_day, row.file_sha256, path, row.evaluated_at)
 
 
 def _outbox_record(row: m.OutboxItem) -> OutboxRecord:
