@@ -49,11 +49,10 @@ def _score(pairs: list[tuple[float, float]], blank_y: float | None, x_lowest: fl
 
 def assign_levels(peak_logs: Sequence[float], bead_values: Sequence[float], *,
                   slope_weight: float = 0.1, blank_margin: float = 0.1) -> Assignment:
-    """Best order-preserving pairing of ascending ``peak_logs`` with ascending ``bead_values``."""
+    """Best order-preserving pairing of ascending ``peak_logs`` with ascending ``bead_values``
+    (values as :func:`calibration.calibrate.validate_bead_values` returns them)."""
     values = list(bead_values)
     peaks = list(peak_logs)
-    if any(b <= a for a, b in zip(values[:-1], values[1:])) or values[0] < 0:
-        raise ValueError("bead values must be non-negative and strictly increasing")
     has_blank = values[0] == 0
     x_lowest = math.log10(values[1]) if has_blank and len(values) > 1 else None
     m = min(len(peaks), len(values))

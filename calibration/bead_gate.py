@@ -3,7 +3,10 @@
 Beads of one kit share one size, so singlets form one tight FSC/SSC cluster. The gate drops
 events piled at the edges of the scatter channels' ranges, doublets (FSC-A/FSC-H ratio far
 from the beads' own, when both exist) and everything outside a robust ellipse around the
-densest FSC/SSC cluster (debris, doublets, aggregates). The ellipse's centre and covariance
+densest FSC/SSC cluster (debris, doublets, aggregates). Some analog instruments clip the
+area signal: when more than a quarter of the events sit at the top of an area channel's range
+and its height channel is given, the gate uses the height (for FSC that also skips the
+singlet gate) and says so in the notes. The ellipse's centre and covariance
 come from concentration steps as in the minimum covariance determinant estimator
 (Rousseeuw & Van Driessen, Technometrics 1999), started at the 2-D histogram mode.
 """
@@ -14,7 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from calibration.statistics import mad_sd
+
 Range = tuple[float, float]
+CLIPPED_SHARE = 0.25   # share of events at the top of an area channel that marks it clipped
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +33,8 @@ class Scatter:
     ssc_range: Range
     fsc_h: np.ndarray | None = None      # FSC height when ``fsc`` is the area
     fsc_h_range: Range | None = None
+    ssc_h: np.ndarray | None = None      # SSC height when ``ssc`` is the area
+    ssc_h_range: Range | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +60,20 @@ class BeadGate:
 def _at_edge(x: np.ndarray, rng: Range, top_fraction: float) -> np.ndarray:
     low, high = rng
     return ~np.isfinite(x) | (x <= max(low, 0.0)) | (x >= top_fraction * high)
+
+
+def _unclipped(name: str, area: np.ndarray, area_range: Range, height: np.ndarray | None,
+               height_range: Range | None, top_fraction: float, notes: list[str],
+               consequence: str = "") -> tuple[np.ndarray, Range, bool]:
+    """(signal, its range, whether height replaced area): the area channel unless more than
+    ``CLIPPED_SHARE`` of its events sit at ``top_fraction`` of its range and a height is given."""
+    if height is None or height_range is None:
+        return area, area_range, False
+    share = float(np.mean(area >= top_fraction * area_range[1]))
+    if share <= CLIPPED_SHARE:
+        return area, area_range, False
+    notes.append(f"{name} area at the top of its range for {share:.0%} of events: height used{consequence}")
+    return np.asarray(height, dtype=float), height_range, True
 
 
 def _mode_2d(a: np.ndarray, b: np.ndarray, bins: int = 64) -> np.ndarray:
@@ -80,29 +102,24 @@ def gate_beads(
     c_steps: int = 5,
 ) -> BeadGate:
     """Singlet beads: inside the scatter ranges, singlet by FSC-A/FSC-H, inside the robust ellipse."""
-    fsc = np.asarray(scatter.fsc, dtype=float)
-    ssc = np.asarray(scatter.ssc, dtype=float)
-    n = fsc.size
+    n = np.asarray(scatter.fsc).size
     notes: list[str] = []
-    edge = _at_edge(fsc, scatter.fsc_range, top_fraction) | _at_edge(ssc, scatter.ssc_range, top_fraction)
+    ssc, ssc_range, _ = _unclipped("SSC", np.asarray(scatter.ssc, dtype=float), scatter.ssc_range,
+                                   scatter.ssc_h, scatter.ssc_h_range, top_fraction, notes)
+    fsc, fsc_range, fsc_swapped = _unclipped("FSC", np.asarray(scatter.fsc, dtype=float), scatter.fsc_range,
+                                             scatter.fsc_h, scatter.fsc_h_range, top_fraction, notes,
+                                             "; singlet gate skipped")   # clipped area cannot show doublets
+    edge = _at_edge(fsc, fsc_range, top_fraction) | _at_edge(ssc, ssc_range, top_fraction)
     doublet = np.zeros(n, dtype=bool)
-    if scatter.fsc_h is not None and scatter.fsc_h_range is not None:
+    if not fsc_swapped and scatter.fsc_h is not None and scatter.fsc_h_range is not None:
         fsc_h = np.asarray(scatter.fsc_h, dtype=float)
-        area_edge = _at_edge(fsc, scatter.fsc_range, top_fraction)
-        if area_edge.mean() > 0.25:
-            # A clipped area channel cannot separate singlets; gate on height instead.
-            notes.append(f"FSC area at its range edge for {area_edge.mean():.0%} of events: "
-                         "singlet gate skipped, height used")
-            fsc = fsc_h
-            edge = _at_edge(fsc_h, scatter.fsc_h_range, top_fraction) | _at_edge(ssc, scatter.ssc_range, top_fraction)
-        else:
-            edge |= _at_edge(fsc_h, scatter.fsc_h_range, top_fraction)
-            ok = ~edge
-            ratio = np.full(n, np.nan)
-            ratio[ok] = np.log10(fsc[ok] / fsc_h[ok])
-            med = np.median(ratio[ok])
-            mad = max(1.4826 * np.median(np.abs(ratio[ok] - med)), 0.005)
-            doublet = ok & (np.abs(ratio - med) > doublet_mads * mad)
+        edge |= _at_edge(fsc_h, scatter.fsc_h_range, top_fraction)
+        ok = ~edge
+        ratio = np.full(n, np.nan)
+        ratio[ok] = np.log10(fsc[ok] / fsc_h[ok])
+        med = np.median(ratio[ok])
+        mad = max(mad_sd(ratio[ok], med), 0.005)
+        doublet = ok & (np.abs(ratio - med) > doublet_mads * mad)
     keep = ~edge & ~doublet
     if keep.sum() < 10:
         return BeadGate(mask=keep, total=n, at_range_edge=int(edge.sum()), doublets=int(doublet.sum()),
@@ -110,7 +127,7 @@ def gate_beads(
     idx = np.flatnonzero(keep)
     pts = np.column_stack([np.log10(fsc[idx]), np.log10(ssc[idx])])
     centre = _mode_2d(pts[:, 0], pts[:, 1])
-    spread = np.maximum(1.4826 * np.median(np.abs(pts - centre), axis=0), 1e-3)
+    spread = np.maximum([mad_sd(pts[:, j], centre[j]) for j in range(2)], 1e-3)
     d2 = (((pts - centre) / spread) ** 2).sum(axis=1)
     h = max(int(support_fraction * pts.shape[0]), 3)
     for _ in range(c_steps):

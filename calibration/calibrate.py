@@ -28,15 +28,25 @@ class NoBeadsError(ValueError):
     """No events are left to look for bead populations in."""
 
 
+class BadBeadValuesError(ValueError):
+    """The kit's bead values are unusable (empty, negative, not finite or not increasing)."""
+
+
 def validate_bead_values(bead_values: Sequence[float]) -> tuple[float, ...]:
-    """Bead values as floats: finite, >= 0, strictly increasing (0 = blank, first only)."""
-    values = tuple(float(v) for v in bead_values)
+    """Bead values as floats: finite, >= 0, strictly increasing (0 = blank, first only).
+
+    The one check of bead values, run at :func:`calibrate_beads` entry; raises
+    :class:`BadBeadValuesError`."""
+    try:
+        values = tuple(float(v) for v in bead_values)
+    except (TypeError, ValueError):
+        raise BadBeadValuesError("bead values must be numbers") from None
     if not values:
-        raise ValueError("no bead values")
+        raise BadBeadValuesError("no bead values")
     if not all(math.isfinite(v) and v >= 0 for v in values):
-        raise ValueError("bead values must be finite and >= 0")
+        raise BadBeadValuesError("bead values must be finite and >= 0")
     if any(b <= a for a, b in zip(values[:-1], values[1:])):
-        raise ValueError("bead values must be strictly increasing (one blank of 0 at most)")
+        raise BadBeadValuesError("bead values must be strictly increasing (one blank of 0 at most)")
     return values
 
 
@@ -78,7 +88,9 @@ def calibrate_beads(
     ``clustering``: further channels to find the populations in jointly with this one (in
     log space; the statistic is still taken in this channel only). Events not finite in
     every channel used are left out.
-    Raises :class:`NoBeadsError` when no event survives the gate, ``ValueError`` for bad values.
+    Raises :class:`BadBeadValuesError` for unusable bead values (checked first, once),
+    :class:`NoBeadsError` when no event survives the gate, ``ValueError`` when the clustering
+    channels do not match the events.
     """
     values = validate_bead_values(bead_values)
     f_all = np.asarray(fluorescence, dtype=float)
@@ -113,7 +125,6 @@ def calibrate_beads(
 
     measured: dict[int, tuple[float, int, float, str, str | None]] = {}
     extras: list[Population] = []
-    event_levels = np.full(f.size, -1, dtype=int)
     for k, (peak, level) in enumerate(zip(search.peaks, assignment.levels)):
         members = f[search.labels == k]
         stat = population_statistic(members, statistic)
@@ -123,7 +134,6 @@ def calibrate_beads(
                                      events=int(members.size), cv=cv, residual=None,
                                      reason="matches no bead level"))
             continue
-        event_levels[search.labels == k] = level
         t_members = t[search.labels == k]
         q16, q50, q84 = np.percentile(t_members, [15.87, 50.0, 84.13])
         edge = _edge_reason(q50, 0.5 * (q84 - q16), t_low, t_high, margin, peak_config.saturation_sd, high)
@@ -156,6 +166,5 @@ def calibrate_beads(
     qc = evaluate_qc(pops, tuple(extras), curve, assignment.runner_up - assignment.score, qc_config)
     return Calibration(key=key, statistic=statistic, bead_values=values, populations=pops,
                        extra_populations=tuple(extras), curve=curve, qc=qc, gate=gate,
-                       channel_range=(float(low), float(high)), events=f, event_levels=event_levels,
-                       assignment_score=assignment.score, assignment_runner_up=assignment.runner_up,
+                       events=f,
                        clustering_channels=clustering.names if clustering is not None else ())

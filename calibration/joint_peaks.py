@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from calibration.config import PeakSearchConfig
 from calibration.peaks import Peak, PeakSearch, find_peaks
+from calibration.sampling import subsample_index
 
 Range = tuple[float, float]
 
@@ -122,8 +123,7 @@ def find_joint_peaks(t: np.ndarray, max_peaks: int, config: PeakSearchConfig = P
         part = t[projected.labels == k]
         cov = np.cov(part.T).reshape(d, d) if part.shape[0] > 1 else np.eye(d) * config.bandwidth ** 2
         seeds.append((part.mean(axis=0), cov, part.shape[0] / n))
-    rng = np.random.default_rng(seed)
-    sample = t if n <= config.max_fit_events else t[rng.choice(n, config.max_fit_events, replace=False)]
+    sample = t[subsample_index(n, config.max_fit_events, seed)]
     gmm = _fit(sample, seeds, config, seed)
     sample_min = int(min_count * sample.shape[0] / n)
     while gmm.n_components < max_peaks:
@@ -140,4 +140,4 @@ def find_joint_peaks(t: np.ndarray, max_peaks: int, config: PeakSearchConfig = P
     counts = np.bincount(labels, minlength=order.size)
     peaks = tuple(Peak(log_center=float(gmm.means_[i, 0]), log_sd=float(np.sqrt(gmm.covariances_[i, 0, 0])),
                        events=int(counts[r])) for r, i in enumerate(order))
-    return PeakSearch(peaks=peaks, labels=labels, histogram_peaks=projected.histogram_peaks)
+    return PeakSearch(peaks=peaks, labels=labels)

@@ -20,11 +20,3 @@ class CalibrationKey:
     acquired: datetime | None = None
     lot: str | None = None
     sha256: str | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "instrument": self.instrument, "serial": self.serial, "channel": self.channel,
-            "voltage": self.voltage, "gain": self.gain,
-            "acquired": self.acquired.isoformat() if self.acquired else None,
-            "lot": self.lot, "sha256": self.sha256,
-        }

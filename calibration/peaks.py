@@ -18,6 +18,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from calibration.config import PeakSearchConfig
+from calibration.sampling import subsample_index
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,6 @@ class PeakSearch:
 
     peaks: tuple[Peak, ...]
     labels: np.ndarray
-    histogram_peaks: int     # peaks seen in the smoothed histogram before any split
 
 
 def log_transform(values: np.ndarray, width: float) -> np.ndarray:
@@ -136,12 +136,11 @@ def find_peaks(t: np.ndarray, max_peaks: int, config: PeakSearchConfig = PeakSea
     min_count = max(config.min_events, int(np.ceil(config.min_fraction * t.size)))
     seeds = _histogram_seeds(t, config, min_count)
     if not seeds:
-        return PeakSearch(peaks=(), labels=np.full(t.size, -1), histogram_peaks=0)
+        return PeakSearch(peaks=(), labels=np.full(t.size, -1))
     if len(seeds) > max_peaks + 3:
         keep = sorted(sorted(range(len(seeds)), key=lambda k: -seeds[k][2])[:max_peaks + 3])
         seeds = [seeds[k] for k in keep]
-    rng = np.random.default_rng(seed)
-    sample = t if t.size <= config.max_fit_events else rng.choice(t, config.max_fit_events, replace=False)
+    sample = t[subsample_index(t.size, config.max_fit_events, seed)]
     gmm = _fit(sample, seeds, seed)
     while gmm.n_components < max_peaks:
         comps = _components(gmm)
@@ -161,4 +160,4 @@ def find_peaks(t: np.ndarray, max_peaks: int, config: PeakSearchConfig = PeakSea
     counts = np.bincount(labels, minlength=order.size)
     peaks = tuple(Peak(log_center=m, log_sd=s, events=int(c))
                   for (m, s, _), c in zip(_components(gmm), counts))
-    return PeakSearch(peaks=peaks, labels=labels, histogram_peaks=len(seeds))
+    return PeakSearch(peaks=peaks, labels=labels)

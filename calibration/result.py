@@ -29,17 +29,12 @@ class Population:
     residual: float | None          # log10(bead value) - curve prediction (fitted levels)
     reason: str | None = None       # why a level is not fitted
 
-    def as_dict(self) -> dict[str, object]:
-        return {"bead_value": self.bead_value, "fluorescence": self.fluorescence, "events": self.events,
-                "cv": self.cv, "status": self.status, "residual": self.residual, "reason": self.reason}
-
 
 @dataclass(frozen=True, eq=False)
 class Calibration:
     """A bead calibration with its full record (FlowCal-style: every intermediate kept).
 
-    ``events`` holds the gated fluorescence values and ``event_levels`` the level index of each
-    (-1: a population matching no level), for figures and audits.
+    ``events`` holds the gated fluorescence values, for figures and audits.
     """
 
     key: CalibrationKey
@@ -50,11 +45,7 @@ class Calibration:
     curve: Curve | None
     qc: QC
     gate: BeadGate | None
-    channel_range: tuple[float, float]
     events: np.ndarray
-    event_levels: np.ndarray
-    assignment_score: float
-    assignment_runner_up: float
     clustering_channels: tuple[str, ...] = ()   # names of the extra channels populations were found in
 
     @property

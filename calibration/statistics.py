@@ -2,7 +2,9 @@
 
 Beads and cells must be summarised with the same statistic (DESIGN.md, Calibration): the
 median (defined for values <= 0) by default, or the geometric mean (BD QuantiBRITE
-instructions), which is computed over the positive values only.
+instructions), which is computed over the positive values only. The standard error of
+log10 of either statistic (:func:`log_statistic_se`) is the one the cell measurement and the
+bead curve share.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from scipy.special import betainc
 
 Statistic = Literal["median", "geometric_mean"]
 STATISTICS: tuple[str, ...] = ("median", "geometric_mean")
 
 # Normal quantiles bounding the central 68.27 % (FlowJo's robust CV uses these percentiles).
 _P_LOW, _P_HIGH = 15.865525, 84.134475
-# Asymptotic efficiency of the median relative to the mean for normal data: sqrt(pi / 2).
-_MEDIAN_SE_FACTOR = float(np.sqrt(np.pi / 2.0))
+# 1 / Phi^-1(3/4): scales the median absolute deviation to the SD of normal data (Hampel 1974).
+MAD_TO_SD = 1.4826
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -44,6 +47,19 @@ def population_statistic(values: np.ndarray, statistic: Statistic = "median") ->
     raise ValueError(f"unknown statistic {statistic!r} (expected one of {STATISTICS})")
 
 
+def mad_sd(values: np.ndarray, center: float | None = None) -> float:
+    """Robust SD: 1.4826 * the median absolute deviation from ``center`` (default the median)."""
+    v = np.asarray(values, dtype=float).ravel()
+    c = float(np.median(v)) if center is None else center
+    return MAD_TO_SD * float(np.median(np.abs(v - c)))
+
+
+def percentile_sd(values: np.ndarray) -> float:
+    """Robust SD: half the 15.87-84.13 percentile spread (the SD for normal data)."""
+    low, high = np.percentile(np.asarray(values, dtype=float), [_P_LOW, _P_HIGH])
+    return float(0.5 * (high - low))
+
+
 def robust_cv(values: np.ndarray) -> float:
     """Robust CV: half the 15.87-84.13 percentile spread divided by the median (FlowJo rCV).
 
@@ -53,24 +69,46 @@ def robust_cv(values: np.ndarray) -> float:
     v = _finite(values)
     if v.size == 0:
         return float("nan")
-    low, med, high = np.percentile(v, [_P_LOW, 50.0, _P_HIGH])
-    return float(0.5 * (high - low) / med) if med > 0 else float("nan")
+    med = float(np.percentile(v, 50.0))
+    return percentile_sd(v) / med if med > 0 else float("nan")
+
+
+def median_se(values: np.ndarray) -> float:
+    """Maritz-Jarrett standard error of the sample median (NaN for fewer than 3 values).
+
+    Maritz & Jarrett 1978, JASA 73:194; Wilcox 2012, Introduction to Robust Estimation,
+    3rd ed., section 4.3: the variance of the Beta(m-1, n-m)-weighted order statistics,
+    m = n//2 + 1. Distribution-free, so it holds for bimodal populations; deterministic.
+    """
+    x = np.sort(_finite(values))
+    n = x.size
+    if n < 3:
+        return float("nan")
+    m = n // 2 + 1
+    cdf = betainc(m - 1, n - m, np.arange(n + 1) / n)
+    weights = np.diff(cdf)
+    centred = x - np.median(x)                      # centring avoids cancellation in C2 - C1^2
+    c1 = float(weights @ centred)
+    c2 = float(weights @ centred ** 2)
+    return float(np.sqrt(max(c2 - c1 * c1, 0.0)))
 
 
 def log_statistic_se(values: np.ndarray, statistic: Statistic = "median") -> float:
     """Standard error of log10 of the population statistic (decades).
 
-    Uses the robust spread of log10(values > 0): sigma / sqrt(n) for the geometric mean and
-    sqrt(pi/2) * sigma / sqrt(n) for the median (asymptotic median efficiency, lognormal
-    populations). This is the ``f_se_log`` that :meth:`Curve.abc_interval` combines with the
-    bead-fit uncertainty.
+    Median: the Maritz-Jarrett standard error (:func:`median_se`, over all finite values as
+    the median is) carried to log10 by the delta method, se(m) / (m ln 10); NaN when the
+    median is not positive. Geometric mean: the standard error of the mean of log10(values > 0),
+    with the robust (15.87-84.13 percentile) spread as sigma, sigma / sqrt(n). This is the
+    ``f_se_log`` that :meth:`Curve.abc_interval` combines with the bead-fit uncertainty.
     """
     v = _finite(values)
+    if statistic == "median":
+        if v.size == 0:
+            return float("nan")
+        med = float(np.median(v))
+        return median_se(v) / (med * np.log(10.0)) if med > 0 else float("nan")
     pos = v[v > 0]
     if pos.size < 2:
         return float("nan")
-    lg = np.log10(pos)
-    low, high = np.percentile(lg, [_P_LOW, _P_HIGH])
-    sigma = 0.5 * (high - low)
-    factor = _MEDIAN_SE_FACTOR if statistic == "median" else 1.0
-    return float(factor * sigma / np.sqrt(pos.size))
+    return float(percentile_sd(np.log10(pos)) / np.sqrt(pos.size))

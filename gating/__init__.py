@@ -13,7 +13,7 @@ Public API::
 from gating.compensation import compensate
 from gating.result import (Component, DebrisGeometry, DoubletGeometry, GatingQCConfig,
                            MonocyteGateResult, MonocyteGeometry, TemplateGeometry)
-from gating.statistic import median_se, monocyte_pe_statistic
+from gating.statistic import monocyte_pe_statistic
 from gating.strategy import gate_monocytes
 
 _TEMPLATE_NAMES = ("TemplateGate", "apply_template_gate", "load_template_gate")
@@ -29,5 +29,5 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "Component", "DebrisGeometry", "DoubletGeometry", "GatingQCConfig", "MonocyteGateResult",
     "MonocyteGeometry", "TemplateGate", "TemplateGeometry", "apply_template_gate", "compensate",
-    "gate_monocytes", "load_template_gate", "median_se", "monocyte_pe_statistic",
+    "gate_monocytes", "load_template_gate", "monocyte_pe_statistic",
 ]

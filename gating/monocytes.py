@@ -32,8 +32,9 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from calibration.qc import QC
+from calibration.sampling import subsample_index
+from calibration.statistics import mad_sd
 from gating.result import Component, GateStep, GatingQCConfig, MonocyteGeometry
-from gating.scatter import MAD_TO_SD, subsample_index
 from gating.transform import asinh, asinh_cofactor
 
 MAJOR_WEIGHT = 0.05        # components at least this large anchor lymphocytes / granulocytes
@@ -99,7 +100,7 @@ def dim_zone(x: np.ndarray, gated: np.ndarray, means: np.ndarray, covs: np.ndarr
     if core.sum() < 10:
         return DimZone(0.0, 0.0)
     ssc_median = float(np.median(x[core, 1]))
-    ssc_sd = MAD_TO_SD * float(np.median(np.abs(x[core, 1] - ssc_median)))
+    ssc_sd = mad_sd(x[core, 1], ssc_median)
     lymph = [j for j, r in enumerate(roles) if r == "lymphocytes"]
     if lymph:
         j = max(lymph, key=lambda i: weights[i])

@@ -12,19 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from calibration.qc import QC
+from calibration.sampling import subsample_index
+from calibration.statistics import mad_sd
 from gating.result import DebrisGeometry, DoubletGeometry, GateStep, GatingQCConfig
 
-MAD_TO_SD = 1.4826
 _WINDOW_DECADES = (1.0, 0.25)   # search the valley this far below the main FSC peak
 _BIN_DECADES = 0.01
 _SMOOTH_DECADES = 0.04
-
-
-def subsample_index(n: int, size: int, seed: int) -> np.ndarray:
-    """Sorted indices of a seeded subsample of at most ``size`` of ``n`` events."""
-    if n <= size:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
 def _smoothed_density(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +76,7 @@ def doublet_gate(area: np.ndarray, height: np.ndarray, parent: np.ndarray, area_
         raise ValueError(f"{area_channel}/{height_channel}: too few events with positive scatter")
     ratio = np.log10(a[ok] / h[ok])
     median = float(np.median(ratio))
-    sd = MAD_TO_SD * float(np.median(np.abs(ratio - median)))
+    sd = mad_sd(ratio, median)
     low, high = 10 ** (median - config.doublet_mads * sd), 10 ** (median + config.doublet_mads * sd)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = area / height

@@ -11,21 +11,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from calibration import (Calibration, CalibrationKey, CalibrationQCConfig, ClusteringChannels, NoBeadsError,
-                         Scatter, calibrate_beads, validate_bead_values)
+from calibration import (BadBeadValuesError, Calibration, CalibrationKey, CalibrationQCConfig, ClusteringChannels,
+                         NoBeadsError, Scatter, calibrate_beads)
 from calibration.statistics import Statistic
 from pipeline.acquisition import Acquisition, Channel
 from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, NO_BEADS, WRONG_PANEL, InputError
-
-
-def channel_range(ch: Channel) -> tuple[float, float]:
-    """Linear (low, high) of a decoded channel: offset .. offset * 10**decades for a log
-    amplifier (FCS 3.1 $PnE; offset 0 read as 1), 0 .. $PnR / gain for a linear one."""
-    if ch.log_decades > 0:
-        offset = ch.log_offset if ch.log_offset > 0 else 1.0
-        return offset, offset * 10.0 ** ch.log_decades
-    return 0.0, ch.range / (ch.gain or 1.0)
 
 
 def qc_config_from_settings(settings: Settings) -> CalibrationQCConfig:
@@ -34,27 +25,22 @@ def qc_config_from_settings(settings: Settings) -> CalibrationQCConfig:
                                slope_max=settings.slope_max, cv_review_above=settings.bead_cv_review_above)
 
 
-def _unclipped(acq: Acquisition, area: str | None, height: str | None) -> str | None:
-    """The area channel unless a quarter of its events sit at the top of its range (some
-    analog instruments clip it), else the height channel."""
-    if area is None or height is None:
-        return area or height
-    column = acq.column(area)
-    return height if np.mean(column >= 0.98 * channel_range(acq.channel(area))[1]) > 0.25 else area
-
-
 def _scatter(acq: Acquisition) -> Scatter | None:
+    """Area scatter channels (height when there is no area), with the heights beside them so
+    the bead gate can fall back to height where an area channel is clipped."""
     roles = acq.roles
-    fsc_name = roles.fsc_a or roles.fsc_h
-    ssc_name = _unclipped(acq, roles.ssc_a, roles.ssc_h)
+    fsc_name, ssc_name = roles.fsc_a or roles.fsc_h, roles.ssc_a or roles.ssc_h
     if fsc_name is None or ssc_name is None:
         return None
     fsc, ssc = acq.channel(fsc_name), acq.channel(ssc_name)
-    height = acq.channel(roles.fsc_h) if roles.fsc_a and roles.fsc_h else None
+    fsc_h = acq.channel(roles.fsc_h) if roles.fsc_a and roles.fsc_h else None
+    ssc_h = acq.channel(roles.ssc_h) if roles.ssc_a and roles.ssc_h else None
     return Scatter(fsc=acq.column(fsc.name), ssc=acq.column(ssc.name),
-                   fsc_range=channel_range(fsc), ssc_range=channel_range(ssc),
-                   fsc_h=acq.column(height.name) if height else None,
-                   fsc_h_range=channel_range(height) if height else None)
+                   fsc_range=fsc.linear_range, ssc_range=ssc.linear_range,
+                   fsc_h=acq.column(fsc_h.name) if fsc_h else None,
+                   fsc_h_range=fsc_h.linear_range if fsc_h else None,
+                   ssc_h=acq.column(ssc_h.name) if ssc_h else None,
+                   ssc_h_range=ssc_h.linear_range if ssc_h else None)
 
 
 def _channel(acq: Acquisition, name: str) -> Channel:
@@ -71,7 +57,7 @@ def _clustering(acq: Acquisition, measured: str, names: Sequence[str] | None) ->
     if not extra:
         return None
     return ClusteringChannels(values=np.column_stack([acq.column(c.name) for c in extra]),
-                              ranges=tuple(channel_range(c) for c in extra), names=tuple(c.name for c in extra))
+                              ranges=tuple(c.linear_range for c in extra), names=tuple(c.name for c in extra))
 
 
 def calibrate_file(acq: Acquisition, bead_values: Sequence[float], lot: str | None, channel: str | None = None,
@@ -89,16 +75,14 @@ def calibrate_file(acq: Acquisition, bead_values: Sequence[float], lot: str | No
         raise InputError(acq.path, WRONG_PANEL, "no PE channel found in this bead file: name one with --channel")
     ch = _channel(acq, name)
     clustering = _clustering(acq, ch.name, clustering_channels)
-    try:
-        values = validate_bead_values(bead_values)
-    except ValueError as exc:
-        raise InputError(acq.path, BAD_LOT, str(exc)) from None
     key = CalibrationKey(instrument=acq.instrument, serial=acq.serial, channel=ch.name, voltage=ch.voltage,
                          gain=ch.gain, acquired=acq.acquired, lot=lot, sha256=acq.sha256)
     try:
-        return calibrate_beads(acq.column(ch.name), values, channel_range=channel_range(ch),
+        return calibrate_beads(acq.column(ch.name), bead_values, channel_range=ch.linear_range,
                                scatter=_scatter(acq), clustering=clustering, statistic=statistic, key=key,
                                qc_config=config or CalibrationQCConfig(), seed=seed)
+    except BadBeadValuesError as exc:
+        raise InputError(acq.path, BAD_LOT, str(exc)) from None
     except NoBeadsError as exc:
         raise InputError(acq.path, NO_BEADS, str(exc)) from None
 

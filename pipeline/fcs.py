@@ -41,7 +41,7 @@ def _datatype(ds: DataSet, file: str, notes: list[str]) -> str:
     raw = ds.text.get("$DATATYPE", "").strip().upper()
     if raw:
         return raw
-    widths = {int(ds.text[f"$P{n}B"]) for n in range(1, int(ds.text["$PAR"]) + 1)}
+    widths = set(ds.bits)
     if widths <= {8, 16, 24} or any(w % 8 for w in widths):
         notes.append("$DATATYPE missing; integer data inferred from $PnB")
         return "I"
@@ -89,20 +89,19 @@ def read_fcs(path: str | Path, settings: Settings | None = None, data_set: int =
         if mode != "L":
             raise InputError(name, UNSUPPORTED, f"$MODE {mode} (histogram data) is not list mode")
         datatype = _datatype(ds, name, notes)
-        channels = channels_from_text(ds.text, name)
-        tot = int(ds.text["$TOT"])
-        if tot == 0:
+        channels = channels_from_text(ds.text, ds.bits, name)
+        if ds.tot == 0:
             raise InputError(name, NO_EVENTS, "the file holds no events ($TOT=0)")
         layout = Layout(datatype=datatype,
                         little_endian=byte_order(ds.text.get("$BYTEORD", "1,2,3,4"), name),
                         bits=tuple(ch.bits for ch in channels), ranges=tuple(ch.range for ch in channels),
-                        events=tot, packed=ds.packed)
+                        events=ds.tot, packed=ds.packed)
         view = fcs.view(ds.data_start, ds.data_length)
         try:
             raw = decode_raw(view, layout, name)
         finally:
             view.release()
-    time_col = next((ch.index for ch in channels if ch.name.strip().lower() == "time"), None)
+    time_col = next((ch.index for ch in channels if ch.is_time), None)
     events = to_linear(raw, datatype, layout.ranges,
                        tuple((ch.log_decades, ch.log_offset) for ch in channels),
                        tuple(1.0 if ch.index == time_col else (ch.gain or 1.0) for ch in channels))

@@ -33,10 +33,14 @@ def _float(raw: str | None, default: float | None = None) -> float | None:
         return default
 
 
-def channels_from_text(text: dict[str, str], file: str) -> tuple[Channel, ...]:
-    """The $Pn... keywords of every parameter as :class:`Channel` records."""
+def channels_from_text(text: dict[str, str], bits: tuple[int, ...], file: str) -> tuple[Channel, ...]:
+    """The $Pn... keywords of every parameter as :class:`Channel` records.
+
+    ``bits`` are the $PnB widths already checked by ``fcs_segments.declared_widths`` (one per
+    parameter, so their count is $PAR); they are not parsed a second time here.
+    """
     out = []
-    for n in range(1, int(text["$PAR"]) + 1):
+    for n, width in enumerate(bits, start=1):
         name = text.get(f"$P{n}N", "").strip() or f"P{n}"
         log_raw = [p.strip() for p in text.get(f"$P{n}E", "0,0").split(",")]
         decades = _float(log_raw[0] if log_raw else None, 0.0) or 0.0
@@ -45,7 +49,7 @@ def channels_from_text(text: dict[str, str], file: str) -> tuple[Channel, ...]:
             raise InputError(file, CORRUPT, f"implausible $P{n}E={text.get(f'$P{n}E')!r}")
         out.append(Channel(
             index=n - 1, name=name, label=text.get(f"$P{n}S", "").strip(),
-            range=_float(text.get(f"$P{n}R"), 0.0) or 0.0, bits=int(text[f"$P{n}B"]),
+            range=_float(text.get(f"$P{n}R"), 0.0) or 0.0, bits=width,
             voltage=_float(text.get(f"$P{n}V")), gain=_float(text.get(f"$P{n}G"), 1.0),
             log_decades=decades, log_offset=offset))
     return tuple(_unique_names(out))

@@ -12,7 +12,7 @@ file size before a byte is read.
 from __future__ import annotations
 
 import mmap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.errors import CORRUPT, NOT_FCS, TRUNCATED, UNSUPPORTED, InputError
@@ -25,11 +25,14 @@ MAX_PARAMETERS = 5000
 
 @dataclass(frozen=True)
 class DataSet:
-    """One data set: its version, TEXT keywords (upper-case keys) and resolved DATA bytes."""
+    """One data set: its version, TEXT keywords (upper-case keys), the checked $PAR, $TOT and
+    $PnB (parsed once, by :func:`declared_widths`) and resolved DATA bytes."""
 
-    offset: int                     # absolute byte offset of this data set's HEADER
     version: str                    # '2.0', '3.0', '3.1', '3.2'
     text: dict[str, str]
+    par: int                        # $PAR
+    tot: int                        # $TOT (events)
+    bits: tuple[int, ...]           # $PnB per parameter
     data_start: int                 # absolute, inclusive
     data_length: int                # bytes the keywords say the events need
     packed: bool                    # odd $PnB widths packed back to back (else stored in whole words)
@@ -176,12 +179,14 @@ class FcsFile:
                 return sets
             target = offset + nxt
             if target <= offset or target + HEADER_SIZE > self.size or len(sets) >= MAX_DATA_SETS:
-                sets[-1] = _with_note(sets[-1], f"$NEXTDATA={nxt} points outside the file; ignored")
-                return sets
-            if self._map[target:target + 3] != b"FCS":
-                sets[-1] = _with_note(sets[-1], f"$NEXTDATA={nxt} does not point at an FCS HEADER; ignored")
-                return sets
-            offset = target
+                note = f"$NEXTDATA={nxt} points outside the file; ignored"
+            elif self._map[target:target + 3] != b"FCS":
+                note = f"$NEXTDATA={nxt} does not point at an FCS HEADER; ignored"
+            else:
+                offset = target
+                continue
+            sets[-1] = replace(sets[-1], notes=sets[-1].notes + (note,))
+            return sets
 
     def _data_set(self, offset: int, first: bool) -> DataSet:
         head = self.bytes(offset, offset + HEADER_SIZE)
@@ -211,7 +216,7 @@ class FcsFile:
             text = parse_text_segment(raw)
         except ValueError as exc:
             raise InputError(self.name, CORRUPT, f"unreadable TEXT segment ({exc})") from None
-        _, tot, bits = declared_widths(text, self.name)
+        par, tot, bits = declared_widths(text, self.name)
         length = (tot * sum(storage_bits(b) for b in bits) + 7) // 8
         packed_length = (tot * sum(bits) + 7) // 8
         packed = packed_length != length and self._spans(text, data_start, data_end, packed_length) \
@@ -220,7 +225,7 @@ class FcsFile:
             length = packed_length
             notes.append("odd $PnB widths are bit-packed (offsets match the packed size)")
         start = self._resolve_data_start(offset, text, data_start, data_end, length, notes)
-        return DataSet(offset=offset, version=magic[3:], text=text, data_start=start,
+        return DataSet(version=magic[3:], text=text, par=par, tot=tot, bits=bits, data_start=start,
                        data_length=length, packed=packed, notes=tuple(notes))
 
     @staticmethod
@@ -260,6 +265,3 @@ class FcsFile:
                              f"but the file has {self.size}")
         return offset + start
 
-
-def _with_note(ds: DataSet, note: str) -> DataSet:
-    return DataSet(ds.offset, ds.version, ds.text, ds.data_start, ds.data_length, ds.packed, ds.notes + (note,))

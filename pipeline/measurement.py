@@ -20,8 +20,9 @@ from gating.result import GatingQCConfig, MonocyteGateResult
 from gating.statistic import monocyte_pe_statistic
 from gating.strategy import gate_monocytes
 from pipeline import __version__
-from pipeline.acquisition import Acquisition
+from pipeline.acquisition import Acquisition, same_setting
 from pipeline.config import Settings
+from pipeline.eligibility import Rules, below_threshold, in_window
 from pipeline.eligibility import icu_day as icu_day_of
 from pipeline.errors import WRONG_PANEL, InputError
 from pipeline.store.records import MeasurementInput
@@ -67,21 +68,15 @@ def pairing_findings(acq: Acquisition, cal: Calibration) -> list[tuple[str, str]
     if pe is None or key.channel != pe.name:
         findings.append(("fail", f"beads calibrated on channel {key.channel}, sample PE is "
                          f"{pe.name if pe else 'absent'}"))
-    elif not _same(key.voltage, pe.voltage):
+    elif not same_setting(key.voltage, pe.voltage):
         findings.append(("fail", f"PE voltage differs: beads {_fmt_num(key.voltage)} V, "
                          f"sample {_fmt_num(pe.voltage)} V"))
-    elif not _same(key.gain, pe.gain):
+    elif not same_setting(key.gain, pe.gain):
         findings.append(("fail", f"PE gain differs: beads {_fmt_num(key.gain)}, sample {_fmt_num(pe.gain)}"))
     if key.acquired and acq.acquired and key.acquired.date() != acq.acquired.date():
         findings.append(("review", f"beads acquired on {key.acquired.date().isoformat()}, sample on "
                          f"{acq.acquired.date().isoformat()} (the lab pairs tubes of the same day)"))
     return findings
-
-
-def _same(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
 
 def _fmt_num(x: float | None) -> str:
@@ -190,12 +185,12 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
     if admission is None and acq.icu_admission is not None:
         notes.append("ICU admission taken from the file's keyword (no registry entry)")
     day = icu_day_of(when, acq.collection_date) if when and acq.collection_date else None
-    in_window = None if day is None else settings.window_first_day <= day <= settings.window_last_day
+    rules = Rules.from_settings(settings)
     return Measurement(
         file=acq.path, sha256=acq.sha256, patient_id=acq.patient_id,
         collection_date=acq.collection_date,
-        icu_day=day, in_window=in_window, monocytes=int(gates.counts["monocytes"]), statistic=statistic,
+        icu_day=day, in_window=in_window(day, rules), monocytes=int(gates.counts["monocytes"]), statistic=statistic,
         pe_statistic=f_cells, abc=abc, abc_interval=interval,
-        below_threshold=None if qc.status == "fail" or abc is None else abc < settings.abc_threshold,
+        below_threshold=below_threshold(abc, qc.status, rules),
         category=category(abc), qc=qc, gating=gates, calibration=cal,
         analysed_at=now or datetime.now().astimezone(), notes=tuple(notes))

@@ -90,9 +90,7 @@ def calibration_from_record(rec: CalibrationRecord) -> Calibration:
                            voltage=rec.voltage, gain=rec.gain, acquired=None, lot=rec.lot,
                            sha256=rec.file_sha256),
         statistic=rec.statistic, bead_values=tuple(rec.bead_values), populations=populations,  # type: ignore[arg-type]
-        extra_populations=(), curve=curve, qc=rec.qc, gate=None, channel_range=(0.0, 0.0),
-        events=np.empty(0), event_levels=np.empty(0, dtype=int), assignment_score=float("nan"),
-        assignment_runner_up=float("nan"))
+        extra_populations=(), curve=curve, qc=rec.qc, gate=None, events=np.empty(0))
 
 
 def calibration_fields(rec: CalibrationRecord) -> dict[str, Any]:
@@ -287,12 +285,6 @@ class Processor:
         self.store.update_file(sha256, result.status, result.reasons, actor=actor, **identity)  # re-evaluates
         return result
 
-    def relocate(self, sha256: str, new_path: str | Path) -> None:
-        """Record where a file now lives (the watcher moves files, never deletes them)."""
-        rec = self.store.get_file_by_sha(sha256)
-        if rec is not None:
-            self.store.update_file(sha256, rec.status, rec.reasons, path=str(new_path))
-
     # -- eligibility and push -------------------------------------------------------------------
     def evaluate(self, patient_ids: Iterable[str], today: date | None = None) -> None:
         for pid in sorted(set(patient_ids)):
@@ -303,8 +295,12 @@ class Processor:
         sinks = configured_sinks(self.settings)
         if not sinks:
             return {"sinks": [], "queued": 0, "delivered": 0}
-        queued = enqueue_results(self.store, tuple(sinks))
-        report = deliver_outbox(self.store, self.store.clock(), sinks)
+        try:
+            queued = enqueue_results(self.store, tuple(sinks))
+            report = deliver_outbox(self.store, self.store.clock(), sinks)
+        finally:
+            for sink in sinks.values():
+                sink.close()
         return {"sinks": sorted(sinks), "queued": queued, "delivered": len(report.delivered),
                 "failed": len(report.failed)}
 
@@ -332,8 +328,7 @@ class Processor:
             if cals:
                 fields = calibration_fields(cals[0])
         elif rec.status in ("measured", "qc_fail") and rec.kind == "sample":
-            meas = next((m for m in self.store.measurements(rec.patient_id, include_blinded=True)
-                         if m.file_sha256 == rec.sha256), None)
+            meas = self.store.measurement_of_file(rec.sha256)
             if meas is not None:
                 cal = self.store.get_calibration(meas.calibration_id) if meas.calibration_id else None
                 fields = measurement_fields(meas, rec.path, calibration_fields(cal) if cal else {})

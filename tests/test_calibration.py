@@ -8,6 +8,7 @@ import pytest
 from calibration import (CalibrationQCConfig, ClusteringChannels, Scatter, calibrate_beads, fit_curve,
                          gate_beads, log_statistic_se, population_statistic, robust_cv)
 from calibration.assignment import assign_levels
+from calibration.statistics import mad_sd, percentile_sd
 
 QUANTIBRITE = (474.0, 5359.0, 23843.0, 62336.0)
 RAINBOW8 = (0.0, 792.0, 2079.0, 6588.0, 16471.0, 47497.0, 137049.0, 271647.0)
@@ -77,6 +78,26 @@ def test_gate_removes_debris_and_doublets():
     n_beads = 4 * 4000
     assert gate.mask[:n_beads].mean() > 0.95          # beads kept
     assert gate.mask[n_beads:].mean() < 0.05          # debris and doublets dropped
+
+
+@pytest.mark.parametrize("area", ["fsc", "ssc"])
+def test_clipped_area_scatter_falls_back_to_height(area):
+    """An area channel piled at the top of its range is replaced by its height, and noted."""
+    fl, scatter = bead_tube(QUANTIBRITE, seed=3)
+    clipped = np.full_like(getattr(scatter, area), TOP - 1)
+    if area == "fsc":
+        scatter = Scatter(fsc=clipped, ssc=scatter.ssc, fsc_range=(0.0, TOP), ssc_range=(0.0, TOP),
+                          fsc_h=scatter.fsc_h, fsc_h_range=(0.0, TOP))
+    else:
+        ssc_h = scatter.ssc / 1.2                       # the height, below the clipped area
+        scatter = Scatter(fsc=scatter.fsc, ssc=clipped, fsc_range=(0.0, TOP), ssc_range=(0.0, TOP),
+                          fsc_h=scatter.fsc_h, fsc_h_range=(0.0, TOP), ssc_h=ssc_h, ssc_h_range=(0.0, TOP))
+    gate = gate_beads(scatter)
+    assert any(note.startswith(f"{area.upper()} area at the top") for note in gate.notes)
+    assert gate.mask[:4 * 4000].mean() > 0.9
+    without_height = gate_beads(Scatter(fsc=scatter.fsc, ssc=scatter.ssc, fsc_range=(0.0, TOP),
+                                        ssc_range=(0.0, TOP)))
+    assert without_height.kept < 10                     # every event at the edge: nothing to gate
 
 
 @pytest.mark.parametrize("missing", QUANTIBRITE)
@@ -178,12 +199,20 @@ def test_population_statistic_and_spread():
     assert population_statistic(np.array([-5.0, 1.0, 3.0]), "median") == pytest.approx(1.0)
     assert population_statistic(np.array([-5.0, 10.0, 1000.0]), "geometric_mean") == pytest.approx(100.0)
     assert robust_cv(values) == pytest.approx(0.1, rel=0.05)
-    se = log_statistic_se(values, "median")
+    se = log_statistic_se(values, "median")   # Maritz-Jarrett: the asymptotic lognormal value
     assert se == pytest.approx(np.sqrt(np.pi / 2) * 0.1 / np.log(10) / np.sqrt(values.size), rel=0.05)
     with pytest.raises(ValueError):
         population_statistic(np.array([]), "median")
     with pytest.raises(ValueError):
         population_statistic(values, "mean")
+
+
+def test_robust_sds_recover_a_normal_sd_and_ignore_outliers():
+    x = np.random.default_rng(5).normal(10.0, 2.0, 20_000)
+    x[:500] = 1e6                                              # 2.5 % gross outliers
+    assert mad_sd(x) == pytest.approx(2.0, rel=0.05)
+    assert percentile_sd(x) == pytest.approx(2.0, rel=0.06)
+    assert mad_sd(np.array([1.0, 2.0, 4.0]), center=0.0) == pytest.approx(1.4826 * 2.0)
 
 
 def test_geometric_mean_statistic_end_to_end():

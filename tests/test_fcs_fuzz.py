@@ -117,3 +117,30 @@ def test_zero_events_is_no_events(seed_bytes: list[bytes], tmp_path: Path) -> No
     with pytest.raises(InputError) as err:
         read_fcs(path)
     assert err.value.code == "no_events"
+
+
+@pytest.mark.parametrize(("value", "events"), [(b"002e4", None), (b"1.3367e4", 13367), (b"13367.0", 13367)])
+def test_non_integer_counts_are_read_once_leniently(seed_bytes: list[bytes], tmp_path: Path,
+                                                    value: bytes, events: int | None) -> None:
+    """$TOT is parsed once (fcs_segments.declared_widths); a float-spelled count either reads
+    (when it is the true count) or ends as a typed InputError, never a bare ValueError."""
+    path = tmp_path / "float_tot.fcs"
+    path.write_bytes(_edit_keyword(seed_bytes[0], "$TOT", value))
+    if events is None:
+        with pytest.raises(InputError) as err:
+            read_fcs(path)
+        assert err.value.code == "truncated" and "float_tot.fcs" in err.value.file
+    else:
+        assert read_fcs(path).n_events == events
+
+
+@pytest.mark.parametrize("key", ["$PAR", "$P1B"])
+def test_float_spelled_widths_are_read_once(seed_bytes: list[bytes], tmp_path: Path, key: str) -> None:
+    """$PAR and $PnB spelled as floats read like their integer values (one lenient parse)."""
+    text = seed_bytes[0]
+    delim = text[int(text[10:18]):int(text[10:18]) + 1]
+    value = re.search(re.escape(delim + key.encode() + delim) + rb"(\d+)", text)
+    assert value is not None
+    path = tmp_path / "float_width.fcs"
+    path.write_bytes(_edit_keyword(text, key, value.group(1) + b".0"))
+    assert read_fcs(path).n_events == 13367

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.acquisition import Channel, same_setting
 from pipeline.errors import InputError
 from pipeline.fcs import read_fcs
 from pipeline.fcs_data import Layout, byte_order, decode_raw
@@ -172,6 +173,38 @@ def test_log_float_data_stay_linear(real_fcs: Path) -> None:
     acq = read_fcs(real_fcs / "cytoflow/module_examples/itn_02.fcs")
     hla = acq.column("HLADr")
     assert hla.max() > 1000 and hla.min() >= 1.0
+
+
+def test_same_setting_tolerates_round_trips_only() -> None:
+    assert same_setting(None, None)
+    assert not same_setting(None, 0.0) and not same_setting(500.0, None)
+    assert same_setting(500.0, float(np.float32(500.1)) - 0.1 + 1e-5)   # float32/text round trip
+    assert not same_setting(500.0, 501.0)
+    assert same_setting(0.0, 1e-12) and not same_setting(0.0, 1e-6)
+
+
+def _channel(name: str, rng: float, gain: float | None, decades: float, offset: float) -> Channel:
+    return Channel(0, name, "", rng, 16, None, gain, decades, offset)
+
+
+def test_linear_range_follows_the_decoding() -> None:
+    """Log: offset (0 read as 1) .. offset*10**decades; linear: 0 .. $PnR/gain; Time: no gain."""
+    assert _channel("FL2-H", 1024, 1.0, 4, 0).linear_range == pytest.approx((1.0, 1e4))
+    assert _channel("FL2-H", 1024, 1.0, 4, 0.1).linear_range == pytest.approx((0.1, 1e3))
+    assert _channel("PE-A", 262144, 2.0, 0, 0).linear_range == pytest.approx((0.0, 131072.0))
+    assert _channel("PE-A", 262144, None, 0, 0).linear_range == pytest.approx((0.0, 262144.0))
+    assert _channel("Time", 262144, 0.01, 0, 0).linear_range == pytest.approx((0.0, 262144.0))
+
+
+def test_decoded_integers_stay_inside_the_linear_range(real_fcs: Path) -> None:
+    """Integer data (log and linear amplifiers, FACSCalibur) decode inside ``linear_range``."""
+    acq = read_fcs(real_fcs / "FlowKit/gate_ref/data1.fcs")
+    assert any(ch.log_decades > 0 for ch in acq.channels) and any(ch.log_decades == 0 for ch in acq.channels)
+    for ch in acq.channels:
+        if not ch.is_time:
+            low, high = ch.linear_range
+            col = acq.column(ch.name)
+            assert col.min() >= low * (1 - 1e-6) and col.max() <= high * (1 + 1e-6), ch.name
 
 
 def test_roles_from_markers_and_fluorochromes(real_fcs: Path) -> None:

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from flows.batch import batch_flow
     from flows.server import connected, resolve_server
     from flows.watcher import Watcher
-    from pipeline.processing import Processor
+    from pipeline.store import open_store
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -36,16 +36,16 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         moved["files"] += len(paths)
         return result
 
-    relocations = Processor(settings)
+    store = open_store(settings)          # records where the watcher moves each file
     watcher = Watcher(inbox, process, interval=args.interval, grace=args.grace,
-                      reconcile_every=args.reconcile, on_moved=relocations.relocate)
+                      reconcile_every=args.reconcile, on_moved=store.relocate)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: watcher.stop())
     try:
         with connected(server.url):
             watcher.run()
     finally:
-        relocations.close()
+        store.close()
     document = {"inbox": str(inbox), "batches": watcher.batches, "files": moved["files"]}
     return document, f"stopped: {watcher.batches} batch(es), {moved['files']} file(s)"
 

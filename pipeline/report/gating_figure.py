@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
+from calibration.sampling import subsample_index  # noqa: E402
 from gating import MonocyteGateResult, MonocyteGeometry  # noqa: E402
 from gating.transform import asinh  # noqa: E402
 
@@ -34,8 +35,7 @@ def draw_gating_figure(path: Path, events: np.ndarray, channel_names: Sequence[s
     """Write the gating figure of one tube to ``path`` (PNG) and return the path."""
     path = Path(path)
     names = list(channel_names)
-    rng = np.random.default_rng(seed)
-    shown = np.sort(rng.choice(events.shape[0], min(_MAX_POINTS, events.shape[0]), replace=False))
+    shown = subsample_index(events.shape[0], _MAX_POINTS, seed)
     mono = result.monocytes
     fig, (ax_gate, ax_singlet, ax_pe) = plt.subplots(1, 3, figsize=(15, 4.6))
 
