@@ -5,7 +5,6 @@ Public API::
     calibrate_beads(fluorescence, bead_values, channel_range=..., scatter=Scatter(...),
                     clustering=ClusteringChannels(values, ranges, names)) -> Calibration
     Calibration.to_abc(f), .abc_interval(f, f_se_log=...), .in_range(f), .qc, .populations
-    population_statistic(values, statistic), log_statistic_se(values, statistic), median_se(values), robust_cv(values)
 """
 
 from calibration.bead_gate import BeadGate, Scatter, gate_beads
@@ -15,12 +14,9 @@ from calibration.curve import Curve, fit_curve
 from calibration.joint_peaks import ClusteringChannels
 from calibration.key import CalibrationKey
 from calibration.result import Calibration, Population
-from calibration.statistics import (STATISTICS, log_statistic_se, median_se, population_statistic,
-                                    robust_cv)
 
 __all__ = [
     "BadBeadValuesError", "BeadGate", "Calibration", "CalibrationKey", "CalibrationQCConfig", "ClusteringChannels", "Curve",
-    "NoBeadsError", "PeakSearchConfig", "Population", "STATISTICS", "Scatter", "calibrate_beads",
-    "fit_curve", "gate_beads", "log_statistic_se", "median_se", "population_statistic", "robust_cv",
-    "validate_bead_values",
+    "NoBeadsError", "PeakSearchConfig", "Population", "Scatter", "calibrate_beads",
+    "fit_curve", "gate_beads", "validate_bead_values",
 ]

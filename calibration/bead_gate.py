@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.statistics import mad_sd
+from science.statistics import mad_sd
 
 Range = tuple[float, float]
 CLIPPED_SHARE = 0.25   # share of events at the top of an area channel that marks it clipped

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from calibration.config import CalibrationQCConfig
 from calibration.curve import Curve
-from calibration.qc import QC, QCStatus
+from science.qc import QC, QCStatus
 from calibration.result import Population
 
 

@@ -19,9 +19,10 @@ from calibration.config import CalibrationQCConfig, PeakSearchConfig
 from calibration.curve import fit_curve
 from calibration.joint_peaks import ClusteringChannels, find_joint_peaks
 from calibration.key import CalibrationKey
-from calibration.peaks import find_peaks, log_transform
+from calibration.peaks import find_peaks
 from calibration.result import Calibration, Population
-from calibration.statistics import Statistic, population_statistic, robust_cv
+from science.statistics import Statistic, population_statistic, robust_cv
+from science.transform import log_transform
 
 
 class NoBeadsError(ValueError):

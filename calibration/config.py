@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from calibration.qc import QCStatus
+from science.qc import QCStatus
 
 
 @dataclass(frozen=True)

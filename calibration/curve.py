@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Curve:
 
         Variance of log10 AB/C = g' C g (confidence band of the fitted line, g = (log10 F, 1),
         C the parameter covariance) + slope^2 * f_se_log^2 (the cell statistic's standard
-        error in decades, e.g. from :func:`calibration.statistics.log_statistic_se`); the
+        error in decades, e.g. from :func:`science.statistics.log_statistic_se`); the
         half-width uses the t quantile with the fit's n - 2 degrees of freedom.
         Raises ``ValueError`` when the fit has no degrees of freedom or F <= 0.
         """
@@ -61,7 +61,7 @@ class Curve:
         x = float(np.log10(f))
         g = np.array([x, 1.0])
         var = float(g @ np.array(self.covariance) @ g) + (self.slope * f_se_log) ** 2
-        half = float(stats.t.ppf(0.5 + level / 2.0, self.dof)) * np.sqrt(max(var, 0.0))
+        half = float(stdtrit(self.dof, 0.5 + level / 2.0)) * np.sqrt(max(var, 0.0))
         centre = float(self.log_abc(f))
         return float(10.0 ** (centre - half)), float(10.0 ** (centre + half))
 

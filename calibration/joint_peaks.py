@@ -11,8 +11,7 @@ channel and add up there, so a pair resolved in any one channel stays at least t
 apart. When fewer components than bead levels are found (a noisy channel can still blur a
 pair in the sum), the widest component is split along each of its principal axes and the
 best split is kept only when the BIC drops and every pair of components stays separated
-(Ashman's D along the line through their means; Ashman, Bird & Zepf, Astron. J. 1994,
-108:2348).
+(Ashman's D, :mod:`science.separation`).
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ from threadpoolctl import threadpool_limits
 
 from calibration.config import PeakSearchConfig
 from calibration.peaks import Peak, PeakSearch, find_peaks
-from calibration.sampling import subsample_index
+from science.sampling import subsample_index
+from science.separation import ashman_d
 
 Range = tuple[float, float]
 
@@ -70,20 +70,10 @@ def _components(gmm: GaussianMixture) -> list[Component]:
     return [(gmm.means_[i], gmm.covariances_[i], float(gmm.weights_[i])) for i in order]
 
 
-def _ashman_d(a: Component, b: Component) -> float:
-    """Ashman's D of two components projected on the line through their means."""
-    delta = b[0] - a[0]
-    dist = float(np.linalg.norm(delta))
-    if dist == 0.0:
-        return 0.0
-    u = delta / dist
-    return dist / float(np.sqrt((u @ a[1] @ u + u @ b[1] @ u) / 2.0))
-
-
 def _distinct(components: list[Component], n: int, min_d: float, min_count: int) -> bool:
     for i, a in enumerate(components):
         for b in components[i + 1:]:
-            if _ashman_d(a, b) < min_d:
+            if ashman_d(a[0], a[1], b[0], b[1]) < min_d:
                 return False
     return all(w * n >= min_count for _, _, w in components)
 

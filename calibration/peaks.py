@@ -5,7 +5,7 @@ Models, 2000, ch. 2): prominent peaks of a Gaussian-smoothed log10 histogram see
 Gaussian mixture (scikit-learn), so unequal population sizes do not move the start. When
 fewer peaks than bead levels are seen, the widest component is split once at a time and the
 split is kept only when it lowers the BIC and every pair of neighbouring components stays
-separated (Ashman's D >= 1.2 by default; Ashman, Bird & Zepf, Astron. J. 1994, 108:2348) -- overlapping dim
+separated (Ashman's D >= 1.2 by default, :mod:`science.separation`) -- overlapping dim
 peaks are resolved, while a genuinely missing population is not invented.
 """
 
@@ -18,12 +18,13 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from calibration.config import PeakSearchConfig
-from calibration.sampling import subsample_index
+from science.sampling import subsample_index
+from science.separation import ashman_d
 
 
 @dataclass(frozen=True)
 class Peak:
-    """One population in log10 space (the transform of :func:`log_transform`)."""
+    """One population in log10 space (the transform of :func:`science.transform.log_transform`)."""
 
     log_center: float
     log_sd: float
@@ -36,12 +37,6 @@ class PeakSearch:
 
     peaks: tuple[Peak, ...]
     labels: np.ndarray
-
-
-def log_transform(values: np.ndarray, width: float) -> np.ndarray:
-    """log10(x) for x >> width, linear through 0 (an arcsinh, as in the logicle family of
-    display transforms; Parks et al., Cytometry A 2006, 69:541), so values <= 0 stay usable."""
-    return np.log10(width) + np.arcsinh(np.asarray(values, dtype=float) / (2.0 * width)) / np.log(10.0)
 
 
 def _smoothed_histogram(t: np.ndarray, bandwidth: float) -> tuple[np.ndarray, np.ndarray]:
@@ -119,15 +114,15 @@ def _components(gmm: GaussianMixture) -> list[tuple[float, float, float]]:
 
 
 def _distinct(components: list[tuple[float, float, float]], n: int, min_d: float, min_count: int) -> bool:
-    for (m1, s1, w1), (m2, s2, w2) in zip(components[:-1], components[1:]):
-        if abs(m2 - m1) / np.sqrt((s1 ** 2 + s2 ** 2) / 2.0) < min_d:
+    for (m1, s1, _), (m2, s2, _) in zip(components[:-1], components[1:]):
+        if ashman_d(m1, s1 ** 2, m2, s2 ** 2) < min_d:
             return False
     return all(w * n >= min_count for _, _, w in components)
 
 
 def find_peaks(t: np.ndarray, max_peaks: int, config: PeakSearchConfig = PeakSearchConfig(),
                seed: int = 0) -> PeakSearch:
-    """Bead populations in transformed values ``t`` (see :func:`log_transform`).
+    """Bead populations in transformed values ``t`` (see :func:`science.transform.log_transform`).
 
     At most ``max_peaks + 3`` histogram peaks are kept (the most populated); splits stop at
     ``max_peaks`` components. Every event gets the label of its most probable component.

@@ -10,8 +10,8 @@ import numpy as np
 from calibration.bead_gate import BeadGate
 from calibration.curve import Curve
 from calibration.key import CalibrationKey
-from calibration.qc import QC
-from calibration.statistics import Statistic
+from science.qc import QC
+from science.statistics import Statistic
 
 LevelStatus = Literal["fitted", "blank", "saturated", "below_range", "missing"]
 

@@ -31,11 +31,12 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
-from calibration.qc import QC
-from calibration.sampling import subsample_index
-from calibration.statistics import mad_sd
+from science.qc import QC
+from science.sampling import subsample_index
+from science.separation import ashman_d
+from science.statistics import mad_sd
 from gating.result import Component, GateStep, GatingQCConfig, MonocyteGeometry
-from gating.transform import asinh, asinh_cofactor
+from science.transform import asinh, asinh_cofactor
 
 MAJOR_WEIGHT = 0.05        # components at least this large anchor lymphocytes / granulocytes
 NEIGHBOUR_WEIGHT = 0.01    # components at least this large count as neighbours for separation
@@ -111,12 +112,6 @@ def dim_zone(x: np.ndarray, gated: np.ndarray, means: np.ndarray, covs: np.ndarr
     left_out = band & ~gated & (np.abs(x[:, 1] - ssc_median) <= ssc_sd)
     taken_in = band & gated & (x[:, 1] > ssc_median + taken_in_sds * ssc_sd)
     return DimZone(float(left_out.sum() / n_gated), float(taken_in.sum() / n_gated))
-
-
-def ashman_d(mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: np.ndarray) -> float:
-    """Ashman's D, multivariate form sqrt(2 d' (S1 + S2)^-1 d) (equals the 1-D formula in 1-D)."""
-    d = mean1 - mean2
-    return float(np.sqrt(2.0 * d @ np.linalg.solve(cov1 + cov2, d)))
 
 
 def _log_densities(x: np.ndarray, means: np.ndarray, covs: np.ndarray,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.qc import QC
+from science.qc import QC
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class GatingQCConfig:
     Monocyte counts: SOPs ask for >= 3,000 monocytes; DESIGN.md sets review below 2,000 and
     fail below 500 (a median on fewer events is too noisy for a decision at 8,000 AB/C).
     Separation is Ashman's D between the monocyte cluster and its nearest neighbour
-    (Ashman, Bird & Zepf 1994, J Classif 11:171): D > 2 is needed for two Gaussian clusters to
+    (:mod:`science.separation`): D > 2 is needed for two Gaussian clusters to
     be cleanly separable, so review below 2; below 1 the clusters are not resolved at all.
     Debris above half of all events or doublets above 30 % of cells point to a bad
     preparation or acquisition (clogging, poor lysis) and ask for a technician's look.

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration.qc import QC
-from calibration.sampling import subsample_index
-from calibration.statistics import mad_sd
+from science.qc import QC
+from science.sampling import subsample_index
+from science.statistics import mad_sd
 from gating.result import DebrisGeometry, DoubletGeometry, GateStep, GatingQCConfig
 
 _WINDOW_DECADES = (1.0, 0.25)   # search the valley this far below the main FSC peak

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calibration.qc import QC
+from science.qc import QC
 from gating.monocytes import monocyte_gate
 from gating.result import GatingQCConfig, MonocyteGateResult
 from gating.scatter import debris_gate, doublet_gate

@@ -13,7 +13,7 @@ import numpy as np
 
 from calibration import (BadBeadValuesError, Calibration, CalibrationKey, CalibrationQCConfig, ClusteringChannels,
                          NoBeadsError, Scatter, calibrate_beads)
-from calibration.statistics import Statistic
+from science.statistics import Statistic
 from pipeline.acquisition import Acquisition, Channel
 from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, NO_BEADS, WRONG_PANEL, InputError

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from calibration.qc import QC
+from science.qc import QC
 from calibration.result import Calibration
 from gating.result import GatingQCConfig, MonocyteGateResult
 from gating.statistic import monocyte_pe_statistic

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from calibration.qc import QC
+from science.qc import QC
 from pipeline.config import Settings, load_settings
 from pipeline.store import CalibrationInput, MeasurementInput, Store, open_store
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from calibration import (CalibrationQCConfig, ClusteringChannels, Scatter, calibrate_beads, fit_curve,
-                         gate_beads, log_statistic_se, population_statistic, robust_cv)
+                         gate_beads)
 from calibration.assignment import assign_levels
-from calibration.statistics import mad_sd, percentile_sd
+from science.statistics import log_statistic_se, mad_sd, percentile_sd, population_statistic, robust_cv
 
 QUANTIBRITE = (474.0, 5359.0, 23843.0, 62336.0)
 RAINBOW8 = (0.0, 792.0, 2079.0, 6588.0, 16471.0, 47497.0, 137049.0, 271647.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from calibration.qc import QC
+from science.qc import QC
 from pipeline.cli import main
 from tests.store_fixtures import (RegistryRow, cli_env, clock, db_url, measurement, settings,  # noqa: F401
                                   store, write_registry)

@@ -187,7 +187,7 @@ def test_screening_digest_and_artifacts(in_process: Path, data_samples: Path, tm
 
 
 def _calibration(day: date, slope: float, intercept: float, n: int):
-    from calibration.qc import QC
+    from science.qc import QC
     from pipeline.store import CalibrationInput
     return CalibrationInput(
         instrument="FACSCanto II", serial="V1", channel="PE-A", voltage=450.0, gain=1.0,

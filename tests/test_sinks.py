@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 from fhir.resources.R4B.observation import Observation
 
-from calibration.qc import QC
+from science.qc import QC
 from pipeline.cli import main
 from pipeline.eligibility import PatientFacts
 from pipeline.sinks.csv_export import CsvSink

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from calibration.qc import QC
+from science.qc import QC
 from pipeline.eligibility import PatientFacts
 from pipeline.store import open_store
 from pipeline.store.engine import current_revision, head_revision

@@ -14,9 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
-from calibration.sampling import subsample_index  # noqa: E402
+from science.sampling import subsample_index  # noqa: E402
 from gating import MonocyteGateResult, MonocyteGeometry  # noqa: E402
-from gating.transform import asinh  # noqa: E402
+from science.transform import asinh  # noqa: E402
 
 _MAX_POINTS = 30000
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from calibration.qc import QC
+from science.qc import QC
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.orm import Session
 
-from calibration.qc import QC
+from science.qc import QC
 from pipeline import audit as chain
 from pipeline.acquisition import same_setting
 from pipeline.eligibility import PatientFacts, ResultFacts, Rules, evaluate, is_blinded

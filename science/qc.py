@@ -1,4 +1,4 @@
-"""QC vocabulary shared by the computational core (calibration and gating).
+"""QC vocabulary of the computational core (calibration, gating) and what joins them.
 
 A QC record is a status (``pass`` < ``review`` < ``fail``) with the human-readable
 reasons that led to it. Statuses combine by taking the worst one.
