@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.bead_calibration import calibrate_file  # noqa: E402
+from pipeline.config import load_settings  # noqa: E402
 from pipeline.fcs import read_fcs  # noqa: E402
+from pipeline.lots import Lot  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "real_fcs"
 FILES = {
@@ -37,7 +39,8 @@ CLUSTERING = ["FL1", "FL3"]
 
 
 def ours(path: Path, values):
-    return calibrate_file(read_fcs(path), values, None, channel="FL1", clustering_channels=CLUSTERING)
+    return calibrate_file(read_fcs(path), Lot(None, tuple(float(v) for v in values)), load_settings(env={}),
+                          channel="FL1", clustering_channels=CLUSTERING)
 
 
 def flowcal(path: Path, values):

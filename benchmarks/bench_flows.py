@@ -92,7 +92,7 @@ def bench_throughput(root: Path, copies: int) -> dict:
 def _measured(store, sha256: str) -> bool:
     """Whether the file's result is in the screening log: the store writes the measurement, the
     file's status and the patient's re-evaluated screening row in one transaction."""
-    rec = store.get_file_by_sha(sha256)
+    rec = store.files.original(sha256)
     return rec is not None and rec.status in ("measured", "qc_fail")
 
 
@@ -109,7 +109,7 @@ def bench_latency(root: Path, n: int, interval: float) -> dict:
     (inbox / beads.filename).write_bytes(fcs_bytes(beads))
     server = ensure_server(root / "home-flows")
     env = dict(os.environ, MHLADR_HOME=str(home), PREFECT_API_URL=server.url, PREFECT_LOGGING_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "watch", str(inbox), "--registry",
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "watch", str(inbox), "--registry",
                              str(DATA / "registry.csv"), "--lots", str(DATA / "lots.csv"), "--interval",
                              str(interval)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)

@@ -1,22 +1,30 @@
 """Bead calibration: bead events -> populations -> standard curve -> QC (pure computation).
 
-Public API::
+Public API (imported lazily, so reading a configuration does not load the fitting code)::
 
     calibrate_beads(fluorescence, bead_values, channel_range=..., scatter=Scatter(...),
                     clustering=ClusteringChannels(values, ranges, names)) -> Calibration
     Calibration.to_abc(f), .abc_interval(f, f_se_log=...), .in_range(f), .qc, .populations
 """
 
-from calibration.bead_gate import BeadGate, Scatter, gate_beads
-from calibration.calibrate import BadBeadValuesError, NoBeadsError, calibrate_beads, validate_bead_values
-from calibration.config import CalibrationQCConfig, PeakSearchConfig
-from calibration.curve import Curve, fit_curve
-from calibration.joint_peaks import ClusteringChannels
-from calibration.key import CalibrationKey
-from calibration.result import Calibration, Population
+from importlib import import_module
 
-__all__ = [
-    "BadBeadValuesError", "BeadGate", "Calibration", "CalibrationKey", "CalibrationQCConfig", "ClusteringChannels", "Curve",
-    "NoBeadsError", "PeakSearchConfig", "Population", "Scatter", "calibrate_beads",
-    "fit_curve", "gate_beads", "validate_bead_values",
-]
+_WHERE = {
+    "BeadGate": "calibration.bead_gate", "GateCounts": "calibration.bead_gate",
+    "Scatter": "calibration.bead_gate", "gate_beads": "calibration.bead_gate",
+    "BadBeadValuesError": "calibration.calibrate", "NoBeadsError": "calibration.calibrate",
+    "calibrate_beads": "calibration.calibrate", "validate_bead_values": "calibration.calibrate",
+    "CalibrationQCConfig": "calibration.config", "PeakSearchConfig": "calibration.config",
+    "Curve": "calibration.curve", "fit_curve": "calibration.curve",
+    "ClusteringChannels": "calibration.joint_peaks",
+    "CalibrationKey": "calibration.key",
+    "Calibration": "calibration.result", "LogHistogram": "calibration.result",
+    "Population": "calibration.result",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> object:
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'calibration' has no attribute {name!r}")

@@ -37,24 +37,32 @@ class Scatter:
     ssc_h_range: Range | None = None
 
 
-@dataclass(frozen=True, eq=False)
-class BeadGate:
-    """Which events are singlet beads, with counts for each exclusion step."""
+@dataclass(frozen=True)
+class GateCounts:
+    """How many events each step of the bead gate removed (the calibration's record of it)."""
 
-    mask: np.ndarray
     total: int
     at_range_edge: int
     doublets: int
     outside_cluster: int
+    kept: int
     notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def kept(self) -> int:
-        return int(self.mask.sum())
 
     def as_dict(self) -> dict[str, object]:
         return {"total": self.total, "at_range_edge": self.at_range_edge, "doublets": self.doublets,
                 "outside_cluster": self.outside_cluster, "kept": self.kept, "notes": list(self.notes)}
+
+
+@dataclass(frozen=True, eq=False)
+class BeadGate:
+    """Which events are singlet beads (``mask``), with the counts of each exclusion step."""
+
+    mask: np.ndarray
+    counts: GateCounts
+
+    @property
+    def kept(self) -> int:
+        return self.counts.kept
 
 
 def _at_edge(x: np.ndarray, rng: Range, top_fraction: float) -> np.ndarray:
@@ -122,8 +130,9 @@ def gate_beads(
         doublet = ok & (np.abs(ratio - med) > doublet_mads * mad)
     keep = ~edge & ~doublet
     if keep.sum() < 10:
-        return BeadGate(mask=keep, total=n, at_range_edge=int(edge.sum()), doublets=int(doublet.sum()),
-                        outside_cluster=0, notes=tuple(notes + ["too few events to gate on scatter"]))
+        return BeadGate(keep, GateCounts(total=n, at_range_edge=int(edge.sum()), doublets=int(doublet.sum()),
+                                         outside_cluster=0, kept=int(keep.sum()),
+                                         notes=tuple(notes + ["too few events to gate on scatter"])))
     idx = np.flatnonzero(keep)
     pts = np.column_stack([np.log10(fsc[idx]), np.log10(ssc[idx])])
     centre = _mode_2d(pts[:, 0], pts[:, 1])
@@ -139,5 +148,6 @@ def gate_beads(
     inside = d2 <= -2.0 * np.log(1.0 - ellipse_quantile)   # chi-square(2) quantile
     mask = np.zeros(n, dtype=bool)
     mask[idx[inside]] = True
-    return BeadGate(mask=mask, total=n, at_range_edge=int(edge.sum()), doublets=int(doublet.sum()),
-                    outside_cluster=int((~inside).sum()), notes=tuple(notes))
+    return BeadGate(mask, GateCounts(total=n, at_range_edge=int(edge.sum()), doublets=int(doublet.sum()),
+                                     outside_cluster=int((~inside).sum()), kept=int(mask.sum()),
+                                     notes=tuple(notes)))

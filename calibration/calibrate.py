@@ -20,7 +20,7 @@ from calibration.curve import fit_curve
 from calibration.joint_peaks import ClusteringChannels, find_joint_peaks
 from calibration.key import CalibrationKey
 from calibration.peaks import find_peaks
-from calibration.result import Calibration, Population
+from calibration.result import Calibration, LogHistogram, Population
 from science.statistics import Statistic, population_statistic, robust_cv
 from science.transform import log_transform
 
@@ -166,6 +166,6 @@ def calibrate_beads(
     pops = tuple(populations)
     qc = evaluate_qc(pops, tuple(extras), curve, assignment.runner_up - assignment.score, qc_config)
     return Calibration(key=key, statistic=statistic, bead_values=values, populations=pops,
-                       extra_populations=tuple(extras), curve=curve, qc=qc, gate=gate,
-                       events=f,
+                       extra_populations=tuple(extras), curve=curve, qc=qc,
+                       gate=gate.counts if gate is not None else None, histogram=LogHistogram.of(f),
                        clustering_channels=clustering.names if clustering is not None else ())

@@ -9,7 +9,7 @@ from datetime import datetime
 @dataclass(frozen=True)
 class CalibrationKey:
     """Plain values the caller passes in; a sample may use a calibration only when they match
-    (same cytometer, channel, detector voltage and gain; cytoflow refuses to calibrate
+    (same cytometer, channel, detector voltage, gain and scale; cytoflow refuses to calibrate
     across voltages for the same reason)."""
 
     instrument: str | None = None
@@ -20,3 +20,4 @@ class CalibrationKey:
     acquired: datetime | None = None
     lot: str | None = None
     sha256: str | None = None
+    scale: str | None = None        # how the channel's values are encoded ($PnE, $PnR, data type)

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from calibration.bead_gate import BeadGate
+from calibration.bead_gate import GateCounts
 from calibration.curve import Curve
 from calibration.key import CalibrationKey
 from science.qc import QC
@@ -30,12 +30,30 @@ class Population:
     reason: str | None = None       # why a level is not fitted
 
 
-@dataclass(frozen=True, eq=False)
-class Calibration:
-    """A bead calibration with its full record (FlowCal-style: every intermediate kept).
+@dataclass(frozen=True)
+class LogHistogram:
+    """Distribution of the gated beads' positive fluorescence: ``counts`` in equal bins of
+    log10(F) from ``start`` in steps of ``step`` (what the bead figure draws)."""
 
-    ``events`` holds the gated fluorescence values, for figures and audits.
-    """
+    start: float
+    step: float
+    counts: tuple[int, ...]
+
+    @staticmethod
+    def of(values: np.ndarray, bins: int = 256) -> "LogHistogram":
+        positive = np.log10(values[values > 0])
+        if positive.size == 0:
+            return LogHistogram(0.0, 1.0, ())
+        low, high = float(positive.min()), float(positive.max())
+        step = (high - low) / bins if high > low else 1.0
+        counts, _ = np.histogram(positive, bins=bins, range=(low, low + bins * step))
+        return LogHistogram(low, step, tuple(int(c) for c in counts))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A bead calibration with its full record (FlowCal-style: every intermediate kept), plain
+    values only, so it is stored whole and loads back exactly."""
 
     key: CalibrationKey
     statistic: Statistic
@@ -44,8 +62,8 @@ class Calibration:
     extra_populations: tuple[Population, ...]
     curve: Curve | None
     qc: QC
-    gate: BeadGate | None
-    events: np.ndarray
+    gate: GateCounts | None
+    histogram: LogHistogram
     clustering_channels: tuple[str, ...] = ()   # names of the extra channels populations were found in
 
     @property

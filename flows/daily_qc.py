@@ -16,12 +16,9 @@ from pipeline.store import open_store
 def daily_qc_flow(day: date | None = None) -> list[dict]:
     """Control points of ``day`` (default: today); out-of-control curves are flagged."""
     logger = get_run_logger()
-    store = open_store(load_settings())
-    try:
+    with open_store(load_settings()) as store:
         day = day or store.today()
-        points = control_points(store.calibrations(), day)
-    finally:
-        store.close()
+        points = control_points(store.calibrations.list(), day)
     rows = [p.as_row() for p in points]
     flagged = out_of_control(points)
     if rows:

@@ -7,21 +7,21 @@ from prefect import flow
 from flows import tasks
 from flows.artifacts import publish
 from flows.review_requests import request_reviews
+from pipeline import workers
 from pipeline.config import load_settings
 from pipeline.processing import Processor
 
 
 @flow(name="mhladr-finish-pending", log_prints=False)
 def finish_pending_flow(registry: str | None = None, lots: str | None = None) -> list[dict]:
-    """Pair, gate and quantify the waiting samples; re-evaluate their patients; push."""
-    settings = load_settings()
-    processor = Processor(settings, registry_csv=registry, lots_csv=lots)
+    """Pair, gate and quantify the waiting samples (each store write re-evaluates its patient); push."""
+    processor = Processor(load_settings(), registry_csv=registry, lots_csv=lots, workers=workers.shared())
     try:
         finished = tasks.finish_pending(processor)
-        tasks.evaluate(processor, [r.patient_id for r in finished if r.patient_id])
+        tasks.reports(processor, finished)
         tasks.push(processor)
-        publish(finished, settings.home / "reports", "finish-pending")
-        request_reviews(settings)
+        publish(finished, "finish-pending")
+        request_reviews(processor.store)
         return [r.as_dict() for r in finished]
     finally:
         processor.close()

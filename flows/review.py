@@ -16,7 +16,8 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from pipeline.config import load_settings
-from pipeline.store import MeasurementRecord, Store, open_store
+from pipeline import formatting as fmt
+from pipeline.store import Store, StoredMeasurement, open_store
 
 DEFAULT_TIMEOUT_HOURS = 72.0
 
@@ -29,18 +30,18 @@ class ReviewDecision(RunInput):
     technician: str = Field(min_length=1, description="who decides (initials or user name)")
 
 
-def describe(store: Store, meas: MeasurementRecord) -> str:
+def describe(store: Store, stored: StoredMeasurement) -> str:
     """The review request as markdown; AB/C is withheld for post-randomization (blinded) samples."""
-    blinded = store.is_blinded(meas)
-    abc = "withheld (collected after randomization)" if blinded else (
-        f"{meas.abc:,.0f} AB/C" if meas.abc is not None else "—")
+    meas = stored.measurement
+    blinded = store.measurements.is_blinded(stored)
+    abc = "withheld (collected after randomization)" if blinded else f"{fmt.abc(meas.abc)} AB/C"
     reasons = "\n".join(f"- {r}" for r in meas.qc.reasons) or "- (none given)"
-    return (f"# Review measurement {meas.id}\n\n"
-            f"Patient {meas.patient_id}, collected {meas.collection_date.isoformat()}, ICU day "
+    return (f"# Review measurement {stored.id}\n\n"
+            f"Patient {stored.patient_id}, collected {stored.collection_date.isoformat()}, ICU day "
             f"{meas.icu_day if meas.icu_day is not None else '—'}; {meas.monocytes:,} monocytes; {abc}.\n\n"
             f"QC `{meas.qc.status}` because:\n{reasons}\n\n"
             "Resume this flow run with a decision, or run "
-            f"`mhladr review approve|reject {meas.id} --reason ...`.\n")
+            f"`mhladr review approve|reject {stored.id} --reason ...`.\n")
 
 
 @flow(name="mhladr-review", log_prints=False)
@@ -48,9 +49,8 @@ def review_flow(measurement_id: int, timeout_hours: float = DEFAULT_TIMEOUT_HOUR
                 poll_seconds: int = 10) -> str | None:
     """Wait for a technician's decision on one QC ``review`` result and record it."""
     logger = get_run_logger()
-    store = open_store(load_settings())
-    try:
-        meas = store.get_measurement(measurement_id)
+    with open_store(load_settings()) as store:
+        meas = store.measurements.get(measurement_id)
         if meas is None:
             raise ValueError(f"no measurement {measurement_id}")
         if meas.qc.status != "review" or meas.review is not None:
@@ -61,13 +61,11 @@ def review_flow(measurement_id: int, timeout_hours: float = DEFAULT_TIMEOUT_HOUR
                                  description="result waiting for a technician")
         decision = pause_flow_run(wait_for_input=ReviewDecision, timeout=int(timeout_hours * 3600),
                                   poll_interval=poll_seconds)
-        current = store.get_measurement(measurement_id)
+        current = store.measurements.get(measurement_id)
         if current is not None and current.review is not None:
             logger.info("measurement %s was decided meanwhile (%s); not recorded again",
                         measurement_id, current.review)
             return current.review
-        store.record_review(measurement_id, decision.decision, decision.reason, decision.technician)
+        store.measurements.review(measurement_id, decision.decision, decision.reason, decision.technician)
         logger.info("measurement %s: %s by %s", measurement_id, decision.decision, decision.technician)
         return decision.decision
-    finally:
-        store.close()

@@ -11,24 +11,19 @@ from __future__ import annotations
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from pipeline.config import Settings
-from pipeline.store import open_store
+from pipeline.store import Store
 
 REVIEW_DEPLOYMENT = "mhladr-review/review"
 
 
-def request_reviews(settings: Settings) -> list[int]:
+def request_reviews(store: Store) -> list[int]:
     """Create the missing review flow runs; the measurement ids asked about."""
     with get_client(sync_client=True) as client:
         try:
             deployment = client.read_deployment_by_name(REVIEW_DEPLOYMENT)
         except ObjectNotFound:
             return []
-        store = open_store(settings)
-        try:
-            pending = [m.id for m in store.pending_measurements()]
-        finally:
-            store.close()
+        pending = [m.id for m in store.measurements.pending()]
         for measurement_id in pending:
             client.create_flow_run_from_deployment(
                 deployment.id, parameters={"measurement_id": measurement_id},

@@ -7,6 +7,7 @@ from collections import Counter
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from pipeline import formatting as fmt
 from pipeline.config import load_settings
 from pipeline.screening import screening_rows
 from pipeline.store import open_store
@@ -16,8 +17,8 @@ COLUMNS = ("patient_id", "status", "abc", "icu_day", "file", "reasons")
 
 def _cell(row: dict, column: str) -> str:
     value = row.get(column)
-    if column == "abc" and isinstance(value, (int, float)):
-        return f"{value:,.0f}"
+    if column == "abc":
+        return fmt.abc(value)
     if column == "reasons" and isinstance(value, (list, tuple)):
         return "; ".join(str(r) for r in value)
     if column == "file" and value:
@@ -39,11 +40,8 @@ def digest_markdown(rows: list[dict]) -> str:
 @flow(name="mhladr-screening-digest", log_prints=False)
 def screening_digest_flow() -> list[dict]:
     """Re-evaluate every patient for today and publish the screening log."""
-    store = open_store(load_settings())
-    try:
+    with open_store(load_settings()) as store:
         rows = screening_rows(store, None, None)
-    finally:
-        store.close()
     create_markdown_artifact(markdown=digest_markdown(rows), key="screening-digest",
                              description="screening log of the trial")
     return rows

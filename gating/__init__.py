@@ -1,6 +1,6 @@
 """Monocyte gating: compensation, debris/doublet/monocyte gates, lab templates, PE statistic.
 
-Public API::
+Public API (imported lazily, so reading a configuration does not load the gate's numerics)::
 
     compensate(events, channel_names, spillover_channels, spillover_matrix) -> np.ndarray
     gate_monocytes(events, channel_names, roles, config=GatingQCConfig(), template=None,
@@ -10,24 +10,22 @@ Public API::
     monocyte_pe_statistic(pe_values, statistic='median') -> (value, se_log10)
 """
 
-from gating.compensation import compensate
-from gating.result import (Component, DebrisGeometry, DoubletGeometry, GatingQCConfig,
-                           MonocyteGateResult, MonocyteGeometry, TemplateGeometry)
-from gating.statistic import monocyte_pe_statistic
-from gating.strategy import gate_monocytes
+from importlib import import_module
 
-_TEMPLATE_NAMES = ("TemplateGate", "apply_template_gate", "load_template_gate")
+_WHERE = {
+    "compensate": "gating.compensation",
+    "Component": "gating.result", "DebrisGeometry": "gating.result", "DoubletGeometry": "gating.result",
+    "GatingQCConfig": "gating.result", "MonocyteGateResult": "gating.result",
+    "MonocyteGeometry": "gating.result", "TemplateGeometry": "gating.result",
+    "monocyte_pe_statistic": "gating.statistic",
+    "gate_monocytes": "gating.strategy",
+    "TemplateGate": "gating.template", "apply_template_gate": "gating.template",
+    "load_template_gate": "gating.template",
+}
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> object:
-    """Template support imports flowkit (heavy); load it only when a template is used."""
-    if name in _TEMPLATE_NAMES:
-        from gating import template
-        return getattr(template, name)
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'gating' has no attribute {name!r}")
-
-__all__ = [
-    "Component", "DebrisGeometry", "DoubletGeometry", "GatingQCConfig", "MonocyteGateResult",
-    "MonocyteGeometry", "TemplateGate", "TemplateGeometry", "apply_template_gate", "compensate",
-    "gate_monocytes", "load_template_gate", "monocyte_pe_statistic",
-]

@@ -1,4 +1,5 @@
-"""The typed result of reading one FCS file: metadata, channels, roles and linear events."""
+"""The typed result of reading one FCS file: its header (what TEXT says: metadata, channels,
+roles, kind) and, once decoded, its linear events."""
 
 from __future__ import annotations
 
@@ -52,6 +53,13 @@ class Channel:
             return offset, offset * 10.0 ** self.log_decades
         return 0.0, self.range / (1.0 if self.is_time else (self.gain or 1.0))
 
+    def scale(self, datatype: str) -> str:
+        """How the channel's numbers are encoded ($PnE, $PnR, $PnG, $DATATYPE): beads and cells
+        must share it, or the same fluorescence reads as a different number."""
+        encoding = (f"log {self.log_decades:g} decades from {self.log_offset:g}" if self.log_decades > 0
+                    else "linear")
+        return f"{encoding}, range {self.range:g}, gain {self.gain if self.gain is not None else 1:g}, {datatype}"
+
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "label": self.label, "range": self.range,
                 "voltage": self.voltage, "gain": self.gain}
@@ -82,12 +90,22 @@ class Spillover:
 
 
 @dataclass(frozen=True)
-class Acquisition:
-    """One data set of one FCS file, decoded to linear scale.
+class DataLayout:
+    """Where a data set's events lie in the file and how they are stored (from TEXT)."""
 
-    ``events`` has one row per event and one column per channel (``channels[i].index == i``),
-    float32 (``pipeline.fcs_data.EVENT_DTYPE``), log-amplified channels decoded (10**(decades*ch/range)*offset-rule) and
-    divided by the amplifier gain, so every column is on a linear intensity scale.
+    datatype: str                 # $DATATYPE: 'I', 'F' or 'D'
+    little_endian: bool
+    start: int                    # absolute byte offset of DATA
+    length: int                   # bytes the declared events need
+    packed: bool                  # odd widths packed back to back (else whole words)
+
+
+@dataclass(frozen=True)
+class Header:
+    """One data set of one FCS file as its HEADER and TEXT describe it: hashed, checked, not decoded.
+
+    Enough to tell a bead tube from a patient tube, to find the tube's calibration and to
+    answer ``mhladr inspect``; :func:`pipeline.fcs.decode` turns it into an :class:`Acquisition`.
     """
 
     path: str
@@ -98,9 +116,10 @@ class Acquisition:
     serial: str | None              # $CYTSN
     acquired: datetime | None       # $DATE + $BTIM (or $DATETIMESTART)
     channels: tuple[Channel, ...]
-    events: np.ndarray
+    n_events: int                   # $TOT
+    timestep: float | None          # $TIMESTEP: seconds per Time tick
+    layout: DataLayout
     spillover: Spillover | None
-    compensated: bool               # True when the events are compensated (matrix applied, or none to apply)
     roles: Roles
     kind: Kind
     patient_id: str | None
@@ -110,17 +129,31 @@ class Acquisition:
     tube_name: str | None
     data_set: int                   # 0-based index of the data set read
     data_sets: int                  # how many data sets the file holds
-    notes: tuple[str, ...] = field(default_factory=tuple)  # quirks met while reading
-
-    @property
-    def n_events(self) -> int:
-        return int(self.events.shape[0])
+    notes: tuple[str, ...]          # quirks met while reading
 
     def channel(self, name: str) -> Channel:
         for ch in self.channels:
             if ch.name == name:
                 return ch
         raise KeyError(name)
+
+    def scale(self, name: str) -> str:
+        """The encoding of channel ``name`` (see :meth:`Channel.scale`)."""
+        return self.channel(name).scale(self.layout.datatype)
+
+
+@dataclass(frozen=True, eq=False)
+class Acquisition(Header):
+    """A :class:`Header` with its events decoded to linear scale.
+
+    ``events`` has one row per event and one column per channel (``channels[i].index == i``),
+    float32 (``pipeline.fcs_data.EVENT_DTYPE``), log-amplified channels decoded
+    (10**(decades*ch/range)*offset-rule) and divided by the amplifier gain, so every column is
+    on a linear intensity scale. ``compensated``: the file's spillover (if any) was applied.
+    """
+
+    events: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.float32))
+    compensated: bool = True
 
     def column(self, name: str) -> np.ndarray:
         """The linear values of one channel (a view, not a copy)."""

@@ -11,18 +11,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from calibration import (BadBeadValuesError, Calibration, CalibrationKey, CalibrationQCConfig, ClusteringChannels,
-                         NoBeadsError, Scatter, calibrate_beads)
-from science.statistics import Statistic
+from calibration.bead_gate import Scatter
+from calibration.calibrate import BadBeadValuesError, NoBeadsError, calibrate_beads
+from calibration.joint_peaks import ClusteringChannels
+from calibration.key import CalibrationKey
+from calibration.result import Calibration
 from pipeline.acquisition import Acquisition, Channel
 from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, NO_BEADS, WRONG_PANEL, InputError
-
-
-def qc_config_from_settings(settings: Settings) -> CalibrationQCConfig:
-    """Bead QC thresholds from the project settings (``MHLADR_R2_MIN`` etc.)."""
-    return CalibrationQCConfig(r2_min=settings.r2_min, slope_min=settings.slope_min,
-                               slope_max=settings.slope_max, cv_review_above=settings.bead_cv_review_above)
+from pipeline.lots import Lot
 
 
 def _scatter(acq: Acquisition) -> Scatter | None:
@@ -60,10 +57,10 @@ def _clustering(acq: Acquisition, measured: str, names: Sequence[str] | None) ->
                               ranges=tuple(c.linear_range for c in extra), names=tuple(c.name for c in extra))
 
 
-def calibrate_file(acq: Acquisition, bead_values: Sequence[float], lot: str | None, channel: str | None = None,
-                   config: CalibrationQCConfig | None = None, statistic: Statistic = "median",
+def calibrate_file(acq: Acquisition, lot: Lot, settings: Settings, channel: str | None = None,
                    seed: int = 0, clustering_channels: Sequence[str] | None = None) -> Calibration:
-    """Calibrate the bead tube ``acq`` in ``channel`` (default: its PE role channel).
+    """Calibrate the bead tube ``acq`` with the bead values of ``lot`` in ``channel`` (default:
+    its PE role channel), with the statistic and QC thresholds of ``settings``.
 
     ``clustering_channels``: channels to find the bead populations in jointly (multi-dye beads
     such as rainbow beads); the measured channel is always one of them. None: that channel alone.
@@ -76,11 +73,13 @@ def calibrate_file(acq: Acquisition, bead_values: Sequence[float], lot: str | No
     ch = _channel(acq, name)
     clustering = _clustering(acq, ch.name, clustering_channels)
     key = CalibrationKey(instrument=acq.instrument, serial=acq.serial, channel=ch.name, voltage=ch.voltage,
-                         gain=ch.gain, acquired=acq.acquired, lot=lot, sha256=acq.sha256)
+                         gain=ch.gain, acquired=acq.acquired, lot=lot.name or acq.bead_lot, sha256=acq.sha256,
+                         scale=acq.scale(ch.name))
     try:
-        return calibrate_beads(acq.column(ch.name), bead_values, channel_range=ch.linear_range,
-                               scatter=_scatter(acq), clustering=clustering, statistic=statistic, key=key,
-                               qc_config=config or CalibrationQCConfig(), seed=seed)
+        return calibrate_beads(acq.column(ch.name), lot.values, channel_range=ch.linear_range,
+                               scatter=_scatter(acq), clustering=clustering,
+                               statistic=settings.statistic,  # type: ignore[arg-type]
+                               key=key, qc_config=settings.calibration_qc(), seed=seed)
     except BadBeadValuesError as exc:
         raise InputError(acq.path, BAD_LOT, str(exc)) from None
     except NoBeadsError as exc:
@@ -91,7 +90,7 @@ def _num(x: float | None) -> float | None:
     return None if x is None or x != x else round(float(x), 6)
 
 
-def calibration_document(cal: Calibration, file: str) -> dict[str, Any]:
+def calibration_document(cal: Calibration, file: str | None) -> dict[str, Any]:
     """The contract's ``calibrate`` JSON document (plus the full record)."""
     key = cal.key
     curve = cal.curve
@@ -104,6 +103,7 @@ def calibration_document(cal: Calibration, file: str) -> dict[str, Any]:
         "channel": key.channel,
         "voltage": key.voltage,
         "gain": key.gain,
+        "scale": key.scale,
         "acquired": key.acquired.isoformat() if key.acquired else None,
         "lot": key.lot,
         "bead_values": list(cal.bead_values),

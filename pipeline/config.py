@@ -3,6 +3,10 @@
 Resolution order (last wins): built-in defaults -> ``$MHLADR_HOME/settings.toml`` (or the file
 named by ``MHLADR_SETTINGS``) -> environment variables ``MHLADR_<FIELD>`` (upper-case field
 name, e.g. ``MHLADR_DATABASE_URL``, ``MHLADR_ABC_THRESHOLD``).
+
+Thresholds are declared once, where they are used: the trial rules in
+:class:`pipeline.eligibility.Rules`, the gating QC in :class:`gating.result.GatingQCConfig`,
+the bead QC in :class:`calibration.config.CalibrationQCConfig`; a setting only names them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calibration.config import CalibrationQCConfig
+from gating.result import GatingQCConfig
+from pipeline.eligibility import Rules
+from science.statistics import DEFAULT_STATISTIC
+
 DEFAULT_HOME = Path.home() / ".mhladr"
 
 
@@ -23,18 +32,18 @@ class Settings:
     # SQLite under home when empty; PostgreSQL e.g. postgresql+psycopg://user@127.0.0.1:5432/db
     database_url: str = ""
     # Trial rule and reporting
-    abc_threshold: float = 8000.0
-    window_first_day: int = 5
-    window_last_day: int = 10
-    statistic: str = "median"            # or 'geometric_mean' (same for beads and cells)
-    # Monocyte counts (DESIGN.md: review below 2,000, fail below 500)
-    monocytes_review_below: int = 2000
-    monocytes_fail_below: int = 500
-    # Bead QC (DESIGN.md: R^2 >= 0.99; slope near 1)
-    r2_min: float = 0.99
-    slope_min: float = 0.8
-    slope_max: float = 1.2
-    bead_cv_review_above: float = 0.15
+    abc_threshold: float = Rules.abc_threshold
+    window_first_day: int = Rules.window_first_day
+    window_last_day: int = Rules.window_last_day
+    statistic: str = DEFAULT_STATISTIC    # or 'geometric_mean' (same for beads and cells)
+    # Monocyte counts
+    monocytes_review_below: int = GatingQCConfig.monocytes_review_below
+    monocytes_fail_below: int = GatingQCConfig.monocytes_fail_below
+    # Bead QC
+    r2_min: float = CalibrationQCConfig.r2_min
+    slope_min: float = CalibrationQCConfig.slope_min
+    slope_max: float = CalibrationQCConfig.slope_max
+    bead_cv_review_above: float = CalibrationQCConfig.cv_review_above
     # Keywords read by default
     kw_patient_id: str = "PATIENT ID"
     kw_sample_id: str = "SAMPLE ID"
@@ -60,6 +69,19 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    def rules(self) -> Rules:
+        """The configured threshold and window (the SOFA minimum is fixed by the protocol)."""
+        return Rules(abc_threshold=self.abc_threshold, window_first_day=self.window_first_day,
+                     window_last_day=self.window_last_day)
+
+    def gating_qc(self) -> GatingQCConfig:
+        return GatingQCConfig(monocytes_review_below=self.monocytes_review_below,
+                              monocytes_fail_below=self.monocytes_fail_below)
+
+    def calibration_qc(self) -> CalibrationQCConfig:
+        return CalibrationQCConfig(r2_min=self.r2_min, slope_min=self.slope_min, slope_max=self.slope_max,
+                                   cv_review_above=self.bead_cv_review_above)
 
 
 def _coerce(raw: str, current: Any) -> Any:

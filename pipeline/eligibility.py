@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal, Sequence
 
-from pipeline.config import Settings
-
 Status = Literal["eligible", "not_eligible", "pending"]
 Review = Literal["approve", "reject"]
 
@@ -71,12 +69,6 @@ class Rules:
     window_first_day: int = 5
     window_last_day: int = 10
     sofa_min: int = 6
-
-    @staticmethod
-    def from_settings(settings: Settings) -> "Rules":
-        """The configured threshold and window (the SOFA minimum is fixed by the protocol)."""
-        return Rules(abc_threshold=settings.abc_threshold, window_first_day=settings.window_first_day,
-                     window_last_day=settings.window_last_day)
 
 
 @dataclass(frozen=True)

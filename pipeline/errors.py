@@ -32,6 +32,10 @@ class InputError(Exception):
         self.message = " ".join(str(message).split())  # always one line
         super().__init__(f"{self.file}: {self.message}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        """Pickle by the constructor's arguments (errors cross from worker processes)."""
+        return (InputError, (self.file, self.code, self.message))
+
     def as_dict(self) -> dict[str, str]:
         """The contract's ``{"error": {...}}`` body."""
         return {"file": self.file, "code": self.code, "message": self.message}

@@ -11,6 +11,7 @@ file size before a byte is read.
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -147,6 +148,10 @@ class FcsFile:
 
     def close(self) -> None:
         self._map.close()
+
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the whole file, over the map (the one hash a file gets)."""
+        return hashlib.sha256(self._map).hexdigest()
 
     def __enter__(self) -> "FcsFile":
         return self

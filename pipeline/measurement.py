@@ -14,18 +14,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from science.qc import QC
 from calibration.result import Calibration
-from gating.result import GatingQCConfig, MonocyteGateResult
+from gating.result import MonocyteGateResult
 from gating.statistic import monocyte_pe_statistic
-from gating.strategy import gate_monocytes
 from pipeline import __version__
-from pipeline.acquisition import Acquisition, same_setting
+from pipeline.acquisition import Acquisition, Header, same_setting
 from pipeline.config import Settings
-from pipeline.eligibility import Rules, below_threshold, in_window
+from pipeline.eligibility import below_threshold, in_window
 from pipeline.eligibility import icu_day as icu_day_of
 from pipeline.errors import WRONG_PANEL, InputError
-from pipeline.store.records import MeasurementInput
+from science.qc import QC
 
 if TYPE_CHECKING:
     from gating.template import TemplateGate
@@ -40,15 +38,7 @@ def category(abc: float | None) -> str | None:
     return next(name for floor, name in CATEGORIES if abc >= floor)
 
 
-def load_template(settings: Settings) -> TemplateGate | None:
-    """The lab's GatingML monocyte gate named in the settings, if any (flowkit is imported only then)."""
-    if not settings.gating_template:
-        return None
-    from gating.template import load_template_gate
-    return load_template_gate(settings.gating_template, settings.gating_template_gate)
-
-
-def require_panel(acq: Acquisition) -> None:
+def require_panel(acq: Header) -> None:
     """A tube without CD14 (PerCP-Cy5.5) or HLA-DR (PE) is the wrong panel, not a sample to guess at."""
     if acq.roles.cd14 is None:
         raise InputError(acq.path, WRONG_PANEL,
@@ -58,7 +48,8 @@ def require_panel(acq: Acquisition) -> None:
 
 
 def pairing_findings(acq: Acquisition, cal: Calibration) -> list[tuple[str, str]]:
-    """Beads and sample must share instrument, PE channel, voltage and gain (cytoflow's rule)."""
+    """Beads and sample must share instrument, PE channel, voltage, gain and scale (cytoflow's
+    rule; DESIGN.md: the same scale)."""
     key = cal.key
     pe = acq.channel(acq.roles.pe) if acq.roles.pe else None
     findings: list[tuple[str, str]] = []
@@ -73,6 +64,8 @@ def pairing_findings(acq: Acquisition, cal: Calibration) -> list[tuple[str, str]
                          f"sample {_fmt_num(pe.voltage)} V"))
     elif not same_setting(key.gain, pe.gain):
         findings.append(("fail", f"PE gain differs: beads {_fmt_num(key.gain)}, sample {_fmt_num(pe.gain)}"))
+    elif key.scale is not None and key.scale != acq.scale(pe.name):
+        findings.append(("fail", f"PE scale differs: beads {key.scale}; sample {acq.scale(pe.name)}"))
     if key.acquired and acq.acquired and key.acquired.date() != acq.acquired.date():
         findings.append(("review", f"beads acquired on {key.acquired.date().isoformat()}, sample on "
                          f"{acq.acquired.date().isoformat()} (the lab pairs tubes of the same day)"))
@@ -85,7 +78,9 @@ def _fmt_num(x: float | None) -> str:
 
 @dataclass(frozen=True)
 class Measurement:
-    """One patient tube's mHLA-DR result, with its full provenance."""
+    """One patient tube's mHLA-DR result with its full provenance: plain values only, so the
+    results store keeps it whole and gives it back as it was (``gates`` is the gating record,
+    ``calibration`` the bead calibration it was converted with)."""
 
     file: str
     sha256: str
@@ -101,58 +96,46 @@ class Measurement:
     below_threshold: bool | None
     category: str | None
     qc: QC
-    gating: MonocyteGateResult
-    calibration: Calibration
+    gates: dict[str, Any]
+    calibration: Calibration | None
     analysed_at: datetime
     software_version: str = __version__
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def measurement_input(m: Measurement, calibration_id: int | None) -> MeasurementInput:
-    """The record the results store keeps of a measurement (provenance included)."""
-    return MeasurementInput(
-        file_sha256=m.sha256, patient_id=m.patient_id or "", collection_date=m.collection_date or date.min,
-        icu_day=m.icu_day, in_window=m.in_window, monocytes=m.monocytes, statistic=m.statistic,
-        pe_statistic=m.pe_statistic, abc=m.abc,
-        abc_low=m.abc_interval[0] if m.abc_interval else None,
-        abc_high=m.abc_interval[1] if m.abc_interval else None,
-        below_threshold=m.below_threshold, category=m.category, qc=m.qc, calibration_id=calibration_id,
-        gates={**m.gating.as_dict(), "notes": list(m.notes), "analysed_at": m.analysed_at.isoformat(),
-               "calibration_file_sha256": m.calibration.key.sha256},
-        software_version=m.software_version)
-
-
-def measurement_fields(meas: MeasurementInput, file: str, calibration: dict[str, Any]) -> dict[str, Any]:
+def measurement_document(meas: Measurement, calibration: dict[str, Any]) -> dict[str, Any]:
     """The contract's ``analyze`` document of a measurement (fresh or stored)."""
-    interval = [meas.abc_low, meas.abc_high] if meas.abc_low is not None and meas.abc_high is not None else None
     return {
-        "file": file, "sha256": meas.file_sha256, "patient_id": meas.patient_id or None,
-        "collection_date": meas.collection_date.isoformat() if meas.collection_date != date.min else None,
+        "file": meas.file, "sha256": meas.sha256, "patient_id": meas.patient_id,
+        "collection_date": meas.collection_date.isoformat() if meas.collection_date else None,
         "icu_day": meas.icu_day, "in_window": meas.in_window, "monocytes": meas.monocytes,
         "statistic": meas.statistic, "pe_statistic": meas.pe_statistic, "abc": meas.abc,
-        "abc_interval": interval,
+        "abc_interval": list(meas.abc_interval) if meas.abc_interval else None,
         "below_threshold": None if meas.qc.status == "fail" else meas.below_threshold,
         "category": meas.category, "qc": meas.qc.as_dict(), "calibration": calibration,
-        "gates": meas.gates, "software_version": meas.software_version,
+        "gates": meas.gates, "notes": list(meas.notes), "analysed_at": meas.analysed_at.isoformat(),
+        "software_version": meas.software_version,
     }
 
 
 def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
             admission: date | datetime | None = None, template: TemplateGate | None = None,
-            now: datetime | None = None, seed: int = 0) -> Measurement:
+            now: datetime | None = None, seed: int = 0) -> tuple[Measurement, MonocyteGateResult]:
     """Gate the monocytes of ``acq``, convert their PE statistic to AB/C through ``cal``, QC it.
 
     ``admission`` is the registry's ICU admission (None: the ``ICU ADMISSION DATE`` keyword).
+    Returns the measurement and the gating result it rests on (masks included, for figures).
     Raises :class:`InputError` (``wrong_panel``) for a tube without CD14 or HLA-DR.
     """
+    from gating.strategy import gate_monocytes   # the gate's numerics load only when a tube is measured
+
     require_panel(acq)
     if not acq.compensated:
         raise ValueError(f"{acq.path}: events must be compensated before measuring (read_fcs does it)")
     names = [ch.name for ch in acq.channels]
     events = acq.events
-    config = GatingQCConfig(monocytes_review_below=settings.monocytes_review_below,
-                            monocytes_fail_below=settings.monocytes_fail_below)
-    gates = gate_monocytes(events, names, acq.roles.as_dict(), config=config, template=template, seed=seed)
+    gates = gate_monocytes(events, names, acq.roles.as_dict(), config=settings.gating_qc(), template=template,
+                           seed=seed)
     pe = events[gates.monocytes, names.index(acq.roles.pe)]  # type: ignore[arg-type]
     statistic = cal.statistic
     findings: list[tuple[str, str]] = pairing_findings(acq, cal)
@@ -185,12 +168,13 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
     if admission is None and acq.icu_admission is not None:
         notes.append("ICU admission taken from the file's keyword (no registry entry)")
     day = icu_day_of(when, acq.collection_date) if when and acq.collection_date else None
-    rules = Rules.from_settings(settings)
-    return Measurement(
+    rules = settings.rules()
+    measurement = Measurement(
         file=acq.path, sha256=acq.sha256, patient_id=acq.patient_id,
         collection_date=acq.collection_date,
         icu_day=day, in_window=in_window(day, rules), monocytes=int(gates.counts["monocytes"]), statistic=statistic,
         pe_statistic=f_cells, abc=abc, abc_interval=interval,
         below_threshold=below_threshold(abc, qc.status, rules),
-        category=category(abc), qc=qc, gating=gates, calibration=cal,
+        category=category(abc), qc=qc, gates=gates.as_dict(), calibration=cal,
         analysed_at=now or datetime.now().astimezone(), notes=tuple(notes))
+    return measurement, gates

@@ -1,45 +1,48 @@
-"""What happens to one FCS file, step by step: the API the Prefect flows compose.
+"""What happens to the files of a batch, stage by stage: the API the Prefect flows compose.
 
-Data flow (DESIGN.md, Architecture): SHA-256 -> already seen? -> read -> bead tube: fit and
-store a calibration / patient tube: find the calibration of the same cytometer, PE channel,
-voltage, gain and day -> gate -> AB/C + QC -> store -> evaluate eligibility -> push. A patient
-tube without its beads waits as ``pending_calibration`` and is finished by
-:meth:`Processor.finish_pending` once they arrive.
+Data flow (DESIGN.md, Architecture), each file hashed once and decoded once:
 
-Writes are ordered so a crash loses nothing: the calibration or measurement is stored first
-(idempotent per file), the file's row last; a file without a row is simply processed again.
+1. :meth:`Processor.intake` -- SHA-256 and HEADER/TEXT of every file (workers): content seen
+   before keeps its earlier result (or is recorded as a duplicate); a file that cannot be read is
+   ``rejected``; TEXT says bead tube or patient tube.
+2. :meth:`Processor.calibrate` -- bead tubes decoded and fitted (workers); each calibration is
+   stored with its file's status in one transaction.
+3. :meth:`Processor.measure` -- each patient tube gets the calibration of the same cytometer,
+   PE channel, voltage, gain, scale and day (or waits as ``pending_calibration``), is decoded,
+   gated and converted (workers); the measurement, the file's status and the patient's
+   re-evaluation are one transaction.
+4. :meth:`Processor.finish_pending` -- samples of earlier batches whose beads have arrived.
+5. :meth:`Processor.reports` -- HTML reports of what was stored, drawn after storing (workers).
+6. :meth:`Processor.push` -- the outbox to the configured sinks.
+
+A crash loses nothing: a file without a row is simply processed again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-
-from calibration.curve import Curve
-from calibration.key import CalibrationKey
-from calibration.result import Calibration, Population
-from pipeline import __version__
-from pipeline.acquisition import Acquisition
-from pipeline.bead_calibration import calibrate_file, calibration_document, qc_config_from_settings
+from calibration.result import Calibration
+from pipeline.acquisition import Header
+from pipeline.bead_calibration import calibration_document
 from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
-from pipeline.fcs import read_fcs, sha256_file
+from pipeline.fcs import sha256_file
 from pipeline.lots import Lot, find_lot, read_lots
-from pipeline.measurement import load_template, measure, measurement_fields, measurement_input, require_panel
+from pipeline.measurement import Measurement, measurement_document, require_panel
 from pipeline.registry import RowError, import_registry
-from pipeline.report.calibration_figure import draw_calibration_figure
-from pipeline.report.html import write_sample_report
+from pipeline.report.figure_data import SampleFigure
+from pipeline.report.html import write_bead_report, write_sample_report
 from pipeline.sinks.outbox import configured_sinks, deliver_outbox, enqueue_results
-from pipeline.store import CalibrationInput, CalibrationRecord, FileRecord, Store, open_store
+from pipeline.store import FileRecord, StoredCalibration, StoredMeasurement, open_store
+from pipeline.tubes import BeadTube, Examine, Examined, PatientTube, calibrate, examine, measure_tube
+from pipeline.workers import InProcess, Workers, results
 
-if TYPE_CHECKING:
-    from gating.template import TemplateGate
 
 @dataclass(frozen=True)
 class FileResult:
@@ -58,48 +61,16 @@ class FileResult:
                 "status": self.status, "reasons": list(self.reasons), "patient_id": self.patient_id}
 
 
-def calibration_input(cal: Calibration, document: dict[str, Any]) -> CalibrationInput:
-    """The store's record of a calibration (its validity key, curve, peaks and QC)."""
-    key, curve = cal.key, cal.curve
-    return CalibrationInput(
-        instrument=key.instrument or "", serial=key.serial or "", channel=key.channel or "",
-        voltage=key.voltage, gain=key.gain,
-        acquisition_date=key.acquired.date() if key.acquired else date.min, lot=key.lot or "",
-        bead_values=cal.bead_values, file_sha256=key.sha256 or "",
-        slope=curve.slope if curve else float("nan"), intercept=curve.intercept if curve else float("nan"),
-        r2=curve.r2 if curve else float("nan"), covariance=curve.covariance if curve else None,
-        peaks=tuple(document["peaks"]), qc=cal.qc, statistic=cal.statistic, software_version=__version__)
+@dataclass
+class Intake:
+    """The files of a batch after their HEADER/TEXT was read, in name order."""
 
-
-def calibration_from_record(rec: CalibrationRecord) -> Calibration:
-    """A stored calibration, rebuilt for converting a sample (curve, key, QC; no bead events)."""
-    fitted = [p for p in rec.peaks if p.get("status") == "fitted" and p.get("fluorescence")]
-    fl = [float(p["fluorescence"]) for p in fitted]
-    curve = None
-    if len(fitted) >= 2:
-        cov = rec.covariance or ((float("nan"),) * 2,) * 2
-        curve = Curve(slope=rec.slope, intercept=rec.intercept, r2=rec.r2, n_points=len(fitted),
-                      residual_sd=float("nan"), covariance=(tuple(cov[0]), tuple(cov[1])),  # type: ignore[arg-type]
-                      f_min=min(fl), f_max=max(fl))
-    populations = tuple(Population(level=i, bead_value=float(p["bead_value"]), status=p.get("status", "fitted"),
-                                   fluorescence=p.get("fluorescence"), events=int(p.get("events") or 0),
-                                   cv=p.get("cv"), residual=p.get("residual"))
-                        for i, p in enumerate(rec.peaks))
-    return Calibration(
-        key=CalibrationKey(instrument=rec.instrument, serial=rec.serial, channel=rec.channel,
-                           voltage=rec.voltage, gain=rec.gain, acquired=None, lot=rec.lot,
-                           sha256=rec.file_sha256),
-        statistic=rec.statistic, bead_values=tuple(rec.bead_values), populations=populations,  # type: ignore[arg-type]
-        extra_populations=(), curve=curve, qc=rec.qc, gate=None, events=np.empty(0))
-
-
-def calibration_fields(rec: CalibrationRecord) -> dict[str, Any]:
-    """The calibration a sample was converted with, as reported beside its AB/C."""
-    return {"id": rec.id, "file_sha256": rec.file_sha256, "instrument": rec.instrument, "serial": rec.serial,
-            "channel": rec.channel, "voltage": rec.voltage, "gain": rec.gain,
-            "acquisition_date": rec.acquisition_date.isoformat(), "lot": rec.lot,
-            "bead_values": list(rec.bead_values), "slope": rec.slope, "intercept": rec.intercept,
-            "r2": rec.r2, "statistic": rec.statistic, "peaks": list(rec.peaks), "qc": rec.qc.as_dict()}
+    order: list[Path]
+    results: dict[Path, FileResult] = field(default_factory=dict)   # decided: earlier, duplicate, rejected
+    beads: list[Examined] = field(default_factory=list)
+    samples: list[Examined] = field(default_factory=list)
+    repeats: list[Examined] = field(default_factory=list)          # new content seen twice in this batch
+    first: dict[str, Path] = field(default_factory=dict)           # sha256 -> first path of new content
 
 
 def rejected(file: str, sha256: str, kind: str, patient_id: str | None, err: InputError) -> FileResult:
@@ -108,187 +79,275 @@ def rejected(file: str, sha256: str, kind: str, patient_id: str | None, err: Inp
                       {"error": err.as_dict()})
 
 
+def report_path(reports: Path, file: str, sha256: str) -> Path:
+    """Where the HTML report of a file's result goes (content hash in the name)."""
+    return reports / f"{Path(file).stem}_{sha256[:12]}.html"
+
+
+def figure_path(reports: Path, sha256: str) -> Path:
+    """Where a patient tube's figure data goes."""
+    return reports / "data" / f"{sha256[:16]}.npz"
+
+
 class Processor:
-    """One results store, the lab's lots, registry and gating template, and the steps per file."""
+    """One results store, the lab's lots and registry, the workers, and the stages per file."""
 
     def __init__(self, settings: Settings, registry_csv: str | Path | None = None,
-                 lots_csv: str | Path | None = None) -> None:
+                 lots_csv: str | Path | None = None, workers: Workers | None = None) -> None:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
-        self.store: Store = open_store(settings)
+        self.store = open_store(settings)
+        self.workers = workers or InProcess()
         self.lots: dict[str, Lot] = read_lots(lots_csv) if lots_csv else {}
         self.registry_errors: list[RowError] = []      # bad registry rows, reported by `mhladr run`
         if registry_csv:
             _, self.registry_errors = import_registry(self.store, registry_csv, actor="registry")
-        self.template: TemplateGate | None = load_template(settings)
+        self.reports_dir = settings.home / "reports"
 
     def close(self) -> None:
         self.store.close()
 
-    # -- identity ---------------------------------------------------------------------------
-    # Paths are resolved once where they enter (``process``, the batch flow), so a file's identity
-    # is its absolute path string, whatever the working folder.
-    def known(self, sha256: str) -> FileResult | None:
-        """The earlier result for this content (the original sighting), if any."""
-        rec = self.store.get_file_by_sha(sha256)
-        return self._from_record(rec) if rec is not None else None
+    # -- 1. intake ------------------------------------------------------------------------------
+    def intake(self, paths: Iterable[str | Path]) -> Intake:
+        """Hash and read the HEADER/TEXT of every file (name order; the first of identical
+        contents wins) and sort them: earlier results, duplicates, rejections, beads, samples."""
+        order = sorted((Path(p).resolve() for p in paths), key=lambda p: (p.name, str(p)))
+        examined = dict(results(self.workers.run(examine, [Examine(str(p), self.settings) for p in order])))
+        found = [self._examined(job, outcome) for job, outcome in examined.items()]
+        by_path = {Path(e.path): e for e in found}
+        known = self.store.files.originals([e.sha256 for e in found])
+        intake = Intake(order)
+        for path in order:
+            e = by_path[path]
+            earlier = known.get(e.sha256)
+            if earlier is not None:                          # processed before: same file, or a duplicate
+                intake.results[path] = (self._earlier(earlier) if earlier.path == str(path)
+                                        else self.duplicate(e, self._earlier(earlier)))
+            elif e.sha256 in intake.first:
+                intake.repeats.append(e)
+            else:
+                intake.first[e.sha256] = path
+                self._sort(intake, e)
+        return intake
 
-    def seen(self, path: Path, sha256: str) -> FileResult | None:
-        """For content processed before: the earlier result itself when ``path`` is that file (a
-        re-run changes nothing), else a recorded duplicate. None for new content."""
-        earlier = self.known(sha256)
-        if earlier is None or earlier.file == str(path):
-            return earlier
-        return self.duplicate(path, sha256, earlier)
+    @staticmethod
+    def _examined(job: Examine, outcome: Examined | BaseException) -> Examined:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
-    def duplicate(self, path: Path, sha256: str, earlier: FileResult) -> FileResult:
+    def _sort(self, intake: Intake, e: Examined) -> None:
+        err = e.error or self._unusable(e.header)
+        if err is not None:
+            intake.results[Path(e.path)] = self.reject(e, err)
+        elif e.header.kind == "beads":  # type: ignore[union-attr]
+            intake.beads.append(e)
+        else:
+            intake.samples.append(e)
+
+    @staticmethod
+    def _unusable(header: Header | None) -> InputError | None:
+        """Why TEXT already rules a file out: neither beads nor a patient tube, wrong panel, no date."""
+        if header is None or header.kind == "beads":
+            return None
+        if header.kind != "sample":
+            return InputError(header.path, BAD_INPUT, "neither a bead tube nor a patient tube: no pseudonymous "
+                              "PATIENT ID or BEAD LOT keyword and no PT-####/BEADS_ file name")
+        try:
+            require_panel(header)
+        except InputError as err:
+            return err
+        if header.collection_date is None:
+            return InputError(header.path, BAD_INPUT, "no collection date (COLLECTION DATE keyword or $DATE)")
+        return None
+
+    def duplicate(self, e: Examined, earlier: FileResult) -> FileResult:
         """Record a second sighting of known content; the earlier file keeps its status."""
-        rec = self.store.record_file(sha256, str(path), path.stat().st_size, earlier.kind, "duplicate",
-                                     (f"same content as {earlier.file}",))
-        return FileResult(str(path), sha256, earlier.kind, "duplicate", rec.reasons, earlier.patient_id,
+        rec = self.store.files.record(e.sha256, e.path, e.size, earlier.kind, "duplicate",
+                                      (f"same content as {earlier.file}",))
+        return FileResult(e.path, e.sha256, earlier.kind, "duplicate", rec.reasons, earlier.patient_id,
                           {"duplicate_of": earlier.file})
 
-    # -- steps --------------------------------------------------------------------------------
-    def read(self, path: str | Path) -> Acquisition:
-        return read_fcs(path, self.settings)
-
-    def reject(self, path: str | Path, sha256: str, err: InputError) -> FileResult:
-        result = rejected(str(path), sha256, "unknown", None, err)
-        self.store.record_file(sha256, str(path), Path(path).stat().st_size, "unknown", "rejected", result.reasons)
+    def reject(self, e: Examined, err: InputError, *, actor: str = "pipeline", note: str | None = None) -> FileResult:
+        """Record an unusable input as ``rejected`` (the file stays where it is)."""
+        header = e.header
+        kind = header.kind if header is not None else "unknown"
+        patient = header.patient_id if header is not None else None
+        result = rejected(e.path, e.sha256, kind, patient, err)
+        if note:
+            result = dataclasses.replace(result, reasons=result.reasons + (note,))
+        if self.store.files.original(e.sha256) is None:
+            self.store.files.record(e.sha256, e.path, e.size, kind, "rejected", result.reasons, patient_id=patient,
+                                    collection_date=header.collection_date if header is not None else None,
+                                    actor=actor)
+        else:
+            self.store.files.update(e.sha256, "rejected", result.reasons, actor=actor)
         return result
 
-    def handle(self, acq: Acquisition) -> FileResult:
-        """Calibrate a bead tube or measure a patient tube, store the result, return the outcome."""
-        if acq.kind == "beads":
-            return self._beads(acq)
-        if acq.kind == "sample":
-            return self._sample(acq)
-        raise InputError(acq.path, BAD_INPUT, "neither a bead tube nor a patient tube: no pseudonymous "
-                         "PATIENT ID or BEAD LOT keyword and no PT-####/BEADS_ file name")
+    # -- 2. bead tubes --------------------------------------------------------------------------
+    def calibrate(self, beads: list[Examined], *, actor: str = "pipeline",
+                  note: str | None = None) -> dict[Path, FileResult]:
+        """Fit every bead tube and store each calibration with its file's status."""
+        out: dict[Path, FileResult] = {}
+        jobs = []
+        for e in beads:
+            try:
+                jobs.append(BeadTube(e, self._lot(e.header), self.settings))  # type: ignore[arg-type]
+            except InputError as err:
+                out[Path(e.path)] = self.reject(e, err, actor=actor, note=note)
+        for job, outcome in results(self.workers.run(calibrate, jobs)):
+            out[Path(job.tube.path)] = self._stored_beads(job.tube, outcome, actor=actor, note=note)
+        return out
 
-    def _lot(self, acq: Acquisition) -> Lot:
-        if not acq.bead_lot:
-            raise InputError(acq.path, BAD_LOT, "the bead file names no lot (no BEAD LOT keyword, no lot in its name)")
-        return find_lot(acq.bead_lot, self.lots, acq.path)
+    def _lot(self, header: Header) -> Lot:
+        if not header.bead_lot:
+            raise InputError(header.path, BAD_LOT, "the bead file names no lot (no BEAD LOT keyword, no lot in "
+                             "its name)")
+        return find_lot(header.bead_lot, self.lots, header.path)
 
-    def _beads(self, acq: Acquisition) -> FileResult:
-        lot = self._lot(acq)
-        cal = calibrate_file(acq, lot.values, lot.name or acq.bead_lot,
-                             config=qc_config_from_settings(self.settings),
-                             statistic=self.settings.statistic)  # type: ignore[arg-type]
-        document = calibration_document(cal, acq.path)
-        document["figure"] = str(draw_calibration_figure(cal, self._bead_figure(acq.sha256)))
-        self.store.store_calibration(calibration_input(cal, document))
-        status = "qc_fail" if cal.qc.status == "fail" else "calibrated"
-        self.store.record_file(acq.sha256, acq.path, acq.size, "beads", status, cal.qc.reasons)
-        return FileResult(acq.path, acq.sha256, "beads", status, cal.qc.reasons, None, document)
+    def _stored_beads(self, e: Examined, outcome: Calibration | BaseException, *,
+                      actor: str = "pipeline", note: str | None = None) -> FileResult:
+        if isinstance(outcome, InputError):
+            return self.reject(e, outcome, actor=actor, note=note)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        stored = self.store.calibrations.add(outcome, path=e.path, size=e.size, actor=actor, note=note)
+        rec = self.store.files.original(e.sha256)
+        return self._bead_result(e.path, stored, rec.status, rec.reasons)  # type: ignore[union-attr]
 
-    def _pe_setting(self, acq: Acquisition) -> tuple[str, float | None, float | None, date]:
-        pe = acq.channel(acq.roles.pe)  # type: ignore[arg-type]
-        day = acq.acquired.date() if acq.acquired else acq.collection_date
+    def _bead_result(self, file: str, stored: StoredCalibration, status: str, reasons: tuple[str, ...]) -> FileResult:
+        document = calibration_document(stored.calibration, file)
+        document.update(id=stored.id, report=str(report_path(self.reports_dir, file, stored.calibration.key.sha256 or "")))
+        return FileResult(file, stored.calibration.key.sha256 or "", "beads", status, reasons, None, document)
+
+    # -- 3. patient tubes -----------------------------------------------------------------------
+    def measure(self, samples: list[Examined], *, actor: str = "pipeline",
+                note: str | None = None) -> dict[Path, FileResult]:
+        """Measure every patient tube whose calibration exists; the others wait for their beads."""
+        out: dict[Path, FileResult] = {}
+        jobs: list[PatientTube] = []
+        for e in samples:
+            header = e.header
+            assert header is not None
+            stored = self._calibration_for(header)
+            if stored is None:
+                out[Path(e.path)] = self._pending(e, actor)
+                continue
+            patient = self.store.patients.get(header.patient_id or "")
+            jobs.append(PatientTube(e, stored.calibration, stored.id, patient.icu_admission if patient else None,
+                                    self.settings, str(figure_path(self.reports_dir, e.sha256))))
+        for job, outcome in results(self.workers.run(measure_tube, jobs)):
+            out[Path(job.tube.path)] = self._stored_sample(job, outcome, actor, note)
+        return out
+
+    def _calibration_for(self, header: Header) -> StoredCalibration | None:
+        pe = header.channel(header.roles.pe)  # type: ignore[arg-type]
+        return self.store.calibrations.find(header.instrument or "", header.serial or "", pe.name, pe.voltage,
+                                            pe.gain, self._pairing_day(header), header.scale(pe.name))
+
+    @staticmethod
+    def _pairing_day(header: Header) -> date:
+        day = header.acquired.date() if header.acquired else header.collection_date
         if day is None:
-            raise InputError(acq.path, BAD_INPUT, "no acquisition date ($DATE) to pair the tube with its beads")
-        return pe.name, pe.voltage, pe.gain, day
+            raise InputError(header.path, BAD_INPUT, "no acquisition date ($DATE) to pair the tube with its beads")
+        return day
 
-    def _sample(self, acq: Acquisition) -> FileResult:
-        require_panel(acq)
-        if acq.collection_date is None:
-            raise InputError(acq.path, BAD_INPUT, "no collection date (COLLECTION DATE keyword or $DATE)")
-        channel, voltage, gain, day = self._pe_setting(acq)
-        rec = self.store.find_calibration(acq.instrument or "", acq.serial or "", channel, voltage, gain, day)
-        if rec is None:
-            reason = self._pending_reason(acq, channel, voltage, day)
-            self.store.record_file(acq.sha256, acq.path, acq.size, "sample", "pending_calibration", (reason,),
-                                   patient_id=acq.patient_id, collection_date=acq.collection_date)
-            return FileResult(acq.path, acq.sha256, "sample", "pending_calibration", (reason,), acq.patient_id,
-                              {"collection_date": acq.collection_date.isoformat()})
-        return self._measure(acq, rec)
+    def _pending(self, e: Examined, actor: str) -> FileResult:
+        header = e.header
+        assert header is not None
+        reason = self._pending_reason(header)
+        self.store.files.record(e.sha256, e.path, e.size, "sample", "pending_calibration", (reason,),
+                                patient_id=header.patient_id, collection_date=header.collection_date, actor=actor)
+        return FileResult(e.path, e.sha256, "sample", "pending_calibration", (reason,), header.patient_id,
+                          {"collection_date": header.collection_date.isoformat() if header.collection_date else None})
 
-    def _pending_reason(self, acq: Acquisition, channel: str, voltage: float | None, day: date) -> str:
-        others = [c for c in self.store.calibrations_on(acq.instrument or "", acq.serial or "", channel, day)
-                  if c.qc.status != "fail"]
-        where = f"{acq.instrument} {acq.serial or ''}".strip()
+    def _pending_reason(self, header: Header) -> str:
+        pe = header.channel(header.roles.pe)  # type: ignore[arg-type]
+        day = self._pairing_day(header)
+        others = [c.calibration.key for c in self.store.calibrations.on_day(
+            header.instrument or "", header.serial or "", pe.name, day) if c.calibration.qc.status != "fail"]
+        where = f"{header.instrument} {header.serial or ''}".strip()
         if others:
-            have = ", ".join(sorted({f"{c.voltage:g} V" for c in others if c.voltage is not None}))
-            return (f"no calibration of {where} {channel} at {voltage:g} V on {day.isoformat()}: "
+            have = ", ".join(sorted({f"{k.voltage:g} V" for k in others if k.voltage is not None}))
+            return (f"no calibration of {where} {pe.name} at {pe.voltage:g} V on {day.isoformat()}: "
                     f"beads that day were acquired at {have}")
-        return f"no bead calibration of {where} {channel} on {day.isoformat()} yet"
+        return f"no bead calibration of {where} {pe.name} on {day.isoformat()} yet"
 
-    def _measure(self, acq: Acquisition, rec: CalibrationRecord) -> FileResult:
-        patient = self.store.get_patient(acq.patient_id) if acq.patient_id else None
-        result = measure(acq, calibration_from_record(rec), self.settings,
-                         admission=patient.icu_admission if patient else None, template=self.template)
-        meas = measurement_input(result, calibration_id=rec.id)
-        self.store.store_measurement(meas)
-        status = "qc_fail" if result.qc.status == "fail" else "measured"
-        self.store.record_file(acq.sha256, acq.path, acq.size, "sample", status, result.qc.reasons,
-                               patient_id=acq.patient_id, collection_date=acq.collection_date)
-        report = write_sample_report(result, acq, self._reports() / f"{Path(acq.path).stem}_{acq.sha256[:12]}.html",
-                                     self._bead_figure(rec.file_sha256))
-        fields = measurement_fields(meas, acq.path, calibration_fields(rec))
-        fields["report"] = str(report)
-        return FileResult(acq.path, acq.sha256, "sample", status, result.qc.reasons, acq.patient_id, fields)
+    def _stored_sample(self, job: PatientTube, outcome: Measurement | BaseException, actor: str,
+                       note: str | None) -> FileResult:
+        e = job.tube
+        if isinstance(outcome, InputError):
+            return self.reject(e, outcome, actor=actor, note=note)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        stored = self.store.measurements.add(outcome, job.calibration_id, size=e.size, actor=actor, note=note)
+        rec = self.store.files.original(e.sha256)
+        return self._sample_result(stored, rec.status, rec.reasons)  # type: ignore[union-attr]
 
-    def _reports(self) -> Path:
-        folder = self.settings.home / "reports"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+    def _sample_result(self, stored: StoredMeasurement, status: str, reasons: tuple[str, ...]) -> FileResult:
+        meas = stored.measurement
+        cal = stored.measurement.calibration
+        calibration = {"id": stored.calibration_id, **(calibration_document(cal, self._path_of(cal.key.sha256))
+                                                      if cal is not None else {})}
+        fields = measurement_document(meas, calibration)
+        fields.update(measurement_id=stored.id, review=stored.review,
+                      report=str(report_path(self.reports_dir, meas.file, meas.sha256)))
+        return FileResult(meas.file, meas.sha256, "sample", status, reasons, meas.patient_id, fields)
 
-    def _bead_figure(self, sha256: str) -> Path:
-        """Where the calibration figure of a bead file lives (drawn when the beads are fitted)."""
-        return self._reports() / f"beads_{sha256[:12]}.png"
+    def _path_of(self, sha256: str | None) -> str | None:
+        rec = self.store.files.original(sha256) if sha256 else None
+        return rec.path if rec is not None else None
 
+    # -- 4. samples of earlier batches ----------------------------------------------------------
     def finish_pending(self, exclude: frozenset[str] = frozenset()) -> list[FileResult]:
         """Measure the samples left ``pending_calibration`` whose calibration now exists
-        (``exclude``: SHA-256s just handled, e.g. by the same batch, not worth re-reading)."""
-        done = []
-        for rec in self.store.files(status="pending_calibration"):
-            path = Path(rec.path)
-            if rec.sha256 in exclude or not path.is_file():
-                continue  # moved by the watcher: it finishes the file from its new place
-            try:
-                acq = self.read(path)
-                if acq.sha256 != rec.sha256:
-                    continue
-                result = self._sample(acq)
-            except InputError as err:
-                result = self._reject_known(rec, err)
-            if result.status != "pending_calibration":
-                done.append(result)
+        (``exclude``: SHA-256s just handled, e.g. by the same batch). A file is hashed again
+        before use: it may have been replaced since it was first seen."""
+        waiting = [rec for rec in self.store.files.list(status="pending_calibration")
+                   if rec.sha256 not in exclude and Path(rec.path).is_file()]  # moved: the watcher finishes it
+        ready: list[Examined] = []
+        done: list[FileResult] = []
+        for job, outcome in results(self.workers.run(examine, [Examine(r.path, self.settings) for r in waiting])):
+            rec = next(r for r in waiting if r.path == job.path)
+            e = self._examined(job, outcome)
+            if e.sha256 != rec.sha256:
+                continue
+            if e.error is not None:
+                done.append(self.reject(e, e.error))
+            elif self._calibration_for(e.header) is not None:  # type: ignore[arg-type]
+                ready.append(e)
+        done += [r for r in self.measure(ready).values() if r.status != "pending_calibration"]
         return done
 
-    def _reject_known(self, rec: FileRecord, err: InputError) -> FileResult:
-        result = rejected(rec.path, rec.sha256, rec.kind, rec.patient_id, err)
-        self.store.update_file(rec.sha256, "rejected", result.reasons)
-        return result
+    # -- 5. reports ---------------------------------------------------------------------------
+    def reports(self, done: Iterable[FileResult]) -> list[Path]:
+        """Draw the HTML report of every stored result among ``done`` (workers)."""
+        jobs = []
+        for r in done:
+            if r.status in ("calibrated", "measured", "qc_fail") and r.fields.get("report"):
+                stored = (self.store.measurements.of_file(r.sha256) if r.kind == "sample"
+                          else next(iter(self.store.calibrations.of_file(r.sha256)), None))
+                if stored is not None:
+                    jobs.append(Report(r.file, r.fields["report"], stored,
+                                       str(figure_path(self.reports_dir, r.sha256)),
+                                       self._bead_file(stored)))
+        drawn = []
+        for job, outcome in results(self.workers.run(draw_report, jobs)):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            drawn.append(outcome)
+        return drawn
 
-    def reprocess(self, sha256: str, *, reason: str, actor: str) -> FileResult:
-        """Process a ``rejected`` file again after its cause was fixed (e.g. a lot added to
-        lots.csv); a re-run never does this by itself. The new outcome and who asked, and why,
-        go to the audit trail."""
-        rec = self.store.get_file_by_sha(sha256)
-        if rec is None:
-            raise InputError(sha256, BAD_INPUT, "no file with this SHA-256 in the results database")
-        if rec.status != "rejected":
-            raise InputError(rec.path, BAD_INPUT, f"only rejected files are reprocessed (this one is {rec.status})")
-        note = f"reprocessed by {actor}: {reason}"
-        identity: dict[str, Any] = {}
-        try:
-            acq = self.read(rec.path)
-            if acq.sha256 != sha256:
-                raise InputError(rec.path, BAD_INPUT, "the file at this path has changed since it was rejected")
-            identity = {"kind": acq.kind, "patient_id": acq.patient_id, "collection_date": acq.collection_date}
-            result = self.handle(acq)
-        except InputError as err:
-            result = rejected(rec.path, sha256, rec.kind, rec.patient_id, err)
-        result = dataclasses.replace(result, reasons=result.reasons + (note,))
-        self.store.update_file(sha256, result.status, result.reasons, actor=actor, **identity)  # re-evaluates
-        return result
+    def _bead_file(self, stored: StoredCalibration | StoredMeasurement) -> str | None:
+        cal = stored.calibration if isinstance(stored, StoredCalibration) else stored.measurement.calibration
+        return self._path_of(cal.key.sha256) if cal is not None else None
 
-    # -- eligibility and push -------------------------------------------------------------------
+    # -- 6. eligibility and push ------------------------------------------------------------------
     def evaluate(self, patient_ids: Iterable[str], today: date | None = None) -> None:
-        for pid in sorted(set(patient_ids)):
-            self.store.evaluate_patient(pid, today)
+        """Re-evaluate these patients as of ``today`` (the window closes with time)."""
+        with self.store.write("pipeline", today) as tx:
+            for pid in sorted(set(patient_ids)):
+                tx.touch(pid)
 
     def push(self) -> dict[str, Any]:
         """Queue every screening result for the configured sinks and deliver what is due."""
@@ -305,31 +364,70 @@ class Processor:
                 "failed": len(report.failed)}
 
     def screening(self) -> list[dict[str, Any]]:
-        return [row.as_dict() for row in self.store.screening()]
+        return [row.as_dict() for row in self.store.screening.log()]
 
-    # -- all steps in-process (no Prefect) ---------------------------------------------------------
+    # -- all stages for one file, in-process (tests, reprocess) ---------------------------------------
     def process(self, path: str | Path) -> FileResult:
-        """Every step for one file; the store re-evaluates the patient with each write."""
+        """Every stage for one file; the store re-evaluates the patient with each write."""
         path = Path(path).resolve()
-        sha = sha256_file(path)
-        earlier = self.seen(path, sha)
-        if earlier is not None:
-            return earlier
-        try:
-            return self.handle(self.read(path))
-        except InputError as err:
-            return self.reject(path, sha, err)
+        intake = self.intake([path])
+        done = intake.results.get(path) or next(iter({**self.calibrate(intake.beads),
+                                                      **self.measure(intake.samples)}.values()))
+        self.reports([done])
+        return done
 
-    # -- earlier results ----------------------------------------------------------------------------
-    def _from_record(self, rec: FileRecord) -> FileResult:
-        fields: dict[str, Any] = {}
-        if rec.kind == "beads":
-            cals = self.store.calibrations_of_file(rec.sha256)
-            if cals:
-                fields = calibration_fields(cals[0])
-        elif rec.status in ("measured", "qc_fail") and rec.kind == "sample":
-            meas = self.store.measurement_of_file(rec.sha256)
+    def reprocess(self, sha256: str, *, reason: str, actor: str) -> FileResult:
+        """Process a ``rejected`` file again after its cause was fixed (e.g. a lot added to
+        lots.csv); a re-run never does this by itself. The new outcome and who asked, and why,
+        go to the audit trail."""
+        rec = self.store.files.original(sha256)
+        if rec is None:
+            raise InputError(sha256, BAD_INPUT, "no file with this SHA-256 in the results database")
+        if rec.status != "rejected":
+            raise InputError(rec.path, BAD_INPUT, f"only rejected files are reprocessed (this one is {rec.status})")
+        note = f"reprocessed by {actor}: {reason}"
+        e = examine(Examine(rec.path, self.settings))
+        if e.sha256 != sha256:
+            raise InputError(rec.path, BAD_INPUT, "the file at this path has changed since it was rejected")
+        header = e.header
+        if header is not None and header.kind == "beads":
+            result = next(iter(self.calibrate([e], actor=actor, note=note).values()))
+        elif e.error is None and self._unusable(header) is None:
+            result = next(iter(self.measure([e], actor=actor, note=note).values()))
+        else:
+            return self.reject(e, e.error or self._unusable(header), actor=actor, note=note)  # type: ignore[arg-type]
+        self.reports([result])
+        return result
+
+    # -- earlier results ------------------------------------------------------------------------
+    def _earlier(self, rec: FileRecord) -> FileResult:
+        """The result a file got when it was processed before (as stored)."""
+        if rec.kind == "beads" and rec.status in ("calibrated", "qc_fail"):
+            stored = next(iter(self.store.calibrations.of_file(rec.sha256)), None)
+            if stored is not None:
+                return self._bead_result(rec.path, stored, rec.status, rec.reasons)
+        if rec.kind == "sample" and rec.status in ("measured", "qc_fail"):
+            meas = self.store.measurements.of_file(rec.sha256)
             if meas is not None:
-                cal = self.store.get_calibration(meas.calibration_id) if meas.calibration_id else None
-                fields = measurement_fields(meas, rec.path, calibration_fields(cal) if cal else {})
-        return FileResult(rec.path, rec.sha256, rec.kind, rec.status, rec.reasons, rec.patient_id, fields)
+                return self._sample_result(meas, rec.status, rec.reasons)
+        return FileResult(rec.path, rec.sha256, rec.kind, rec.status, rec.reasons, rec.patient_id, {})
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """A report to draw: the file, where the report goes, the stored result, its figure data."""
+
+    file: str
+    path: str
+    stored: StoredCalibration | StoredMeasurement
+    figure: str
+    bead_file: str | None
+
+
+def draw_report(job: Report) -> Path:
+    """Write the HTML report of one stored result (runs in a worker)."""
+    if isinstance(job.stored, StoredCalibration):
+        return write_bead_report(job.stored.calibration, job.file, Path(job.path))
+    figure = SampleFigure.load(Path(job.figure)) if Path(job.figure).is_file() else None
+    return write_sample_report(job.stored.measurement, figure, Path(job.path), bead_file=job.bead_file)
+

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from pipeline.store import CalibrationRecord
+from pipeline.store import StoredCalibration
 
 MIN_REFERENCE = 3          # fewer earlier curves than this: no limits (reported, not flagged)
 LIMIT_SD = 2.0
@@ -62,21 +62,42 @@ def _check(name: str, value: float, mean: float, sd: float) -> str | None:
     return None
 
 
-def control_points(calibrations: Iterable[CalibrationRecord], day: date) -> list[ControlPoint]:
+@dataclass(frozen=True)
+class Curve:
+    """What the control chart needs of a stored calibration."""
+
+    id: int
+    day: date
+    slope: float
+    intercept: float
+    qc_status: str
+
+    @staticmethod
+    def of(stored: StoredCalibration) -> "Curve | None":
+        cal = stored.calibration
+        if cal.curve is None or cal.key.acquired is None:
+            return None
+        return Curve(stored.id, cal.key.acquired.date(), cal.curve.slope, cal.curve.intercept, cal.qc.status)
+
+
+def control_points(calibrations: Iterable[StoredCalibration], day: date) -> list[ControlPoint]:
     """Every curve acquired on ``day``, each against its detector's earlier non-failed curves."""
-    by_detector: dict[tuple[str, str, str], list[CalibrationRecord]] = defaultdict(list)
-    for cal in calibrations:
-        by_detector[(cal.instrument, cal.serial, cal.channel)].append(cal)
+    by_detector: dict[tuple[str, str, str], list[Curve]] = defaultdict(list)
+    for stored in calibrations:
+        curve = Curve.of(stored)
+        key = stored.calibration.key
+        if curve is not None:
+            by_detector[(key.instrument or "", key.serial or "", key.channel or "")].append(curve)
     points = []
-    for (instrument, serial, channel), cals in sorted(by_detector.items()):
-        reference = [c for c in cals if c.acquisition_date < day and c.qc.status != "fail"]
-        for cal in sorted((c for c in cals if c.acquisition_date == day), key=lambda c: c.id):
-            points.append(_point(instrument, serial, channel, day, cal, reference))
+    for (instrument, serial, channel), curves in sorted(by_detector.items()):
+        reference = [c for c in curves if c.day < day and c.qc_status != "fail"]
+        for curve in sorted((c for c in curves if c.day == day), key=lambda c: c.id):
+            points.append(_point(instrument, serial, channel, day, curve, reference))
     return points
 
 
-def _point(instrument: str, serial: str, channel: str, day: date, cal: CalibrationRecord,
-           reference: list[CalibrationRecord]) -> ControlPoint:
+def _point(instrument: str, serial: str, channel: str, day: date, cal: Curve,
+           reference: list[Curve]) -> ControlPoint:
     n = len(reference)
     if n < MIN_REFERENCE:
         return ControlPoint(instrument, serial, channel, day, cal.id, cal.slope, cal.intercept, n,

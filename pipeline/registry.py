@@ -125,4 +125,4 @@ def import_registry(store: "Store", path: str | Path, *, actor: str = "registry"
     """Load a registry CSV into the store: good rows upserted (and their patients re-evaluated),
     bad rows returned. Re-importing the same file changes nothing and writes no audit entry."""
     rows, errors = read_registry(path)
-    return store.upsert_patients(rows, actor=actor, today=today), errors
+    return store.patients.upsert(rows, actor=actor, today=today), errors

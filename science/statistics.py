@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy.special import betainc
 
 Statistic = Literal["median", "geometric_mean"]
 STATISTICS: tuple[str, ...] = ("median", "geometric_mean")
+DEFAULT_STATISTIC: Statistic = "median"
 
 # Normal quantiles bounding the central 68.27 % (FlowJo's robust CV uses these percentiles).
 _P_LOW, _P_HIGH = 15.865525, 84.134475
@@ -80,6 +80,8 @@ def median_se(values: np.ndarray) -> float:
     3rd ed., section 4.3: the variance of the Beta(m-1, n-m)-weighted order statistics,
     m = n//2 + 1. Distribution-free, so it holds for bimodal populations; deterministic.
     """
+    from scipy.special import betainc   # scipy only where a standard error is computed
+
     x = np.sort(_finite(values))
     n = x.size
     if n < 3:

@@ -21,7 +21,11 @@ import pytest
 
 from science.qc import QC
 from pipeline.config import Settings, load_settings
-from pipeline.store import CalibrationInput, MeasurementInput, Store, open_store
+from calibration.curve import fit_curve
+from calibration.key import CalibrationKey
+from calibration.result import Calibration, LogHistogram, Population
+from pipeline.measurement import Measurement
+from pipeline.store import Store, open_store
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
@@ -131,29 +135,30 @@ def sha(n: int | str) -> str:
 
 def calibration(file_n: int = 0, *, voltage: float = 450.0, gain: float | None = 1.0,
                 day: date = date(2026, 3, 6), qc: QC = QC(), channel: str = "PE-A",
-                instrument: str = "FACSCanto II", serial: str = "V123") -> CalibrationInput:
-    return CalibrationInput(
-        instrument=instrument, serial=serial, channel=channel, voltage=voltage, gain=gain,
-        acquisition_date=day, lot="lotA", bead_values=(474.0, 5359.0, 23843.0, 62336.0),
-        file_sha256=sha(file_n), slope=1.01, intercept=-0.12, r2=0.998,
-        covariance=((1e-4, -2e-4), (-2e-4, 5e-4)),
-        peaks=tuple({"bead_value": v, "fluorescence": v * 0.9, "events": 2500, "cv": 0.05}
-                    for v in (474.0, 5359.0, 23843.0, 62336.0)),
-        qc=qc, statistic="median", software_version="0.1.0",
-    )
+                instrument: str = "FACSCanto II", serial: str = "V123") -> Calibration:
+    """A QuantiBRITE calibration of bead file ``file_n`` (F = 0.9 x bead value at every level)."""
+    values = (474.0, 5359.0, 23843.0, 62336.0)
+    curve = fit_curve([v * 0.9 for v in values], list(values))
+    return Calibration(
+        key=CalibrationKey(instrument=instrument, serial=serial, channel=channel, voltage=voltage, gain=gain,
+                           acquired=datetime.combine(day, datetime.min.time()).replace(hour=8), lot="lotA",
+                           sha256=sha(file_n), scale="linear, range 262144, gain 1, F"),
+        statistic="median", bead_values=values,
+        populations=tuple(Population(level=i, bead_value=v, status="fitted", fluorescence=v * 0.9, events=2500,
+                                     cv=0.05, residual=0.0) for i, v in enumerate(values)),
+        extra_populations=(), curve=curve, qc=qc, gate=None, histogram=LogHistogram(2.0, 0.01, (1, 2, 3)))
 
 
 def measurement(file_n: int, patient_id: str, collection: date, abc: float | None, *,
-                qc: QC = QC(), calibration_id: int | None = None) -> MeasurementInput:
-    return MeasurementInput(
-        file_sha256=sha(file_n), patient_id=patient_id, collection_date=collection, icu_day=None,
-        in_window=None, monocytes=4200, statistic="median",
+                qc: QC = QC()) -> Measurement:
+    return Measurement(
+        file=f"/in/{file_n}.fcs", sha256=sha(file_n), patient_id=patient_id, collection_date=collection,
+        icu_day=None, in_window=None, monocytes=4200, statistic="median",
         pe_statistic=None if abc is None else abc * 0.8, abc=abc,
-        abc_low=None if abc is None else abc * 0.95, abc_high=None if abc is None else abc * 1.05,
+        abc_interval=None if abc is None else (abc * 0.95, abc * 1.05),
         below_threshold=None if abc is None or qc.status == "fail" else abc < 8000,
-        category=None, qc=qc, calibration_id=calibration_id,
-        gates={"monocytes": {"cd14_min": 1200.0}}, software_version="0.1.0",
-    )
+        category=None, qc=qc, gates={"monocytes": {"cd14_min": 1200.0}}, calibration=None,
+        analysed_at=T0, software_version="0.1.0")
 
 
 @dataclass(frozen=True)

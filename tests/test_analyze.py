@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from data_samples.generate import CALIBUR, CANTO, make_bead_tube, make_patient_tube, write_tube
-from pipeline.cli import main
+from app.cli import main
 
 LOT_A = (474.0, 5359.0, 23843.0, 62336.0)
 

@@ -65,18 +65,18 @@ def test_naive_time_is_refused():
 
 def _write_some(store):
     for i in range(3):
-        store.record_file(sha(i), f"/in/{i}.fcs", 10, "sample", "pending_calibration")
-    store.update_file(sha(1), "rejected", ["truncated"])
+        store.files.record(sha(i), f"/in/{i}.fcs", 10, "sample", "pending_calibration")
+    store.files.update(sha(1), "rejected", ["truncated"])
 
 
 def test_store_trail_is_append_only(store):
     _write_some(store)
-    assert store.verify_audit_chain().ok
+    assert store.audit.verify_chain().ok
     for statement in ("UPDATE audit_log SET actor = 'x' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 2"):
         with pytest.raises(Exception, match="append-only"):
             with store.engine.begin() as conn:
                 conn.execute(text(statement))
-    assert len(store.audit_entries()) == 4 and store.verify_audit_chain().ok
+    assert len(store.audit.entries()) == 4 and store.audit.verify_chain().ok
 
 
 def _bypass_guard(conn) -> None:
@@ -97,14 +97,14 @@ def test_store_verification_detects_tampering_behind_the_guard(store, tamper):
             conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2"))
         else:
             conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
-    check = store.verify_audit_chain()
+    check = store.audit.verify_chain()
     assert not check.ok
     assert any(("edited" if tamper == "edit" else "missing") in p for p in check.problems)
 
 
 def test_every_write_audits_itself_with_actor_and_utc_time(store, clock):
-    store.record_file(sha(1), "/in/a.fcs", 10, "sample", "pending_calibration", actor="watcher")
-    entry = store.audit_entries()[-1]
+    store.files.record(sha(1), "/in/a.fcs", 10, "sample", "pending_calibration", actor="watcher")
+    entry = store.audit.entries()[-1]
     assert (entry.actor, entry.action, entry.entity, entry.entity_id) == ("watcher", "record_file", "file", sha(1))
     assert entry.before is None and entry.after["path"] == "/in/a.fcs"
     assert entry.at == clock.now and entry.at.utcoffset() == timedelta(0)

@@ -93,7 +93,7 @@ def test_clipped_area_scatter_falls_back_to_height(area):
         scatter = Scatter(fsc=scatter.fsc, ssc=clipped, fsc_range=(0.0, TOP), ssc_range=(0.0, TOP),
                           fsc_h=scatter.fsc_h, fsc_h_range=(0.0, TOP), ssc_h=ssc_h, ssc_h_range=(0.0, TOP))
     gate = gate_beads(scatter)
-    assert any(note.startswith(f"{area.upper()} area at the top") for note in gate.notes)
+    assert any(note.startswith(f"{area.upper()} area at the top") for note in gate.counts.notes)
     assert gate.mask[:4 * 4000].mean() > 0.9
     without_height = gate_beads(Scatter(fsc=scatter.fsc, ssc=scatter.ssc, fsc_range=(0.0, TOP),
                                         ssc_range=(0.0, TOP)))

@@ -14,7 +14,9 @@ def _calibrate(tmp_path, instrument_key, **kw):
     from pipeline.fcs import read_fcs
     tube = generate.make_bead_tube(INSTRUMENTS[instrument_key], LOT_A, **kw)
     path = generate.write_tube(tube, tmp_path / tube.truth["file"])
-    return calibrate_file(read_fcs(path), LOT_A, "lotA"), tube.truth
+    from pipeline.config import load_settings
+    from pipeline.lots import Lot
+    return calibrate_file(read_fcs(path), Lot("lotA", LOT_A), load_settings(env={})), tube.truth
 
 
 @pytest.mark.parametrize("instrument", ["CANTO", "CALIBUR"])

@@ -48,11 +48,15 @@ def _flowcal_medians(path, values):
 @pytest.fixture(scope="module")
 def comparisons(real_fcs):
     from pipeline.bead_calibration import calibrate_file
+    from pipeline.config import load_settings
+    from pipeline.lots import Lot
+    settings = load_settings(env={})
     rows = {}
     for rel, values in FILES.items():
         acq = _read(real_fcs / rel)
-        rows[rel] = (calibrate_file(acq, values, None, channel="FL1", clustering_channels=CLUSTERING),
-                     calibrate_file(acq, values, None, channel="FL1"),
+        lot = Lot(None, tuple(float(v) for v in values))
+        rows[rel] = (calibrate_file(acq, lot, settings, channel="FL1", clustering_channels=CLUSTERING),
+                     calibrate_file(acq, lot, settings, channel="FL1"),
                      _flowcal_medians(real_fcs / rel, values))
     return rows
 
@@ -102,7 +106,7 @@ def test_decoding_matches_flowcal(real_fcs):
 
 def test_cli_calibrate_json_and_errors(real_fcs, capsys, tmp_path):
     _read(real_fcs / "FlowCal/examples/FCFiles/sample001.fcs")
-    from pipeline.cli import main
+    from app.cli import main
     path = str(real_fcs / "FlowCal/examples/FCFiles/sample001.fcs")
     figure = tmp_path / "cal.png"
     code = main(["calibrate", path, "--lot-values", "0,792,2079,6588,16471,47497,137049,271647",

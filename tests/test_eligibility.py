@@ -143,4 +143,4 @@ def test_below_threshold_is_strict_and_unknown_for_failed_or_missing_values(abc,
 def test_rules_from_settings_take_the_configured_threshold_and_window(tmp_path):
     settings = load_settings(env={"MHLADR_HOME": str(tmp_path), "MHLADR_ABC_THRESHOLD": "5000",
                                   "MHLADR_WINDOW_FIRST_DAY": "3", "MHLADR_WINDOW_LAST_DAY": "7"})
-    assert Rules.from_settings(settings) == Rules(abc_threshold=5000.0, window_first_day=3, window_last_day=7)
+    assert settings.rules() == Rules(abc_threshold=5000.0, window_first_day=3, window_last_day=7)

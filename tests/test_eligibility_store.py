@@ -6,7 +6,7 @@ import json
 from datetime import date
 
 from science.qc import QC
-from pipeline.cli import main
+from app.cli import main
 from tests.store_fixtures import (RegistryRow, cli_env, clock, db_url, measurement, settings,  # noqa: F401
                                   store, write_registry)
 
@@ -15,11 +15,11 @@ def load(store, tmp_path):
     write_registry(tmp_path / "r.csv", [RegistryRow("PT-1"), RegistryRow("PT-2", sofa_24h=3),
                                         RegistryRow("PT-3", randomized_at="2026-03-08T14:00")])
     assert main(["patients", "import", str(tmp_path / "r.csv"), "--json"]) == 0
-    store.store_measurement(measurement(1, "PT-1", date(2026, 3, 7), 5100.0, qc=QC("review", ("1,800 monocytes",))),
+    store.measurements.add(measurement(1, "PT-1", date(2026, 3, 7), 5100.0, qc=QC("review", ("1,800 monocytes",))),
                             today=date(2026, 3, 7))
-    store.store_measurement(measurement(2, "PT-3", date(2026, 3, 7), 6000.0), today=date(2026, 3, 7))
-    store.store_measurement(measurement(3, "PT-3", date(2026, 3, 10), 16000.0), today=date(2026, 3, 10))
-    store.store_measurement(measurement(4, "PT-9", date(2026, 3, 7), 4000.0), today=date(2026, 3, 7))
+    store.measurements.add(measurement(2, "PT-3", date(2026, 3, 7), 6000.0), today=date(2026, 3, 7))
+    store.measurements.add(measurement(3, "PT-3", date(2026, 3, 10), 16000.0), today=date(2026, 3, 10))
+    store.measurements.add(measurement(4, "PT-9", date(2026, 3, 7), 4000.0), today=date(2026, 3, 7))
 
 
 def screening(*extra):
@@ -51,15 +51,15 @@ def test_unblinded_screening_needs_actor_and_is_audited(store, cli_env, tmp_path
     rows = {r["patient_id"]: r for r in json.loads(capsys.readouterr().out)}
     late = rows["PT-3"]["post_randomization"]
     assert [m["collection_date"] for m in late] == ["2026-03-10"] and late[0]["abc"] == 16000.0
-    entry = store.audit_entries()[-1]
+    entry = store.audit.entries()[-1]
     assert (entry.actor, entry.action, entry.entity_id) == ("dsmb-stat", "unblinded_screening", "PT-3")
 
 
 def test_window_closes_with_today(store, cli_env, tmp_path, capsys):
     load(store, tmp_path)
     capsys.readouterr()
-    store.store_measurement(measurement(5, "PT-1", date(2026, 3, 8), 9500.0), today=date(2026, 3, 8))
-    store.record_review(1, "reject", "clumps", "tech-a", today=date(2026, 3, 8))
+    store.measurements.add(measurement(5, "PT-1", date(2026, 3, 8), 9500.0), today=date(2026, 3, 8))
+    store.measurements.review(1, "reject", "clumps", "tech-a", today=date(2026, 3, 8))
     assert main(screening()) == 0
     assert {r["patient_id"]: r["status"] for r in json.loads(capsys.readouterr().out)}["PT-1"] == "pending"
     assert main(["screening", "--json", "--today", "2026-03-12"]) == 0
@@ -81,9 +81,9 @@ def test_review_commands(store, cli_env, tmp_path, capsys):
     assert doc["screening"]["status"] == "eligible" and doc["screening"]["measurement_id"] == mid
     assert main(["review", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
-    entry = [e for e in store.audit_entries() if e.action == "review_approve"][-1]
+    entry = [e for e in store.audit.entries() if e.action == "review_approve"][-1]
     assert entry.actor == "tech-a" and entry.after["reason"] == "smear checked"
     assert main(["review", "reject", "999", "--reason", "x", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad_input"
-    passed = next(m.id for m in store.measurements() if m.qc.status == "pass")
+    passed = next(m.id for m in store.measurements.list() if m.qc.status == "pass")
     assert main(["review", "approve", str(passed), "--reason", "x", "--json"]) == 2

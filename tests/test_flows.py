@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -11,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ SUBSET = ("BEADS_2026-03-12_lotA_CANTO.fcs", "BEADS_2026-03-13_lotA_CALIBUR.fcs"
 
 
 def mhladr(args: list[str], env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -72,9 +71,9 @@ def test_run_twice_gives_the_same_results_and_no_duplicates(prefect_server, data
     assert strip == [{k: v for k, v in row.items() if k != "evaluated_at"} for row in b["screening"]]
     store = open_home(tmp_path / "home")
     try:
-        measured = store.measurements(include_blinded=True)
+        measured = store.measurements.list(include_blinded=True)
         assert len(measured) == 3 and len({m.file_sha256 for m in measured}) == 3
-        assert len([f for f in store.files() if f.kind == "beads" and f.status == "calibrated"]) == 2
+        assert len([f for f in store.files.list() if f.kind == "beads" and f.status == "calibrated"]) == 2
     finally:
         store.close()
 
@@ -118,7 +117,7 @@ def _count_files(home: Path) -> int:
     except Exception:          # noqa: BLE001 - the database may be mid-migration
         return 0
     try:
-        return len(store.files())
+        return len(store.files.list())
     finally:
         store.close()
 
@@ -129,7 +128,7 @@ def test_batch_killed_halfway_then_rerun_processes_every_file_once(prefect_serve
     inbox = make_inbox(data_samples, tmp_path / "inbox", names)
     home = tmp_path / "home"
     env = cli_env(prefect_server.url, home)
-    args = [sys.executable, "-m", "pipeline.cli", "run", str(inbox), "--registry",
+    args = [sys.executable, "-m", "app.cli", "run", str(inbox), "--registry",
             str(data_samples / "registry.csv"), "--json"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -149,10 +148,10 @@ def test_batch_killed_halfway_then_rerun_processes_every_file_once(prefect_serve
     assert {f["status"] for f in doc["files"]} <= {"calibrated", "measured"}
     store = open_home(home)
     try:
-        files = store.files()
+        files = store.files.list()
         assert len(files) == len(names) and len({f.sha256 for f in files}) == len(names)
         samples = [n for n in names if n.startswith("PT-")]
-        measured = store.measurements(include_blinded=True)
+        measured = store.measurements.list(include_blinded=True)
         assert sorted(m.file_sha256 for m in measured) == sorted(
             f["sha256"] for f in doc["files"] if f["kind"] == "sample")
         assert len(measured) == len(samples)
@@ -187,13 +186,12 @@ def test_screening_digest_and_artifacts(in_process: Path, data_samples: Path, tm
 
 
 def _calibration(day: date, slope: float, intercept: float, n: int):
-    from science.qc import QC
-    from pipeline.store import CalibrationInput
-    return CalibrationInput(
-        instrument="FACSCanto II", serial="V1", channel="PE-A", voltage=450.0, gain=1.0,
-        acquisition_date=day, lot="lotA", bead_values=(474.0, 5359.0, 23843.0, 62336.0),
-        file_sha256=f"{n:064x}", slope=slope, intercept=intercept, r2=0.999, covariance=None,
-        peaks=(), qc=QC(), statistic="median", software_version="test")
+    from dataclasses import replace
+
+    from tests.store_fixtures import calibration
+    cal = calibration(n, day=day, serial="V1")
+    return replace(cal, key=replace(cal.key, sha256=f"{n:064x}"),
+                   curve=replace(cal.curve, slope=slope, intercept=intercept))
 
 
 def test_daily_qc_flags_a_curve_beyond_two_sd(in_process: Path) -> None:
@@ -206,12 +204,12 @@ def test_daily_qc_flags_a_curve_beyond_two_sd(in_process: Path) -> None:
     try:
         for i, (slope, intercept) in enumerate(history):
             cal = _calibration(today - timedelta(days=len(history) - i), slope, intercept, i + 1)
-            store.record_file(cal.file_sha256, f"/x/b{i}.fcs", 1, "beads", "calibrated")
-            store.store_calibration(cal)
+            store.files.record(cal.key.sha256, f"/x/b{i}.fcs", 1, "beads", "calibrated")
+            store.calibrations.add(cal)
         for n, (slope, intercept) in ((10, (1.10, 0.50)), (11, (1.005, 0.495))):
             cal = _calibration(today, slope, intercept, n)
-            store.record_file(cal.file_sha256, f"/x/t{n}.fcs", 1, "beads", "calibrated")
-            store.store_calibration(cal)
+            store.files.record(cal.key.sha256, f"/x/t{n}.fcs", 1, "beads", "calibrated")
+            store.calibrations.add(cal)
     finally:
         store.close()
     rows = daily_qc_flow(day=today)
@@ -222,11 +220,10 @@ def test_daily_qc_flags_a_curve_beyond_two_sd(in_process: Path) -> None:
 
 def test_daily_qc_short_history_is_noted_not_flagged() -> None:
     from pipeline.qc_trend import MIN_REFERENCE, control_points, out_of_control
-    from pipeline.store import CalibrationRecord
+    from pipeline.store import StoredCalibration
 
-    def record(day: date, slope: float, n: int) -> CalibrationRecord:
-        cal = _calibration(day, slope, 0.5, n)
-        return CalibrationRecord(**{f.name: getattr(cal, f.name) for f in dataclasses.fields(cal)}, id=n)
+    def record(day: date, slope: float, n: int) -> StoredCalibration:
+        return StoredCalibration(n, datetime.now(timezone.utc), _calibration(day, slope, 0.5, n))
     today = date(2026, 3, 20)
     cals = [record(today - timedelta(days=1 + i), 1.0 + 0.01 * i, i + 1) for i in range(MIN_REFERENCE - 1)]
     cals.append(record(today, 3.0, 9))
@@ -250,10 +247,10 @@ def test_review_flow_pauses_and_records_the_typed_decision(in_process: Path, dat
     batch_flow(inbox=str(inbox), registry=str(data_samples / "registry.csv"))
     store = open_store(load_settings())
     try:
-        pending = store.pending_measurements()
+        pending = store.measurements.pending()
         assert [m.patient_id for m in pending] == ["PT-0045"]
         measurement_id = pending[0].id
-        screening_before = {r.patient_id: r.status for r in store.screening()}["PT-0045"]
+        screening_before = {r.patient_id: r.status for r in store.screening.log()}["PT-0045"]
     finally:
         store.close()
     outcome: dict = {}
@@ -282,9 +279,9 @@ def test_review_flow_pauses_and_records_the_typed_decision(in_process: Path, dat
     assert outcome.get("decision") == "approve"
     store = open_store(load_settings())
     try:
-        reviews = store.reviews(measurement_id)
+        reviews = store.measurements.reviews(measurement_id)
         assert [(r.decision, r.actor, r.reason) for r in reviews] == [("approve", "AB", "clean peaks on review")]
-        assert store.pending_measurements() == []
+        assert store.measurements.pending() == []
         assert screening_before == "pending"
     finally:
         store.close()

@@ -114,9 +114,9 @@ def test_batch_deployment_on_postgres_with_two_workers(databases: tuple[str, str
         stop_server(tmp_path / "server")
     store = open_store(load_settings(env={"MHLADR_DATABASE_URL": results_url, "MHLADR_HOME": str(tmp_path / "home")}))
     try:
-        files = store.files()
+        files = store.files.list()
         assert sorted(Path(f.path).name for f in files) == sorted(n for names in DAYS.values() for n in names)
         assert {f.status for f in files} == {"calibrated", "measured"}
-        assert len(store.measurements(include_blinded=True)) == 2
+        assert len(store.measurements.list(include_blinded=True)) == 2
     finally:
         store.close()

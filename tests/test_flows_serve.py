@@ -17,7 +17,7 @@ DEPLOYMENTS = ("mhladr-batch/inbox", "mhladr-finish-pending/finish-pending", "mh
 
 
 def start_serve(env: dict[str, str], inbox: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--inbox", str(inbox),
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--inbox", str(inbox),
                              "--timezone", "Europe/Paris"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 

@@ -270,21 +270,6 @@ def test_geometric_mean_statistic() -> None:
     assert se == pytest.approx(0.2 / np.sqrt(4000), rel=0.1)
 
 
-# --- figure -------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("scale", ["canto", "calibur"])
-def test_gating_figure_written(scale: str, tmp_path) -> None:
-    from pipeline.report.gating_figure import draw_gating_figure
-
-    tube = make_tube(scale, seed=1, events=8000)
-    result = gate_monocytes(tube.events, tube.names, tube.roles)
-    value, _ = monocyte_pe_statistic(tube.column("pe")[result.monocytes])
-    path = draw_gating_figure(tmp_path / "gate.png", tube.events, tube.names, tube.roles,
-                              result, value)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert path.stat().st_size > 10_000
-
-
 @pytest.mark.parametrize("scale", ["canto", "calibur"])
 def test_separable_dim_monocytes_and_shoulder_pass(scale: str) -> None:
     """Here the shoulder sits well above the monocytes' SSC: both are resolved, and the

@@ -26,7 +26,7 @@ def test_database_url_from_environment_selects_postgres(pg_url, tmp_path):
     try:
         assert store.engine.dialect.name == "postgresql"
         assert store.engine.dialect.driver == "psycopg"
-        store.record_file(sha(1), "/in/a.fcs", 1, "sample", "pending_calibration")
+        store.files.record(sha(1), "/in/a.fcs", 1, "sample", "pending_calibration")
         assert not (tmp_path / "mhladr.sqlite").exists()
     finally:
         store.close()
@@ -35,11 +35,11 @@ def test_database_url_from_environment_selects_postgres(pg_url, tmp_path):
 def test_truncate_of_audit_log_is_refused(pg_url, tmp_path):
     store = open_store(load_settings(env={"MHLADR_HOME": str(tmp_path)}, database_url=pg_url))
     try:
-        store.record_file(sha(1), "/in/a.fcs", 1, "sample", "pending_calibration")
+        store.files.record(sha(1), "/in/a.fcs", 1, "sample", "pending_calibration")
         with pytest.raises(Exception, match="append-only"):
             with store.engine.begin() as conn:
                 conn.execute(text("TRUNCATE audit_log"))
-        assert store.verify_audit_chain().entries == 1
+        assert store.audit.verify_chain().entries == 1
     finally:
         store.close()
 

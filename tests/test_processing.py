@@ -12,7 +12,7 @@ import pytest
 from data_samples.generate import CANTO, make_patient_tube, write_tube
 from pipeline.config import load_settings
 from pipeline.errors import InputError
-from pipeline.cli import main
+from app.cli import main
 from pipeline.processing import Processor
 
 AFTER_ALL_WINDOWS = date(2026, 3, 20)
@@ -37,7 +37,7 @@ def _run(proc: Processor, inbox: Path) -> dict[str, str]:
     files = sorted(inbox.glob("*.fcs"), key=lambda f: (not f.name.startswith("BEADS"), f.name))
     results = {f.name: proc.process(f) for f in files}
     proc.finish_pending()
-    proc.evaluate(proc.store.patient_ids(), today=AFTER_ALL_WINDOWS)
+    proc.evaluate(proc.store.patients.ids(), today=AFTER_ALL_WINDOWS)
     return {name: r.status for name, r in results.items()}
 
 
@@ -57,13 +57,13 @@ def test_sample_set_end_to_end_and_idempotent(tmp_path: Path, inbox: Path) -> No
         screening = {row["patient_id"]: row for row in proc.screening()}
         assert {pid: row["status"] for pid, row in screening.items()} == EXPECTED
         assert screening["PT-0047"]["icu_day"] == 6 and screening["PT-0043"]["abc"] < 8000
-        audit_before = len(proc.store.audit_entries())
-        files_before = proc.store.files()
+        audit_before = len(proc.store.audit.entries())
+        files_before = proc.store.files.list()
         again = _run(proc, inbox)
         assert again == statuses
-        assert proc.store.files() == files_before
-        assert len(proc.store.audit_entries()) == audit_before
-        assert proc.store.verify_audit_chain().ok
+        assert proc.store.files.list() == files_before
+        assert len(proc.store.audit.entries()) == audit_before
+        assert proc.store.audit.verify_chain().ok
         reports = list((tmp_path / "home" / "reports").glob("PT-*.html"))
         assert len(reports) == 9 and "QC" in reports[0].read_text()
     finally:
@@ -98,12 +98,12 @@ def test_duplicates_and_rejections_keep_every_file(tmp_path: Path, inbox: Path) 
         dup = proc.process(copy)
         assert (first.status, dup.status) == ("calibrated", "duplicate")
         assert str(inbox / "BEADS_2026-03-12_lotA_CANTO.fcs") in dup.reasons[0]
-        assert proc.store.get_file_by_sha(first.sha256).status == "calibrated"
+        assert proc.store.files.original(first.sha256).status == "calibrated"
         broken = inbox / "PT-0042_cut.fcs"
         broken.write_bytes((inbox / "PT-0042_D07_HLADR.fcs").read_bytes()[:50_000])
         rejected = proc.process(broken)
         assert rejected.status == "rejected" and rejected.reasons[0].startswith("truncated:")
-        assert broken.exists() and proc.store.get_file_by_sha(rejected.sha256).status == "rejected"
+        assert broken.exists() and proc.store.files.original(rejected.sha256).status == "rejected"
         panel = write_tube(make_patient_tube(CANTO, abc=5000.0, seed=2, with_cd14=False, patient_id="PT-0051",
                                              collection_date=date(2026, 3, 12), icu_admission=date(2026, 3, 6)),
                            tmp_path)
@@ -133,9 +133,9 @@ def test_rejected_file_is_reprocessed_on_request_only(tmp_path: Path, inbox: Pat
     try:
         again = proc.reprocess(first.sha256, reason="lotA added to lots.csv", actor="tech1")
         assert again.status == "calibrated" and again.reasons[-1] == "reprocessed by tech1: lotA added to lots.csv"
-        assert proc.store.get_file_by_sha(first.sha256).status == "calibrated"
-        last = proc.store.audit_entries()[-1]
-        assert last.actor == "tech1" and proc.store.verify_audit_chain().ok
+        assert proc.store.files.original(first.sha256).status == "calibrated"
+        last = proc.store.audit.entries()[-1]
+        assert last.actor == "tech1" and proc.store.audit.verify_chain().ok
         with pytest.raises(InputError):                           # only rejected files
             proc.reprocess(first.sha256, reason="again", actor="tech1")
         assert proc.process(inbox / "PT-0042_D07_HLADR.fcs").status == "measured"

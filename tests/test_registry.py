@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import pytest
 
-from pipeline.cli import main
+from app.cli import main
 from pipeline.errors import InputError
 from pipeline.registry import import_registry, read_registry
 from tests.store_fixtures import (RegistryRow, cli_env, clock, db_url, settings, store,  # noqa: F401
@@ -57,17 +57,17 @@ def test_import_is_idempotent_and_changes_are_audited(store, tmp_path):
     path = write_registry(tmp_path / "r.csv", [RegistryRow("PT-1"), RegistryRow("PT-2", sofa_24h=4)])
     summary, errors = import_registry(store, path, today=date(2026, 3, 3))
     assert (summary.added, errors) == (("PT-1", "PT-2"), [])
-    n = len(store.audit_entries())
+    n = len(store.audit.entries())
     again, _ = import_registry(store, path, today=date(2026, 3, 3))
     assert again.added == again.changed == () and again.unchanged == ("PT-1", "PT-2")
-    assert len(store.audit_entries()) == n
+    assert len(store.audit.entries()) == n
     write_registry(path, [RegistryRow("PT-1"), RegistryRow("PT-2", sofa_24h=7)])
     changed, _ = import_registry(store, path, actor="research-nurse", today=date(2026, 3, 3))
     assert changed.changed == ("PT-2",)
-    entry = [e for e in store.audit_entries() if e.action == "upsert_patient"][-1]
+    entry = [e for e in store.audit.entries() if e.action == "upsert_patient"][-1]
     assert (entry.actor, entry.before["sofa_24h"], entry.after["sofa_24h"]) == ("research-nurse", 4, 7)
-    assert store.get_patient("PT-2").sofa_24h == 7
-    status = {r.patient_id: r.status for r in store.screening()}
+    assert store.patients.get("PT-2").sofa_24h == 7
+    status = {r.patient_id: r.status for r in store.screening.log()}
     assert status == {"PT-1": "pending", "PT-2": "pending"}
 
 
@@ -76,7 +76,7 @@ def test_registry_change_reevaluates(store, tmp_path):
     import_registry(store, path, today=date(2026, 3, 3))
     write_registry(path, [RegistryRow("PT-1", exclusion="pregnancy")])
     import_registry(store, path, today=date(2026, 3, 3))
-    row = store.screening()[0]
+    row = store.screening.log()[0]
     assert row.status == "not_eligible" and "exclusion: pregnancy" in row.reasons
 
 

@@ -14,7 +14,7 @@ import pytest
 from fhir.resources.R4B.observation import Observation
 
 from science.qc import QC
-from pipeline.cli import main
+from app.cli import main
 from pipeline.eligibility import PatientFacts
 from pipeline.sinks.csv_export import CsvSink
 from pipeline.sinks.fhir import FhirSink, observation
@@ -78,14 +78,14 @@ def receiver() -> Iterator[Receiver]:
 
 
 def seed(store) -> None:
-    store.upsert_patients([PatientFacts("PT-1", date(2026, 3, 1), 8, True),
+    store.patients.upsert([PatientFacts("PT-1", date(2026, 3, 1), 8, True),
                            PatientFacts("PT-2", date(2026, 3, 1), 8, True, "", date(2026, 3, 8))],
                           today=date(2026, 3, 2))
-    store.store_measurement(measurement(1, "PT-1", date(2026, 3, 7), 6500.0), today=date(2026, 3, 7))
-    store.store_measurement(measurement(2, "PT-2", date(2026, 3, 7), 9100.0), today=date(2026, 3, 7))
-    store.store_measurement(measurement(3, "PT-1", date(2026, 3, 8), 5200.0, qc=QC("review", ("1,500 monocytes",))),
+    store.measurements.add(measurement(1, "PT-1", date(2026, 3, 7), 6500.0), today=date(2026, 3, 7))
+    store.measurements.add(measurement(2, "PT-2", date(2026, 3, 7), 9100.0), today=date(2026, 3, 7))
+    store.measurements.add(measurement(3, "PT-1", date(2026, 3, 8), 5200.0, qc=QC("review", ("1,500 monocytes",))),
                             today=date(2026, 3, 8))
-    store.store_measurement(measurement(4, "PT-2", date(2026, 3, 10), 15000.0), today=date(2026, 3, 10))  # blinded
+    store.measurements.add(measurement(4, "PT-2", date(2026, 3, 10), 15000.0), today=date(2026, 3, 10))  # blinded
 
 
 def test_webhook_retries_and_each_result_arrives_once(store, receiver, clock):
@@ -96,7 +96,7 @@ def test_webhook_retries_and_each_result_arrives_once(store, receiver, clock):
     assert enqueue_results(store, ("webhook",)) == 3          # the blinded result stays out
     report = deliver_outbox(store, clock.now, {"webhook": sink})
     sink.close()
-    keys = [item.idempotency_key for item in store.outbox("webhook")]
+    keys = [item.idempotency_key for item in store.outbox.list("webhook")]
     assert sorted(report.delivered) == sorted(keys) and report.failed == () and report.queued == 0
     assert set(receiver.accepted) == set(keys)                 # each result received...
     assert sum(receiver.duplicates.values()) == 1              # ...the lost reply's retry deduped by key
@@ -113,7 +113,7 @@ def test_failed_push_stays_in_outbox_until_delivered(store, receiver, clock):
     enqueue_results(store, ("webhook",))
     first = deliver_outbox(store, clock.now, {"webhook": sink}, base_delay=timedelta(minutes=1))
     assert len(first.failed) == 3 and first.delivered == () and first.queued == 3
-    items = store.outbox("webhook")
+    items = store.outbox.list("webhook")
     assert all(i.attempts == 1 and i.last_error and "503" in i.last_error for i in items)
     assert all(i.next_attempt == clock.now + timedelta(minutes=1) for i in items)
     # not due yet: nothing is sent
@@ -122,23 +122,23 @@ def test_failed_push_stays_in_outbox_until_delivered(store, receiver, clock):
     assert sum(receiver.attempts.values()) == sent
     # second failure doubles the delay
     deliver_outbox(store, clock.now + timedelta(minutes=1), {"webhook": sink}, base_delay=timedelta(minutes=1))
-    assert all(i.next_attempt == clock.now + timedelta(minutes=3) for i in store.outbox("webhook"))
+    assert all(i.next_attempt == clock.now + timedelta(minutes=3) for i in store.outbox.list("webhook"))
     receiver.fail_next = 0
     final = deliver_outbox(store, clock.now + timedelta(minutes=3), {"webhook": sink})
     sink.close()
     assert len(final.delivered) == 3 and final.queued == 0
-    assert set(receiver.accepted) == {i.idempotency_key for i in store.outbox("webhook")}
+    assert set(receiver.accepted) == {i.idempotency_key for i in store.outbox.list("webhook")}
     assert not receiver.duplicates
-    assert all(i.delivered_at is not None for i in store.outbox("webhook"))
+    assert all(i.delivered_at is not None for i in store.outbox.list("webhook"))
 
 
 def test_changed_result_gets_a_new_key(store, clock):
     seed(store)
     enqueue_results(store, ("csv",))
-    review_id = next(m.id for m in store.measurements() if m.qc.status == "review")
-    store.record_review(review_id, "approve", "smear checked", "tech-a", today=date(2026, 3, 8))
+    review_id = next(m.id for m in store.measurements.list() if m.qc.status == "review")
+    store.measurements.review(review_id, "approve", "smear checked", "tech-a", today=date(2026, 3, 8))
     assert enqueue_results(store, ("csv",)) == 1
-    payloads = [i.payload for i in store.outbox("csv") if i.payload["measurement_id"] == review_id]
+    payloads = [i.payload for i in store.outbox.list("csv") if i.payload["measurement_id"] == review_id]
     assert [p["review"] for p in payloads] == [None, "approve"]
     assert [p["decisive"] for p in payloads] == [False, True]
 
@@ -200,16 +200,16 @@ def test_csv_sink_reads_existing_keys_once_and_closes_as_a_no_op(tmp_path):
 
 
 def test_enqueue_many_queues_each_sink_and_key_once_in_one_transaction(store):
-    assert store.enqueue("csv", "k1", {"n": 1})
-    entries = len(store.audit_entries())
+    assert store.outbox.enqueue("csv", "k1", {"n": 1})
+    entries = len(store.audit.entries())
     items = [("csv", "k1", {"n": 1}), ("fhir", "k1", {"n": 1}), ("csv", "k2", {"n": 2}), ("csv", "k2", {"n": 2})]
-    assert store.enqueue_many(items, actor="export") == 2
-    assert [(i.sink, i.idempotency_key) for i in store.outbox()] == [("csv", "k1"), ("fhir", "k1"), ("csv", "k2")]
-    assert len(store.audit_entries()) == entries + 2 and store.verify_audit_chain().ok
-    assert store.enqueue_many(items) == 0 and store.enqueue_many([]) == 0
-    assert (store.undelivered_count(("csv",)), store.undelivered_count(("csv", "fhir"))) == (2, 3)
-    store.mark_delivered(store.outbox("csv")[0].id, store.clock())
-    assert store.undelivered_count(("csv", "webhook")) == 1 and store.undelivered_count(()) == 0
+    assert store.outbox.enqueue_many(items, actor="export") == 2
+    assert [(i.sink, i.idempotency_key) for i in store.outbox.list()] == [("csv", "k1"), ("fhir", "k1"), ("csv", "k2")]
+    assert len(store.audit.entries()) == entries + 2 and store.audit.verify_chain().ok
+    assert store.outbox.enqueue_many(items) == 0 and store.outbox.enqueue_many([]) == 0
+    assert (store.outbox.undelivered_count(("csv",)), store.outbox.undelivered_count(("csv", "fhir"))) == (2, 3)
+    store.outbox.mark_delivered(store.outbox.list("csv")[0].id, store.clock())
+    assert store.outbox.undelivered_count(("csv", "webhook")) == 1 and store.outbox.undelivered_count(()) == 0
 
 
 def test_cli_export_all_and_blinding(store, cli_env, tmp_path, monkeypatch, capsys):
@@ -227,7 +227,7 @@ def test_cli_export_all_and_blinding(store, cli_env, tmp_path, monkeypatch, caps
     capsys.readouterr()
     assert main(["export", "--sink", "csv", "--unblinded", "--actor", "dsmb-stat", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["delivered"] == 1
-    entry = [e for e in store.audit_entries() if e.action == "unblinded_export"][-1]
+    entry = [e for e in store.audit.entries() if e.action == "unblinded_export"][-1]
     assert entry.actor == "dsmb-stat" and entry.entity_id == "PT-2"
 
 

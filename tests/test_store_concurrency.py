@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.config import load_settings
 from pipeline.store import open_store
-from pipeline.store.engine import current_revision
+from pipeline.store.engine import current_revision, head_revision
 from tests.store_fixtures import db_url, measurement, sha  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ def _open_and_write(url: str, home: str, n: int, barrier, errors) -> None:
     try:
         barrier.wait(timeout=120)
         store = open_store(load_settings(env={"MHLADR_HOME": home}, database_url=url))
-        store.record_file(sha(f"open-{n}"), f"/in/open-{n}.fcs", 10, "sample", "pending_calibration")
+        store.files.record(sha(f"open-{n}"), f"/in/open-{n}.fcs", 10, "sample", "pending_calibration")
         store.close()
     except Exception as exc:  # reported to the parent
         errors.put(f"{n}: {type(exc).__name__}: {exc}")
@@ -37,9 +37,9 @@ def _writer(url: str, home: str, worker: int, count: int, barrier, errors) -> No
         barrier.wait(timeout=120)
         for i in range(count):
             n = f"w{worker}-{i}"
-            store.record_file(sha(n), f"/in/{n}.fcs", 10, "sample", "pending_calibration",
+            store.files.record(sha(n), f"/in/{n}.fcs", 10, "sample", "pending_calibration",
                               patient_id=f"PT-{worker}")
-            store.store_measurement(measurement(n, f"PT-{worker}", date(2026, 3, 7), 5000.0 + i),
+            store.measurements.add(measurement(n, f"PT-{worker}", date(2026, 3, 7), 5000.0 + i),
                                     today=date(2026, 3, 7))
         store.close()
     except Exception as exc:
@@ -66,9 +66,9 @@ def test_concurrent_first_opens_do_not_race(db_url, tmp_path):
     store = open_store(load_settings(env={"MHLADR_HOME": home}, database_url=db_url))
     try:
         with store.engine.connect() as conn:
-            assert current_revision(conn) == "0001"
-        assert len(store.files()) == 4
-        assert store.verify_audit_chain().ok
+            assert current_revision(conn) == head_revision()
+        assert len(store.files.list()) == 4
+        assert store.audit.verify_chain().ok
     finally:
         store.close()
 
@@ -80,10 +80,10 @@ def test_two_processes_writing_at_once_both_succeed(db_url, tmp_path):
     assert _run(_writer, lambda i: (db_url, home, i, count), 2) == []
     store = open_store(load_settings(env={"MHLADR_HOME": home}, database_url=db_url))
     try:
-        assert len(store.files()) == 2 * count
-        assert len(store.measurements()) == 2 * count
-        assert {r.patient_id: r.status for r in store.screening()} == {"PT-0": "pending", "PT-1": "pending"}
-        check = store.verify_audit_chain()
+        assert len(store.files.list()) == 2 * count
+        assert len(store.measurements.list()) == 2 * count
+        assert {r.patient_id: r.status for r in store.screening.log()} == {"PT-0": "pending", "PT-1": "pending"}
+        check = store.audit.verify_chain()
         assert check.ok, check.problems
     finally:
         store.close()
@@ -105,7 +105,7 @@ CRASHER = textwrap.dedent("""
 
     store = open_store(load_settings(env={"MHLADR_HOME": sys.argv[3]}, database_url=sys.argv[1]), clock=clock)
     for i in range(4):
-        store.record_file(f"{i:064x}", f"/in/{i}.fcs", 10, "sample", "pending_calibration")
+        store.files.record(f"{i:064x}", f"/in/{i}.fcs", 10, "sample", "pending_calibration")
         print("COMMITTED", i, flush=True)
 """)
 
@@ -127,10 +127,10 @@ def test_sigkill_mid_transaction_loses_nothing_committed(db_url, tmp_path):
 
     store = open_store(load_settings(env={"MHLADR_HOME": home}, database_url=db_url))
     try:
-        assert [f.path for f in store.files()] == ["/in/0.fcs", "/in/1.fcs", "/in/2.fcs"]
-        assert len(store.audit_entries()) == 3 and store.verify_audit_chain().ok
+        assert [f.path for f in store.files.list()] == ["/in/0.fcs", "/in/1.fcs", "/in/2.fcs"]
+        assert len(store.audit.entries()) == 3 and store.audit.verify_chain().ok
         # the database is not left locked: a new write goes through
-        store.record_file(f"{3:064x}", "/in/3.fcs", 10, "sample", "pending_calibration")
-        assert len(store.files()) == 4 and store.verify_audit_chain().ok
+        store.files.record(f"{3:064x}", "/in/3.fcs", 10, "sample", "pending_calibration")
+        assert len(store.files.list()) == 4 and store.audit.verify_chain().ok
     finally:
         store.close()

@@ -33,7 +33,7 @@ def test_burst_of_200_files_is_processed_exactly_once(prefect_server, data_sampl
         (inbox / name).write_bytes(content)
     (inbox / "copy_of_first.fcs").write_bytes(files[0][1])
     env = cli_env(prefect_server.url, home)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "watch", str(inbox), "--lots",
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "watch", str(inbox), "--lots",
                              str(data_samples / "lots.csv"), "--interval", "0.3", "--json"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -58,7 +58,7 @@ def test_burst_of_200_files_is_processed_exactly_once(prefect_server, data_sampl
     assert sorted(processed + quarantined) == sorted([n for n, _ in files] + ["copy_of_first.fcs"])
     store = open_store(load_settings(env={"MHLADR_HOME": str(home)}))
     try:
-        records = store.files()
+        records = store.files.list()
         originals = [r for r in records if r.status != "duplicate"]
         assert len(originals) == BURST and len({r.sha256 for r in originals}) == BURST
         assert [r.path for r in records if r.status == "duplicate"] == [str(inbox / "copy_of_first.fcs")]

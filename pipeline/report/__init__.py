@@ -1,1 +1,2 @@
-"""Figures and printable reports (the only place the project draws; matplotlib Agg)."""
+"""Figures and printable reports: the only place the project draws (SVG for reports and the
+console; PNG through matplotlib only when a command is asked for a ``--figure``)."""

@@ -1,65 +1,89 @@
-"""The per-sample HTML report: numbers, QC, provenance and the figures, in one self-contained file."""
+"""Per-tube HTML reports: numbers, QC, provenance and the figures (inline SVG), one
+self-contained file per result, written after the result is stored."""
 
 from __future__ import annotations
 
-import base64
 import html
-import tempfile
 from pathlib import Path
 
-from pipeline.acquisition import Acquisition
+from calibration.result import Calibration
+from pipeline import formatting as fmt
 from pipeline.measurement import Measurement
-from pipeline.report.gating_figure import draw_gating_figure
+from pipeline.report.chart import to_svg
+from pipeline.report.figure_data import SampleFigure
+from pipeline.report.figures import calibration_chart, gating_chart
 
-
-def _img(png: Path | None, alt: str) -> str:
-    if png is None or not png.is_file():
-        return f"<p><em>{html.escape(alt)}: no figure</em></p>"
-    data = base64.b64encode(png.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" style="max-width:100%">'
+STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:1040px;color:#222}
+th{text-align:left;padding-right:1em;font-weight:normal;color:#555}td{padding:1px 0}
+h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.4em}
+.pass{color:#070}.review{color:#a60}.fail{color:#b00}.next{background:#fff7e0;padding:.5em}"""
 
 
 def _row(name: str, value: object) -> str:
-    return f"<tr><th>{html.escape(name)}</th><td>{html.escape('-' if value is None else str(value))}</td></tr>"
+    text = "-" if value is None or value == "" else str(value)
+    return f"<tr><th>{html.escape(name)}</th><td>{html.escape(text)}</td></tr>"
 
 
-def write_sample_report(result: Measurement, acq: Acquisition, path: Path,
-                        calibration_png: Path | None = None) -> Path:
-    """Write the report of one measured patient tube (``acq``: its compensated acquisition)."""
-    path = Path(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        gating_png = draw_gating_figure(Path(tmp) / "gating.png", acq.events, [c.name for c in acq.channels],
-                                        acq.roles.as_dict(), result.gating, result.pe_statistic, result.statistic)
-        gating_img = _img(gating_png, "gating")
-    abc = f"{result.abc:,.0f}" if result.abc is not None else None
-    interval = (f"{result.abc_interval[0]:,.0f} - {result.abc_interval[1]:,.0f}"
-                if result.abc_interval else None)
-    key = result.calibration.key
-    curve = result.calibration.curve
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result.qc.reasons) or "<li>none</li>"
-    body = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>mHLA-DR {html.escape(result.patient_id or '')}</title>
-<style>body{{font-family:sans-serif;margin:2em}} th{{text-align:left;padding-right:1em}}
-.pass{{color:#070}} .review{{color:#a60}} .fail{{color:#b00}}</style></head><body>
-<h1>mHLA-DR {html.escape(result.patient_id or '-')} &mdash; {html.escape(Path(result.file).name)}</h1>
-<h2>Result</h2><table>
-{_row("AB/C", abc)}{_row("95 % interval", interval)}{_row("category", result.category)}
-{_row("below threshold", result.below_threshold)}{_row("ICU day", result.icu_day)}
-{_row("in window", result.in_window)}{_row("collection date", result.collection_date)}
-{_row("monocytes", result.monocytes)}{_row(f"monocyte PE {result.statistic}", result.pe_statistic)}
-</table>
-<h2>QC: <span class="{result.qc.status}">{result.qc.status}</span></h2><ul>{reasons}</ul>
-<h2>Gates</h2>{gating_img}
-<h2>Bead calibration</h2>{_img(calibration_png, "bead calibration")}
-<table>{_row("bead file sha256", key.sha256)}{_row("lot", key.lot)}
-{_row("instrument", f"{key.instrument} {key.serial or ''}")}{_row("channel / voltage / gain",
- f"{key.channel} / {key.voltage} / {key.gain}")}
-{_row("curve", f"log10(AB/C) = {curve.slope:.4f} log10(F) + {curve.intercept:.4f}, R^2 {curve.r2:.4f}"
-      if curve else None)}{_row("calibration QC", result.calibration.qc.status)}</table>
-<h2>Provenance</h2><table>{_row("file", result.file)}{_row("sha256", result.sha256)}
-{_row("software version", result.software_version)}{_row("analysed at", result.analysed_at.isoformat())}
-{_row("notes", "; ".join(result.notes) or None)}</table>
-</body></html>
-"""
-    path.write_text(body, encoding="utf-8")
+def _page(title: str, body: str) -> str:
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
     return path
+
+
+def calibration_table(cal: Calibration, bead_file: str | None) -> str:
+    key, curve = cal.key, cal.curve
+    return ("<table>" + _row("bead file", Path(bead_file).name if bead_file else None)
+            + _row("bead file SHA-256", key.sha256) + _row("lot", key.lot)
+            + _row("instrument", f"{key.instrument or '?'} {key.serial or ''}".strip())
+            + _row("channel / voltage / gain", f"{key.channel} / {fmt.setting(key.voltage)} V / {fmt.setting(key.gain)}")
+            + _row("scale", key.scale)
+            + _row("curve", f"log10(AB/C) = {curve.slope:.4f} × log10(F) + {curve.intercept:.4f}, "
+                            f"R² {curve.r2:.4f}" if curve else None)
+            + _row("calibration QC", cal.qc.status) + "</table>")
+
+
+def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Path, *,
+                        bead_file: str | None = None, next_step: str | None = None) -> Path:
+    """Write the report of one measured patient tube."""
+    qc = meas.qc
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in qc.reasons) or "<li>none</li>"
+    flag = {True: "yes (below the cut-off)", False: "no", None: "no decision (QC fail)"}[
+        None if qc.status == "fail" else meas.below_threshold]
+    gates = to_svg(gating_chart(figure, qc), "g") if figure is not None else "<p><em>no figure data</em></p>"
+    beads = (to_svg(calibration_chart(meas.calibration), "b") + calibration_table(meas.calibration, bead_file)
+             if meas.calibration is not None else "<p><em>no calibration</em></p>")
+    body = (f"<h1>mHLA-DR {html.escape(meas.patient_id or '-')} &mdash; {html.escape(Path(meas.file).name)}</h1>"
+            + (f'<p class="next">{html.escape(next_step)}</p>' if next_step else "")
+            + "<h2>Result</h2><table>"
+            + _row("AB/C", fmt.abc(meas.abc)) + _row("95 % interval", fmt.interval(meas.abc_interval))
+            + _row("category", meas.category) + _row("below the cut-off", flag)
+            + _row("ICU day", meas.icu_day) + _row("in the day 5-10 window", fmt.yes_no(meas.in_window))
+            + _row("collection date", meas.collection_date) + _row("monocytes", f"{meas.monocytes:,}")
+            + _row(f"monocyte PE {meas.statistic}", fmt.number(meas.pe_statistic)) + "</table>"
+            + f'<h2>QC: <span class="{qc.status}">{qc.status}</span></h2><ul>{reasons}</ul>'
+            + f"<h2>Gates</h2>{gates}<h2>Bead calibration</h2>{beads}"
+            + "<h2>Provenance</h2><table>" + _row("file", meas.file) + _row("SHA-256", meas.sha256)
+            + _row("software version", meas.software_version) + _row("analysed at", meas.analysed_at.isoformat(timespec="seconds"))
+            + _row("notes", "; ".join(meas.notes)) + "</table>")
+    return _write(Path(path), _page(f"mHLA-DR {meas.patient_id or ''}", body))
+
+
+def write_bead_report(cal: Calibration, bead_file: str, path: Path) -> Path:
+    """Write the report of one bead calibration."""
+    rows = "".join(f"<tr><td>{p.bead_value:,.0f}</td><td>{fmt.number(p.fluorescence)}</td><td>{p.events:,}</td>"
+                   f"<td>{fmt.percent(p.cv, 1)}</td><td>{html.escape(p.status)}</td></tr>" for p in cal.populations)
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in cal.qc.reasons) or "<li>none</li>"
+    body = (f"<h1>Bead calibration &mdash; {html.escape(Path(bead_file).name)}</h1>"
+            + to_svg(calibration_chart(cal), "b") + calibration_table(cal, bead_file)
+            + "<h2>Levels</h2><table><tr><th>PE per bead</th><th>F</th><th>events</th><th>rCV</th><th>status</th></tr>"
+            + rows + "</table>"
+            + f'<h2>QC: <span class="{cal.qc.status}">{cal.qc.status}</span></h2><ul>{reasons}</ul>')
+    return _write(Path(path), _page(f"Beads {Path(bead_file).name}", body))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+SINK_NAMES = ("webhook", "fhir", "csv")
+
 
 class SinkError(Exception):
     """A delivery that did not succeed (the item stays in the outbox)."""

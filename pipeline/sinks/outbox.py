@@ -19,9 +19,6 @@ from pipeline.sinks.payload import idempotency_key, result_payload
 from pipeline.sinks.webhook import WebhookSink
 from pipeline.store import Store
 
-SINK_NAMES = ("webhook", "fhir", "csv")
-
-
 @dataclass(frozen=True)
 class DeliveryReport:
     delivered: tuple[str, ...]      # idempotency keys delivered now
@@ -45,15 +42,15 @@ def enqueue_results(store: Store, sink_names: tuple[str, ...], *, include_blinde
                     actor: str = "export") -> int:
     """Queue every (non-blinded) result for each sink in one transaction; returns how many
     items were added."""
-    screening = {r.patient_id: r for r in store.screening()}
-    patients = {p.patient_id: p for p in store.patients()}
+    screening = {r.patient_id: r for r in store.screening.log()}
+    patients = {p.patient_id: p for p in store.patients.list()}
     items = []
-    for meas in store.measurements(include_blinded=include_blinded):
+    for meas in store.measurements.list(include_blinded=include_blinded):
         payload = result_payload(meas, patients.get(meas.patient_id), screening.get(meas.patient_id),
                                  store.rules)
         key = idempotency_key(payload)
         items += [(name, key, payload) for name in sink_names]
-    return store.enqueue_many(items, actor=actor)
+    return store.outbox.enqueue_many(items, actor=actor)
 
 
 def deliver_outbox(store: Store, now: datetime, sinks: Mapping[str, Sink], *,
@@ -62,7 +59,7 @@ def deliver_outbox(store: Store, now: datetime, sinks: Mapping[str, Sink], *,
     """Deliver every due item of the given sinks; failures are rescheduled, never dropped."""
     delivered: list[str] = []
     failed: list[str] = []
-    for item in store.due_outbox(now):
+    for item in store.outbox.due(now):
         sink = sinks.get(item.sink)
         if sink is None:
             continue
@@ -70,9 +67,9 @@ def deliver_outbox(store: Store, now: datetime, sinks: Mapping[str, Sink], *,
             sink.deliver(item.idempotency_key, item.payload)
         except SinkError as exc:
             delay = min(max_delay, base_delay * 2 ** item.attempts)
-            store.mark_failed(item.id, str(exc), now + delay, actor=actor)
+            store.outbox.mark_failed(item.id, str(exc), now + delay, actor=actor)
             failed.append(item.idempotency_key)
             continue
-        store.mark_delivered(item.id, now, actor=actor)
+        store.outbox.mark_delivered(item.id, now, actor=actor)
         delivered.append(item.idempotency_key)
-    return DeliveryReport(tuple(delivered), tuple(failed), store.undelivered_count(tuple(sinks)))
+    return DeliveryReport(tuple(delivered), tuple(failed), store.outbox.undelivered_count(tuple(sinks)))

@@ -1,22 +1,22 @@
 """The results database: SQLite under ``Settings.home`` by default, PostgreSQL by URL.
 
 ``open_store(settings)`` creates the engine, applies the Alembic migrations under a lock and
-returns a :class:`Store`, the repository the pipeline, flows and commands call.
+returns the :class:`~pipeline.store.hub.Store` hub with its repositories (``files``,
+``calibrations``, ``measurements``, ``patients``, ``screening``, ``outbox``, ``audit``); use it
+as a context manager.
 """
 
 from __future__ import annotations
 
 from pipeline.config import Settings
-from pipeline.eligibility import Rules
 from pipeline.store.engine import make_engine, upgrade
-from pipeline.store.records import (CalibrationInput, CalibrationRecord, FileRecord, ImportSummary,
-                                    MeasurementInput, MeasurementRecord, OutboxRecord, ReviewRecord,
-                                    ScreeningRecord)
-from pipeline.store.repository import Clock, Store, utc_now
+from pipeline.store.hub import Clock, Store, utc_now
+from pipeline.store.records import (FileRecord, ImportSummary, OutboxRecord, ReviewRecord, ScreeningRecord,
+                                    StoredCalibration, StoredMeasurement)
 
 __all__ = [
-    "CalibrationInput", "CalibrationRecord", "FileRecord", "ImportSummary", "MeasurementInput",
-    "MeasurementRecord", "OutboxRecord", "ReviewRecord", "ScreeningRecord", "Store", "open_store",
+    "Clock", "FileRecord", "ImportSummary", "OutboxRecord", "ReviewRecord", "ScreeningRecord", "Store",
+    "StoredCalibration", "StoredMeasurement", "open_store", "utc_now",
 ]
 
 
@@ -24,4 +24,4 @@ def open_store(settings: Settings, *, clock: Clock = utc_now) -> Store:
     """Open (and migrate, if needed) the database named by ``settings``."""
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
-    return Store(engine, Rules.from_settings(settings), clock)
+    return Store(engine, settings.rules(), clock)

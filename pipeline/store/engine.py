@@ -83,13 +83,26 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to head under a lock; a no-op when it already is."""
+    """Bring the schema to head under a lock; a no-op when it already is.
+
+    On SQLite, foreign keys are off while migrations rebuild tables (the procedure of
+    https://www.sqlite.org/lang_altertable.html#otheralter) and checked before the commit.
+    """
     head = head_revision()
     with writer(engine).connect() as conn:
-        with conn.begin():
-            lock_for_write(conn, MIGRATION_LOCK)
-            if current_revision(conn) == head:
-                return
-            config = alembic_config()
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:     # a PRAGMA that only works outside a transaction: on the driver's connection
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                lock_for_write(conn, MIGRATION_LOCK)
+                if current_revision(conn) == head:
+                    return
+                config = alembic_config()
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("migration left rows whose foreign keys point nowhere")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

@@ -87,7 +87,9 @@ class File(Base):
 
 
 class Calibration(Base):
-    """A bead standard curve with its validity key (DESIGN.md: same instrument, voltage, day)."""
+    """A bead calibration: its validity key as columns (DESIGN.md: same instrument, channel,
+    voltage, gain, scale and day) and the whole :class:`calibration.result.Calibration` as
+    ``record`` (``pipeline.store.calibrations`` maps one to the other)."""
 
     __tablename__ = "calibrations"
     __table_args__ = (
@@ -102,18 +104,13 @@ class Calibration(Base):
     channel: Mapped[str] = mapped_column(String(64))
     voltage: Mapped[float | None] = mapped_column(Float)
     gain: Mapped[float | None] = mapped_column(Float)
+    scale: Mapped[str | None] = mapped_column(String(128))
     acquisition_date: Mapped[date] = mapped_column(Date)
     lot: Mapped[str] = mapped_column(String(64))
-    bead_values: Mapped[list[Any]] = mapped_column(JSON)
     file_sha256: Mapped[str] = mapped_column(String(64))
-    slope: Mapped[float] = mapped_column(Float)
-    intercept: Mapped[float] = mapped_column(Float)
-    r2: Mapped[float] = mapped_column(Float)
-    covariance: Mapped[list[Any] | None] = mapped_column(JSON)
-    peaks: Mapped[list[Any]] = mapped_column(JSON)
     qc_status: Mapped[str] = mapped_column(String(8))
-    qc_reasons: Mapped[list[Any]] = mapped_column(JSON)
     statistic: Mapped[str] = mapped_column(String(32))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
     software_version: Mapped[str] = mapped_column(String(64))
     created: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -142,6 +139,8 @@ class Measurement(Base):
     qc_reasons: Mapped[list[Any]] = mapped_column(JSON)
     calibration_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("calibrations.id"))
     gates: Mapped[dict[str, Any]] = mapped_column(JSON)
+    notes: Mapped[list[Any]] = mapped_column(JSON)
+    analysed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     software_version: Mapped[str] = mapped_column(String(64))
     created: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -1,4 +1,5 @@
-"""Plain frozen records the store accepts and returns (no ORM objects leak out)."""
+"""Plain frozen records the store returns (no ORM objects leak out). Calibrations and
+measurements are the science's own shapes, wrapped with their row identity."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from calibration.result import Calibration
+from pipeline.measurement import Measurement
 from science.qc import QC
 
 
@@ -25,62 +28,46 @@ class FileRecord:
 
 
 @dataclass(frozen=True)
-class CalibrationInput:
-    """A fitted bead curve: log10(bead value) = slope * log10(fluorescence) + intercept."""
+class StoredCalibration:
+    """A calibration as the store keeps it: its row id and the whole calibration."""
 
-    instrument: str
-    serial: str
-    channel: str
-    voltage: float | None
-    gain: float | None
-    acquisition_date: date
-    lot: str
-    bead_values: tuple[float, ...]
-    file_sha256: str
-    slope: float
-    intercept: float
-    r2: float
-    covariance: tuple[tuple[float, ...], ...] | None
-    peaks: tuple[dict[str, Any], ...]
-    qc: QC
-    statistic: str
-    software_version: str
+    id: int
+    created: datetime
+    calibration: Calibration
 
 
 @dataclass(frozen=True)
-class CalibrationRecord(CalibrationInput):
-    id: int = 0
-    created: datetime | None = None
+class StoredMeasurement:
+    """A measurement as the store keeps it: row id, the calibration row it was converted with,
+    the latest technician decision (approve / reject / None) and the whole measurement (its
+    ``file`` is where the file is now)."""
 
-
-@dataclass(frozen=True)
-class MeasurementInput:
-    """One patient tube converted to AB/C (the ``analyze`` fields)."""
-
-    file_sha256: str
-    patient_id: str
-    collection_date: date
-    icu_day: int | None
-    in_window: bool | None
-    monocytes: int
-    statistic: str
-    pe_statistic: float | None
-    abc: float | None
-    abc_low: float | None
-    abc_high: float | None
-    below_threshold: bool | None
-    category: str | None
-    qc: QC
+    id: int
+    created: datetime
     calibration_id: int | None
-    gates: dict[str, Any]
-    software_version: str
+    review: str | None
+    measurement: Measurement
 
+    # The fields the rules, lists and exports read most.
+    @property
+    def patient_id(self) -> str:
+        return self.measurement.patient_id or ""
 
-@dataclass(frozen=True)
-class MeasurementRecord(MeasurementInput):
-    id: int = 0
-    created: datetime | None = None
-    review: str | None = None           # latest technician decision: approve / reject / None
+    @property
+    def collection_date(self) -> date:
+        return self.measurement.collection_date or date.min
+
+    @property
+    def file_sha256(self) -> str:
+        return self.measurement.sha256
+
+    @property
+    def abc(self) -> float | None:
+        return self.measurement.abc
+
+    @property
+    def qc(self) -> QC:
+        return self.measurement.qc
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
-"""The ``mhladr`` command line: one sub-command per module in ``pipeline/commands/``.
+"""The ``mhladr`` command line.
 
 Contract (DESIGN.md, Interfaces): every command takes ``--json`` (one JSON document on
 stdout, nothing else there); exit 0 when the command did its job (QC failures included);
 exit 2 when an input is unusable, with ``FILE: reason`` on stderr and, with ``--json``,
 ``{"error": {"file", "code", "message"}}`` on stdout.
+
+Building the parser imports no command's dependencies: each command imports the pipeline,
+the database or Prefect only when it runs (a pure command such as ``analyze`` loads no
+database, orchestrator or plotting library).
 """
 
 from __future__ import annotations
@@ -16,8 +20,6 @@ from typing import Any
 
 from pipeline.errors import InputError
 
-# Each module defines ``register(subparsers)``, which adds its parser and sets
-# ``func(args) -> (json_document, human_text)``.
 COMMAND_MODULES = (
     "inspect",
     "calibrate",
@@ -37,16 +39,10 @@ EXIT_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mhladr", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mhladr", description="Automated monocytic HLA-DR (AB/C) pipeline.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"pipeline.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"pipeline.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"app.commands.{name}").register(sub)
     return parser
 
 

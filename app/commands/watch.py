@@ -9,14 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.commands.run import add_inputs, folder, optional_file
-from pipeline.config import load_settings
+from app.common import add_inputs, folder, optional_file
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from pipeline import workers
+    from pipeline.config import load_settings
+
     inbox = folder(args.inbox).resolve()
     registry, lots = optional_file(args.registry), optional_file(args.lots)
     settings = load_settings()
+    workers.warm_up()
     from flows.batch import batch_flow
     from flows.server import connected, resolve_server
     from flows.watcher import Watcher
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
     store = open_store(settings)          # records where the watcher moves each file
     watcher = Watcher(inbox, process, interval=args.interval, grace=args.grace,
-                      reconcile_every=args.reconcile, on_moved=store.relocate)
+                      reconcile_every=args.reconcile, on_moved=store.files.relocate)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: watcher.stop())
     try:

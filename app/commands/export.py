@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipeline.commands.screening import add_unblinding, unblinded_actor
-from pipeline.config import Settings, load_settings
-from pipeline.errors import BAD_INPUT, InputError
-from pipeline.sinks import Sink
-from pipeline.sinks.outbox import SINK_NAMES, DeliveryReport, configured_sinks, deliver_outbox, enqueue_results
-from pipeline.store import open_store
+from typing import TYPE_CHECKING
 
+from app.common import add_unblinding, unblinded_actor
+from pipeline.sinks import SINK_NAMES
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
+    from pipeline.sinks import Sink
+    from pipeline.sinks.outbox import DeliveryReport
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("export", help="push results to the webhook / FHIR / CSV sinks")
@@ -25,23 +27,27 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _export(settings: Settings, wanted: tuple[str, ...], selected: dict[str, Sink],
-            actor: str | None) -> tuple[int, DeliveryReport]:
+def _export(settings: "Settings", wanted: tuple[str, ...], selected: "dict[str, Sink]",
+            actor: str | None) -> "tuple[int, DeliveryReport]":
     """Queue the results for the wanted sinks and deliver what is due (an unblinded export is
     audited first)."""
-    store = open_store(settings)
-    try:
+    from pipeline.sinks.outbox import deliver_outbox, enqueue_results
+    from pipeline.store import open_store
+
+    with open_store(settings) as store:
         if actor is not None:
-            blinded = store.blinded_measurements()
-            store.log_unblinded_read(actor, "unblinded_export", sorted({mm.patient_id for mm in blinded}),
-                                     {"sinks": list(wanted), "measurements": [mm.id for mm in blinded]})
+            blinded = store.measurements.blinded()
+            store.audit.log_unblinded_read(actor, "unblinded_export", sorted({mm.patient_id for mm in blinded}),
+                                           {"sinks": list(wanted), "measurements": [mm.id for mm in blinded]})
         queued = enqueue_results(store, wanted, include_blinded=actor is not None, actor=actor or "export")
         return queued, deliver_outbox(store, store.clock(), selected, actor=actor or "export")
-    finally:
-        store.close()
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.sinks.outbox import configured_sinks
+
     actor = unblinded_actor(args)
     settings = load_settings()
     sinks = configured_sinks(settings)

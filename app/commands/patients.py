@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipeline.config import load_settings
-from pipeline.registry import import_registry
-from pipeline.store import open_store
 
 
 def register(subparsers: Any) -> None:
@@ -21,11 +18,12 @@ def register(subparsers: Any) -> None:
 
 
 def run_import(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    store = open_store(load_settings())
-    try:
+    from pipeline.config import load_settings
+    from pipeline.registry import import_registry
+    from pipeline.store import open_store
+
+    with open_store(load_settings()) as store:
         summary, errors = import_registry(store, args.csv, actor=args.actor)
-    finally:
-        store.close()
     document = {
         "file": args.csv,
         "added": list(summary.added),

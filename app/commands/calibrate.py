@@ -11,10 +11,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipeline.bead_calibration import calibrate_file, calibration_document, qc_config_from_settings
-from pipeline.config import load_settings
-from pipeline.fcs import read_fcs
-from pipeline.lots import choose_lot
 
 
 def _human(doc: dict[str, Any]) -> str:
@@ -39,18 +35,21 @@ def _human(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    acq = read_fcs(args.beads)
-    lot = choose_lot(args.beads, acq.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
+    from pipeline.bead_calibration import calibrate_file, calibration_document
+    from pipeline.config import load_settings
+    from pipeline.fcs import read_fcs
+    from pipeline.lots import choose_lot
+
     settings = load_settings()
+    acq = read_fcs(args.beads, settings)
+    lot = choose_lot(args.beads, acq.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
     clustering = [c.strip() for c in (args.clustering_channels or "").split(",") if c.strip()] or None
-    cal = calibrate_file(acq, lot.values, lot.name or acq.bead_lot, channel=args.channel,
-                         config=qc_config_from_settings(settings),
-                         statistic=settings.statistic,  # type: ignore[arg-type]
-                         clustering_channels=clustering)
+    cal = calibrate_file(acq, lot, settings, channel=args.channel, clustering_channels=clustering)
     doc = calibration_document(cal, acq.path)
     if args.figure:
-        from pipeline.report.calibration_figure import draw_calibration_figure
-        doc["figure"] = str(draw_calibration_figure(cal, Path(args.figure)))
+        from pipeline.report.chart import to_png
+        from pipeline.report.figures import calibration_chart
+        doc["figure"] = str(to_png(calibration_chart(cal, Path(acq.path).name), Path(args.figure)))
     return doc, _human(doc)
 
 

@@ -10,16 +10,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipeline.bead_calibration import calibrate_file, calibration_document, qc_config_from_settings
-from pipeline.config import load_settings
-from pipeline.errors import BAD_INPUT, InputError
-from pipeline.fcs import read_fcs
-from pipeline.lots import choose_lot
-from pipeline.measurement import load_template, measure, measurement_fields, measurement_input, require_panel
-from pipeline.registry import read_registry
 
 
 def _admission(registry: str | None, patient_id: str | None) -> Any:
+    from pipeline.registry import read_registry
+
     if not registry or not patient_id:
         return None
     rows, _ = read_registry(registry)
@@ -49,6 +44,14 @@ def _human(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from pipeline.bead_calibration import calibrate_file, calibration_document
+    from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.fcs import read_fcs
+    from pipeline.lots import choose_lot
+    from pipeline.measurement import measure, measurement_document, require_panel
+    from pipeline.tubes import template
+
     settings = load_settings()
     sample = read_fcs(args.sample, settings)
     require_panel(sample)
@@ -56,17 +59,16 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         raise InputError(args.sample, BAD_INPUT, "this is a bead tube, not a patient tube")
     beads = read_fcs(args.beads, settings)
     lot = choose_lot(args.beads, beads.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
-    cal = calibrate_file(beads, lot.values, lot.name or beads.bead_lot,
-                         config=qc_config_from_settings(settings), statistic=settings.statistic)  # type: ignore[arg-type]
-    result = measure(sample, cal, settings, admission=_admission(args.registry, sample.patient_id),
-                     template=load_template(settings))
-    doc = measurement_fields(measurement_input(result, calibration_id=None), sample.path,
-                             calibration_document(cal, beads.path))
+    cal = calibrate_file(beads, lot, settings)
+    result, gating = measure(sample, cal, settings, admission=_admission(args.registry, sample.patient_id),
+                             template=template(settings.gating_template, settings.gating_template_gate))
+    doc = measurement_document(result, calibration_document(cal, beads.path))
     if args.figure:
-        from pipeline.report.gating_figure import draw_gating_figure
-        doc["figure"] = str(draw_gating_figure(Path(args.figure), sample.events, [c.name for c in sample.channels],
-                                               sample.roles.as_dict(), result.gating, result.pe_statistic,
-                                               result.statistic))
+        from pipeline.report.chart import to_png
+        from pipeline.report.figure_data import SampleFigure
+        from pipeline.report.figures import gating_chart
+        figure = SampleFigure.of(sample, gating, result.pe_statistic, result.statistic)
+        doc["figure"] = str(to_png(gating_chart(figure, result.qc, Path(sample.path).name), Path(args.figure)))
     return doc, _human(doc)
 
 

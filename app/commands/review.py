@@ -10,9 +10,6 @@ import argparse
 import getpass
 from typing import Any
 
-from pipeline.config import load_settings
-from pipeline.errors import BAD_INPUT, InputError
-from pipeline.store import open_store
 
 
 def register(subparsers: Any) -> None:
@@ -31,18 +28,19 @@ def register(subparsers: Any) -> None:
 
 
 def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
-    store = open_store(load_settings())
-    try:
-        post_randomization = {mm.id for mm in store.blinded_measurements()}
+    from pipeline.config import load_settings
+    from pipeline.store import open_store
+
+    with open_store(load_settings()) as store:
+        post_randomization = {mm.id for mm in store.measurements.blinded()}
         items = []
-        for mm in store.pending_measurements():
+        for mm in store.measurements.pending():
             blinded = mm.id in post_randomization
             items.append({"measurement_id": mm.id, "patient_id": mm.patient_id,
-                          "collection_date": mm.collection_date.isoformat(), "icu_day": mm.icu_day,
+                          "collection_date": mm.collection_date.isoformat(), "icu_day": mm.measurement.icu_day,
                           "abc": None if blinded else mm.abc, "blinded": blinded,
-                          "monocytes": mm.monocytes, "qc": mm.qc.as_dict(), "file_sha256": mm.file_sha256})
-    finally:
-        store.close()
+                          "monocytes": mm.measurement.monocytes, "qc": mm.qc.as_dict(),
+                          "file_sha256": mm.file_sha256})
     lines = [f"{i['measurement_id']:>5}  {i['patient_id']:<12} {i['collection_date']}  "
              f"{'blinded' if i['blinded'] else format(i['abc'] or 0, ',.0f'):>8}  {'; '.join(i['qc']['reasons'])}"
              for i in items]
@@ -50,19 +48,20 @@ def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
 
 
 def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.store import open_store
+
     actor = args.actor.strip() or getpass.getuser()
-    store = open_store(load_settings())
-    try:
+    with open_store(load_settings()) as store:
         try:
-            review = store.record_review(args.id, args.decision, args.reason, actor)
+            review = store.measurements.review(args.id, args.decision, args.reason, actor)
         except KeyError:
             raise InputError(f"measurement {args.id}", BAD_INPUT, "no such measurement") from None
         except ValueError as exc:
             raise InputError(f"measurement {args.id}", BAD_INPUT, str(exc)) from None
-        meas = store.get_measurement(args.id)
-        screening = store.screening_history(meas.patient_id)[-1] if meas else None
-    finally:
-        store.close()
+        meas = store.measurements.get(args.id)
+        screening = store.screening.history(meas.patient_id)[-1] if meas else None
     document = {"measurement_id": review.measurement_id, "decision": review.decision,
                 "reason": review.reason, "actor": review.actor,
                 "decided_at": review.decided_at.isoformat(),

@@ -2,9 +2,9 @@
 
 The document is the contract's ``files`` and ``screening``, plus ``finished`` (samples of earlier
 runs that found their beads in this one) and ``registry_errors`` (rows of the registry that did
-not load, with their line). Embedded by default: the project's own Prefect server (SQLite under ``MHLADR_HOME/prefect``)
-is started on first use and reused afterwards (:mod:`flows.server`); ``PREFECT_API_URL`` in the
-environment points the run at a shared server instead.
+not load, with their line). Embedded by default: the project's own Prefect server (SQLite under
+``MHLADR_HOME/prefect``) is started on first use and reused afterwards (:mod:`flows.server`);
+``PREFECT_API_URL`` in the environment points the run at a shared server instead.
 """
 
 from __future__ import annotations
@@ -13,48 +13,21 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipeline.commands.screening import human as screening_table
-from pipeline.config import load_settings
-from pipeline.errors import BAD_INPUT, InputError
-
-
-def folder(path: str) -> Path:
-    p = Path(path)
-    if not p.is_dir():
-        raise InputError(path, BAD_INPUT, "not a folder")
-    return p
-
-
-def optional_file(path: str | None) -> str | None:
-    if path is None:
-        return None
-    if not Path(path).is_file():
-        raise InputError(path, BAD_INPUT, "file not found")
-    return path
-
-
-def add_inputs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inbox", help="folder of FCS files")
-    parser.add_argument("--registry", help="patient registry CSV (imported, idempotent)")
-    parser.add_argument("--lots", help="bead lot table CSV (default: INBOX/lots.csv if present)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-
-
-def _fmt_abc(f: dict[str, Any]) -> str:
-    if f.get("abc") is None:
-        return "-"
-    interval = f.get("abc_interval")
-    return f"{f['abc']:,.0f}" + (f" ({interval[0]:,.0f}-{interval[1]:,.0f})" if interval else "")
+from app.commands.screening import human as screening_table
+from app.common import add_inputs, folder, optional_file
 
 
 def _detail(f: dict[str, Any], threshold: float) -> str:
     """What a technician wants to see on one line per file."""
+    from pipeline import formatting as fmt
+
     if f["kind"] == "beads" and f.get("slope") is not None:
         return f"slope {f['slope']:.3f}  R^2 {f['r2']:.4f}  lot {f.get('lot') or '-'}"
     if f.get("abc") is not None:
         flag = {True: f"< {threshold:,.0f}", False: f">= {threshold:,.0f}",
                 None: "no decision"}[f.get("below_threshold")]
-        return (f"{_fmt_abc(f):<24} {f.get('category') or '-':<17} {flag:<11} "
+        value = fmt.abc(f["abc"]) + (f" ({fmt.interval(f['abc_interval'])})" if f.get("abc_interval") else "")
+        return (f"{value:<24} {f.get('category') or '-':<17} {flag:<11} "
                 f"day {f.get('icu_day') if f.get('icu_day') is not None else '-'}")
     return "; ".join(f.get("reasons") or [])
 
@@ -71,9 +44,13 @@ def human(document: dict[str, Any], threshold: float) -> str:
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from pipeline import workers
+    from pipeline.config import load_settings
+
     inbox = folder(args.inbox).resolve()
     registry, lots = optional_file(args.registry), optional_file(args.lots)
     settings = load_settings()
+    workers.warm_up()          # the workers load the science while this process loads Prefect
     from flows.batch import batch_flow
     from flows.server import connected, resolve_server
 

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.commands.run import optional_file
-from pipeline.config import load_settings
+from app.common import optional_file
 
 
 def local_timezone() -> str:
@@ -27,6 +26,8 @@ def local_timezone() -> str:
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from pipeline.config import load_settings
+
     settings = load_settings()
     from flows.server import resolve_server, stop_server
 

@@ -12,12 +12,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import load_settings
-from pipeline.fcs import sha256_file
-from pipeline.processing import Processor
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from pipeline.config import load_settings
+    from pipeline.fcs import sha256_file
+    from pipeline.processing import Processor
+
     target = args.target
     sha = target.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", target) else sha256_file(Path(target))
     processor = Processor(load_settings(), registry_csv=args.registry, lots_csv=args.lots)

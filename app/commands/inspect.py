@@ -1,23 +1,25 @@
-"""``mhladr inspect FILE``: what the reader finds in one FCS file (Interfaces contract)."""
+"""``mhladr inspect FILE``: what the reader finds in one FCS file (Interfaces contract), from its
+HEADER and TEXT (hashed and checked, no event decoded)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.acquisition import Acquisition
-from pipeline.fcs import read_fcs
+if TYPE_CHECKING:
+    from pipeline.acquisition import Header
 
 
-def compensation_summary(acq: Acquisition) -> dict[str, Any]:
-    """How the file's data stand with respect to compensation (the reader applies the matrix)."""
+def compensation_summary(acq: Header) -> dict[str, Any]:
+    """How the file's data stand with respect to compensation: a file with a spillover matrix is
+    compensated by the reader with it (``applied``), before any fluorescence is used."""
     if acq.spillover is None:
         return {"state": "no_matrix", "keyword": None, "channels": [], "matrix": None}
-    return {"state": "applied" if acq.compensated else "uncompensated", "keyword": acq.spillover.keyword,
+    return {"state": "applied", "keyword": acq.spillover.keyword,
             "channels": list(acq.spillover.channels), "matrix": acq.spillover.matrix.round(6).tolist()}
 
 
-def describe(acq: Acquisition) -> dict[str, Any]:
+def describe(acq: Header) -> dict[str, Any]:
     """The contract's ``inspect`` document for an acquisition."""
     return {
         "file": acq.path,
@@ -59,7 +61,9 @@ def _human(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    doc = describe(read_fcs(args.file, data_set=args.data_set))
+    from pipeline.fcs import read_header   # HEADER and TEXT only: no event is decoded to describe a file
+
+    doc = describe(read_header(args.file, data_set=args.data_set))
     return doc, _human(doc)
 
 

@@ -1,0 +1,147 @@
+"""What a patient tube's figure needs, computed once from its events and gates while the tube is
+in memory (numpy only), and kept beside the reports so the figure can be drawn again later
+without reading the FCS file: density grids, gate outlines and the monocytes' PE histogram."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gating.result import MonocyteGateResult, MonocyteGeometry
+from pipeline.acquisition import Acquisition
+from science.transform import asinh
+
+GRID = 128
+PE_BINS = 100
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Counts of two populations on one 2-D grid (``extent`` = x0, x1, y0, y1)."""
+
+    extent: tuple[float, float, float, float]
+    background: np.ndarray
+    foreground: np.ndarray
+
+
+@dataclass(frozen=True)
+class SampleFigure:
+    """Figure data of one patient tube (display coordinates, labels included)."""
+
+    gate_labels: tuple[str, str]
+    gate: Grid
+    gate_outlines: tuple[np.ndarray, ...]          # closed polylines (n, 2) in the gate's display space
+    monocytes: int
+    singlet_labels: tuple[str, str] | None          # None: no FSC area/height pair
+    singlet: Grid | None
+    singlet_lines: tuple[float, ...]                # area/height ratios bounding the singlets
+    singlet_counts: tuple[int, int]                 # (singlets, cells)
+    pe_label: str
+    pe_edges: np.ndarray                            # log10 PE bin edges
+    pe_counts: np.ndarray
+    pe_statistic: float | None
+    statistic: str
+
+    @staticmethod
+    def of(acq: Acquisition, gating: MonocyteGateResult, pe_statistic: float | None,
+           statistic: str = "median") -> "SampleFigure":
+        roles = acq.roles
+        ssc_name = roles.ssc_a or roles.ssc_h or ""
+        cd14, ssc = acq.column(roles.cd14 or ""), acq.column(ssc_name)
+        mono = gating.monocytes
+        geometry = gating.gate
+        if isinstance(geometry, MonocyteGeometry):
+            x, y = asinh(cd14, geometry.cd14_cofactor), asinh(ssc, geometry.ssc_cofactor)
+            labels = (f"asinh({roles.cd14} / {geometry.cd14_cofactor:.3g})",
+                      f"asinh({ssc_name} / {geometry.ssc_cofactor:.3g})")
+            outlines = tuple(_ellipse(np.asarray(c.mean), np.asarray(c.covariance), geometry.distance2_max)
+                             for c in geometry.monocyte_components)
+        else:
+            x, y = np.log10(np.clip(cd14, 1, None)), np.log10(np.clip(ssc, 1, None))
+            labels, outlines = (f"log10 {roles.cd14}", f"log10 {ssc_name}"), ()
+        gate = _grid(x, y, ~mono, mono)
+        singlet, singlet_labels, lines = None, None, ()
+        counts = gating.counts
+        if gating.doublets is not None:
+            d = gating.doublets
+            height, area = acq.column(d.height_channel), acq.column(d.area_channel)
+            cells = gating.masks["cells"]
+            singlet = _grid(height, area, cells, np.zeros_like(cells), low=0.0, top=99.5)
+            singlet_labels, lines = (d.height_channel, d.area_channel), (d.ratio_low, d.ratio_high)
+        pe = acq.column(roles.pe or "")[mono]
+        logs = np.log10(pe[pe > 0]) if pe.size else np.empty(0)
+        lo, hi = (float(logs.min()), float(logs.max())) if logs.size else (0.0, 1.0)
+        pe_counts, pe_edges = np.histogram(logs, bins=PE_BINS, range=(lo, hi if hi > lo else lo + 1.0))
+        return SampleFigure(gate_labels=labels, gate=gate, gate_outlines=outlines, monocytes=int(counts["monocytes"]),
+                            singlet_labels=singlet_labels, singlet=singlet, singlet_lines=lines,
+                            singlet_counts=(int(counts["singlets"]), int(counts["cells"])),
+                            pe_label=f"log10 {roles.pe} (monocytes)", pe_edges=pe_edges, pe_counts=pe_counts,
+                            pe_statistic=pe_statistic, statistic=statistic)
+
+    def save(self, path: Path) -> Path:
+        """Write the figure data (``.npz``: arrays plus a JSON header)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"gate_background": self.gate.background, "gate_foreground": self.gate.foreground,
+                  "pe_edges": self.pe_edges, "pe_counts": self.pe_counts}
+        arrays.update({f"outline_{i}": o for i, o in enumerate(self.gate_outlines)})
+        if self.singlet is not None:
+            arrays.update(singlet_background=self.singlet.background, singlet_foreground=self.singlet.foreground)
+        meta = {"gate_labels": self.gate_labels, "gate_extent": self.gate.extent,
+                "outlines": len(self.gate_outlines), "monocytes": self.monocytes,
+                "singlet_labels": self.singlet_labels,
+                "singlet_extent": self.singlet.extent if self.singlet is not None else None,
+                "singlet_lines": self.singlet_lines, "singlet_counts": self.singlet_counts,
+                "pe_label": self.pe_label, "pe_statistic": self.pe_statistic, "statistic": self.statistic}
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+        tmp.replace(path)
+        return path
+
+    @staticmethod
+    def load(path: Path) -> "SampleFigure":
+        with np.load(path) as data:
+            meta = json.loads(str(data["meta"]))
+            singlet = None
+            if meta["singlet_extent"] is not None:
+                singlet = Grid(tuple(meta["singlet_extent"]), data["singlet_background"], data["singlet_foreground"])
+            return SampleFigure(
+                gate_labels=tuple(meta["gate_labels"]),
+                gate=Grid(tuple(meta["gate_extent"]), data["gate_background"], data["gate_foreground"]),
+                gate_outlines=tuple(data[f"outline_{i}"] for i in range(meta["outlines"])),
+                monocytes=meta["monocytes"],
+                singlet_labels=tuple(meta["singlet_labels"]) if meta["singlet_labels"] else None,
+                singlet=singlet, singlet_lines=tuple(meta["singlet_lines"]),
+                singlet_counts=tuple(meta["singlet_counts"]), pe_label=meta["pe_label"],
+                pe_edges=data["pe_edges"], pe_counts=data["pe_counts"], pe_statistic=meta["pe_statistic"],
+                statistic=meta["statistic"])
+
+
+def _grid(x: np.ndarray, y: np.ndarray, background: np.ndarray, foreground: np.ndarray,
+          low: float | None = None, top: float = 99.9) -> Grid:
+    finite = np.isfinite(x) & np.isfinite(y)
+    xs, ys = x[finite], y[finite]
+    if xs.size == 0:
+        return Grid((0.0, 1.0, 0.0, 1.0), np.zeros((GRID, GRID), int), np.zeros((GRID, GRID), int))
+    x0 = float(np.percentile(xs, 0.1)) if low is None else low
+    y0 = float(np.percentile(ys, 0.1)) if low is None else low
+    x1, y1 = float(np.percentile(xs, top)), float(np.percentile(ys, top))
+    x1, y1 = (x1 if x1 > x0 else x0 + 1.0), (y1 if y1 > y0 else y0 + 1.0)
+    extent = (x0, x1, y0, y1)
+
+    def counts(mask: np.ndarray) -> np.ndarray:
+        keep = finite & mask
+        h, _, _ = np.histogram2d(y[keep], x[keep], bins=GRID, range=[[y0, y1], [x0, x1]])
+        return h.astype(np.int32)
+
+    return Grid(extent, counts(background), counts(foreground))
+
+
+def _ellipse(mean: np.ndarray, cov: np.ndarray, d2: float, n: int = 72) -> np.ndarray:
+    """The closed outline {x : (x - mean)' cov^-1 (x - mean) = d2}."""
+    values, vectors = np.linalg.eigh(cov)
+    angle = np.linspace(0.0, 2.0 * np.pi, n)
+    circle = np.column_stack([np.cos(angle), np.sin(angle)]) * np.sqrt(d2 * np.maximum(values, 0.0))
+    return mean + circle @ vectors.T

@@ -1,0 +1,184 @@
+"""Patient results (measurements) and the technicians' review decisions on them.
+
+A measurement row holds the result's values as columns (what the rules and lists query) and its
+gating record, notes and calibration reference; it maps back to the one
+:class:`pipeline.measurement.Measurement` shape (with its calibration and the file's current path).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.eligibility import is_blinded
+from pipeline.measurement import Measurement
+from pipeline.registry import parse_date_or_datetime
+from pipeline.store import calibrations, files
+from pipeline.store import models as m
+from pipeline.store.records import ReviewRecord, StoredMeasurement
+from science.qc import QC
+
+if TYPE_CHECKING:
+    from pipeline.store.hub import Store, Tx
+
+# The latest technician decision on the selected measurement (correlated scalar subquery), so a
+# list of results and their reviews is one query.
+LATEST_REVIEW = (select(m.ReviewDecision.decision)
+                 .where(m.ReviewDecision.measurement_id == m.Measurement.id)
+                 .order_by(m.ReviewDecision.id.desc()).limit(1)
+                 .correlate(m.Measurement).scalar_subquery())
+# The path of the original sighting of the measured file.
+FILE_PATH = (select(m.File.path).where(m.File.sha256 == m.Measurement.file_sha256, m.File.status != "duplicate")
+             .limit(1).correlate(m.Measurement).scalar_subquery())
+
+
+def measurement_dict(row: m.Measurement) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in m.Measurement.__table__.columns
+            if c.name not in {"id", "created"}}
+
+
+def stored(row: m.Measurement, review: str | None, path: str | None,
+           cal: m.Calibration | None) -> StoredMeasurement:
+    interval = (row.abc_low, row.abc_high) if row.abc_low is not None and row.abc_high is not None else None
+    measurement = Measurement(
+        file=path or "", sha256=row.file_sha256, patient_id=row.patient_id, collection_date=row.collection_date,
+        icu_day=row.icu_day, in_window=row.in_window, monocytes=row.monocytes, statistic=row.statistic,
+        pe_statistic=row.pe_statistic, abc=row.abc, abc_interval=interval, below_threshold=row.below_threshold,
+        category=row.category, qc=QC(row.qc_status, tuple(row.qc_reasons)), gates=dict(row.gates),
+        calibration=calibrations.from_record(cal.record) if cal is not None else None,
+        analysed_at=row.analysed_at, software_version=row.software_version, notes=tuple(row.notes))
+    return StoredMeasurement(row.id, row.created, row.calibration_id, review, measurement)
+
+
+def rows(s: Session, *where: Any) -> list[StoredMeasurement]:
+    """Stored measurements matching ``where`` with their latest review, file path and
+    calibration, by id, in one query."""
+    query = (select(m.Measurement, LATEST_REVIEW, FILE_PATH, m.Calibration)
+             .outerjoin(m.Calibration, m.Calibration.id == m.Measurement.calibration_id)
+             .where(*where).order_by(m.Measurement.id))
+    return [stored(row, review, path, cal) for row, review, path, cal in s.execute(query)]
+
+
+def randomizations(s: Session) -> dict[str, Any]:
+    found = s.execute(select(m.Patient.patient_id, m.Patient.randomized_at)
+                      .where(m.Patient.randomized_at.is_not(None)))
+    return {pid: parse_date_or_datetime(at) for pid, at in found}
+
+
+def review_record(row: m.ReviewDecision) -> ReviewRecord:
+    return ReviewRecord(row.id, row.measurement_id, row.decision, row.reason, row.actor, row.decided_at)
+
+
+class Measurements:
+    """The ``measurements`` and ``review_decisions`` tables."""
+
+    REVIEW_DECISIONS = m.REVIEW_DECISIONS
+
+    def __init__(self, store: "Store") -> None:
+        self.store = store
+
+    def add(self, meas: Measurement, calibration_id: int | None = None, *, size: int | None = None,
+            actor: str = "pipeline", today: date | None = None, note: str | None = None) -> StoredMeasurement:
+        """Store a patient result (idempotent per file); the file's row follows (``measured`` or
+        ``qc_fail``; recorded when ``size`` is given for a file not seen yet) and the patient is
+        re-evaluated, all in one transaction."""
+        with self.store.write(actor, today) as tx:
+            return self.add_in(tx, meas, calibration_id, size=size, note=note)
+
+    def add_in(self, tx: "Tx", meas: Measurement, calibration_id: int | None, *, size: int | None = None,
+               note: str | None = None) -> StoredMeasurement:
+        """:meth:`add` inside a transaction the caller holds."""
+        s = tx.session
+        existing = rows(s, m.Measurement.file_sha256 == meas.sha256)
+        if existing:
+            return existing[0]
+        files.settle_in(tx, meas.sha256, "sample", meas.qc, path=meas.file if size is not None else None,
+                        size=size, patient_id=meas.patient_id, collection_date=meas.collection_date, note=note)
+        interval = meas.abc_interval
+        row = m.Measurement(
+            file_sha256=meas.sha256, patient_id=meas.patient_id or "",
+            collection_date=meas.collection_date or date.min, icu_day=meas.icu_day, in_window=meas.in_window,
+            monocytes=int(meas.monocytes), statistic=meas.statistic, pe_statistic=meas.pe_statistic,
+            abc=meas.abc, abc_low=interval[0] if interval else None, abc_high=interval[1] if interval else None,
+            below_threshold=meas.below_threshold, category=meas.category,
+            qc_status=meas.qc.status, qc_reasons=list(meas.qc.reasons), calibration_id=calibration_id,
+            gates=meas.gates, notes=list(meas.notes), analysed_at=meas.analysed_at,
+            software_version=meas.software_version, created=tx.now())
+        s.add(row)
+        s.flush()
+        tx.audit("store_measurement", "measurement", row.id, None, measurement_dict(row))
+        tx.touch(row.patient_id)
+        return rows(s, m.Measurement.id == row.id)[0]
+
+    def get(self, measurement_id: int) -> StoredMeasurement | None:
+        return self._one(m.Measurement.id == measurement_id)
+
+    def of_file(self, sha256: str) -> StoredMeasurement | None:
+        """The result measured from this file's content, if any."""
+        return self._one(m.Measurement.file_sha256 == sha256)
+
+    def _one(self, where: Any) -> StoredMeasurement | None:
+        with self.store.read() as s:
+            found = rows(s, where)
+            return found[0] if found else None
+
+    def list(self, patient_id: str | None = None, *, include_blinded: bool = False) -> list[StoredMeasurement]:
+        """Stored results (by id); results collected after the patient's randomization are left
+        out unless ``include_blinded`` (callers audit such reads with ``audit.log_unblinded_read``)."""
+        with self.store.read() as s:
+            where = [] if patient_id is None else [m.Measurement.patient_id == patient_id]
+            randomized = randomizations(s)
+            return [r for r in rows(s, *where)
+                    if include_blinded or not is_blinded(r.collection_date, randomized.get(r.patient_id))]
+
+    def blinded(self) -> list[StoredMeasurement]:
+        """The results collected after their patient's randomization (by id)."""
+        with self.store.read() as s:
+            randomized = randomizations(s)
+            found = rows(s, m.Measurement.patient_id.in_(randomized))
+            return [r for r in found if is_blinded(r.collection_date, randomized[r.patient_id])]
+
+    def is_blinded(self, record: StoredMeasurement) -> bool:
+        """Whether a result was collected after its patient's randomization."""
+        patient = self.store.patients.get(record.patient_id)
+        return patient is not None and is_blinded(record.collection_date, patient.randomized_at)
+
+    def pending(self) -> list[StoredMeasurement]:
+        """QC ``review`` results that no technician has decided yet (oldest first)."""
+        with self.store.read() as s:
+            return rows(s, m.Measurement.qc_status == "review", LATEST_REVIEW.is_(None))
+
+    # -- reviews ------------------------------------------------------------------------------
+    def review(self, measurement_id: int, decision: str, reason: str, actor: str, *,
+               today: date | None = None) -> ReviewRecord:
+        """A technician's approve/reject of a QC ``review`` result; re-evaluates the patient."""
+        if decision not in m.REVIEW_DECISIONS:
+            raise ValueError(f"decision must be one of {m.REVIEW_DECISIONS}, not {decision!r}")
+        if not reason.strip() or not actor.strip():
+            raise ValueError("a review needs a reason and an actor")
+        with self.store.write(actor, today) as tx:
+            s = tx.session
+            found = s.execute(select(m.Measurement, LATEST_REVIEW).where(m.Measurement.id == measurement_id)).first()
+            if found is None:
+                raise KeyError(f"no measurement {measurement_id}")
+            meas, before = found
+            if meas.qc_status != "review":
+                raise ValueError(f"measurement {measurement_id} has QC {meas.qc_status}; "
+                                 "only QC review results are reviewed")
+            row = m.ReviewDecision(measurement_id=measurement_id, decision=decision, reason=reason.strip(),
+                                   actor=actor, decided_at=tx.now())
+            s.add(row)
+            s.flush()
+            tx.audit(f"review_{decision}", "measurement", measurement_id,
+                     {"review": before}, {"review": decision, "reason": row.reason})
+            tx.touch(meas.patient_id)
+            return review_record(row)
+
+    def reviews(self, measurement_id: int) -> list[ReviewRecord]:
+        with self.store.read() as s:
+            found = s.scalars(select(m.ReviewDecision).where(m.ReviewDecision.measurement_id == measurement_id)
+                              .order_by(m.ReviewDecision.id))
+            return [review_record(r) for r in found]

@@ -1,0 +1,105 @@
+"""One tube through the science, as a batch's worker process runs it: a bead tube to its
+calibration, a patient tube to its measurement, a stored result to its report.
+
+Each function takes one small job (picklable), reads the file it names once (the header, with
+its SHA-256, was taken by :func:`examine`), and raises :class:`~pipeline.errors.InputError` for
+an unusable input. No database here: the batch stores what comes back. Jobs compare by
+identity (``eq=False``), so a batch can key its results by them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from calibration.result import Calibration
+from pipeline.acquisition import Header
+from pipeline.bead_calibration import calibrate_file
+from pipeline.config import Settings
+from pipeline.errors import InputError
+from pipeline.fcs import decode, read_header, sha256_file
+from pipeline.lots import Lot
+from pipeline.measurement import Measurement, measure
+from pipeline.report.figure_data import SampleFigure
+
+if TYPE_CHECKING:
+    from gating.template import TemplateGate
+
+
+@dataclass(frozen=True, eq=False)
+class Examine:
+    path: str
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Examined:
+    """A file's SHA-256 and size, and its header or why it cannot be used."""
+
+    path: str
+    sha256: str
+    size: int
+    header: Header | None
+    error: InputError | None
+
+
+@dataclass(frozen=True, eq=False)
+class BeadTube:
+    tube: Examined
+    lot: Lot
+    settings: Settings
+
+
+@dataclass(frozen=True, eq=False)
+class PatientTube:
+    tube: Examined
+    calibration: Calibration
+    calibration_id: int
+    admission: date | datetime | None
+    settings: Settings
+    figure: str                 # where the report's figure data goes
+
+
+def examine(job: Examine) -> Examined:
+    """Hash the file (once) and read its HEADER and TEXT (no event decoded)."""
+    path = Path(job.path)
+    sha256 = sha256_file(path)
+    size = path.stat().st_size
+    try:
+        return Examined(job.path, sha256, size, read_header(path, job.settings, sha256=sha256), None)
+    except InputError as err:
+        return Examined(job.path, sha256, size, None, err)
+
+
+def calibrate(job: BeadTube) -> Calibration:
+    """Decode the bead tube and fit its calibration."""
+    return calibrate_file(decode(_header(job.tube)), job.lot, job.settings)
+
+
+def measure_tube(job: PatientTube) -> Measurement:
+    """Decode the patient tube, gate it and convert it; its figure data is saved beside."""
+    acq = decode(_header(job.tube))
+    settings = job.settings
+    measurement, gating = measure(acq, job.calibration, settings, admission=job.admission,
+                                  template=template(settings.gating_template, settings.gating_template_gate))
+    SampleFigure.of(acq, gating, measurement.pe_statistic, measurement.statistic).save(Path(job.figure))
+    return measurement
+
+
+def _header(e: Examined) -> Header:
+    if e.header is None:
+        raise e.error or InputError(e.path, "bad_input", "no header")
+    return e.header
+
+
+@lru_cache(maxsize=4)
+def template(path: str, gate: str) -> "TemplateGate | None":
+    """The lab's GatingML monocyte gate named in the settings, if any, loaded once per process
+    (flowkit is imported only then)."""
+    if not path:
+        return None
+    from gating.template import load_template_gate
+    return load_template_gate(path, gate)

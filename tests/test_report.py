@@ -1,0 +1,87 @@
+"""Figures and reports: drawn from stored results and figure data, SVG in reports, PNG on request."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.config import load_settings
+from pipeline.fcs import read_fcs
+from pipeline.lots import read_lots
+
+
+@pytest.fixture(scope="module")
+def measured(data_samples: Path):
+    from pipeline.bead_calibration import calibrate_file
+    from pipeline.measurement import measure
+    from pipeline.report.figure_data import SampleFigure
+
+    settings = load_settings(env={})
+    out = {}
+    for sample, beads in (("PT-0042_D07_HLADR.fcs", "BEADS_2026-03-12_lotA_CANTO.fcs"),
+                          ("PT-0043_D06_HLADR.fcs", "BEADS_2026-03-13_lotA_CALIBUR.fcs")):
+        cal = calibrate_file(read_fcs(data_samples / beads, settings), read_lots(data_samples / "lots.csv")["lotA"],
+                             settings)
+        acq = read_fcs(data_samples / sample, settings)
+        meas, gating = measure(acq, cal, settings)
+        out[sample] = (meas, SampleFigure.of(acq, gating, meas.pe_statistic, meas.statistic))
+    return out
+
+
+@pytest.mark.parametrize("sample", ["PT-0042_D07_HLADR.fcs", "PT-0043_D06_HLADR.fcs"])
+def test_figure_data_saves_and_loads_back(measured, sample: str, tmp_path: Path) -> None:
+    from pipeline.report.figure_data import SampleFigure
+
+    meas, figure = measured[sample]
+    loaded = SampleFigure.load(figure.save(tmp_path / "f.npz"))
+    assert loaded.monocytes == meas.monocytes >= int(figure.gate.foreground.sum()) >= 0.98 * meas.monocytes
+    np.testing.assert_array_equal(loaded.gate.background, figure.gate.background)
+    assert [o.shape for o in loaded.gate_outlines] == [o.shape for o in figure.gate_outlines]
+    assert (loaded.singlet is None) == (sample.startswith("PT-0043"))    # FACSCalibur: no FSC-A
+    assert loaded.pe_statistic == pytest.approx(meas.pe_statistic)
+
+
+@pytest.mark.parametrize("sample", ["PT-0042_D07_HLADR.fcs", "PT-0043_D06_HLADR.fcs"])
+def test_gating_chart_as_png_and_svg(measured, sample: str, tmp_path: Path) -> None:
+    from pipeline.report.chart import to_png, to_svg
+    from pipeline.report.figures import gating_chart
+
+    meas, figure = measured[sample]
+    chart = gating_chart(figure, meas.qc, sample)
+    path = to_png(chart, tmp_path / "gate.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    svg = to_svg(chart)
+    densities = 1 if figure.singlet is None else 2
+    assert svg.startswith("<svg") and svg.count("<image") == densities and f"monocytes ({meas.monocytes:,})" in svg
+    assert f"QC {meas.qc.status}" in svg
+
+
+def test_a_failed_result_is_titled_with_its_qc(measured) -> None:
+    from pipeline.report.chart import to_svg
+    from pipeline.report.figures import gating_chart
+    from science.qc import QC
+
+    _, figure = measured["PT-0042_D07_HLADR.fcs"]
+    svg = to_svg(gating_chart(figure, QC("fail", ("PE voltage differs",)), "tube"))
+    assert "QC fail - PE voltage differs" in svg and "QC pass" not in svg
+
+
+def test_sample_report_shows_numbers_as_a_person_reads_them(measured, tmp_path: Path) -> None:
+    from pipeline.report.html import write_sample_report
+
+    meas, figure = measured["PT-0042_D07_HLADR.fcs"]
+    text = write_sample_report(meas, figure, tmp_path / "r.html").read_text()
+    assert f"{meas.abc:,.0f}" in text and "<svg" in text
+    assert not re.search(r"\d\.\d{6,}", re.sub(r"<svg.*?</svg>", "", text, flags=re.S)), "raw floats in the report"
+    assert "True" not in text and "False" not in text
+
+
+def test_ticks_are_round_and_inside() -> None:
+    from pipeline.report.chart import tick_label, ticks
+
+    assert ticks(0, 262144) == [0, 50000, 100000, 150000, 200000, 250000]
+    assert [tick_label(t) for t in ticks(0, 262144)] == ["0", "50k", "100k", "150k", "200k", "250k"]
+    assert ticks(-0.13, 0.13) == pytest.approx([-0.1, -0.05, 0, 0.05, 0.1])
