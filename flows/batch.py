@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from flows import tasks
 from flows.artifacts import publish
@@ -34,23 +35,28 @@ class BatchOutcome:
 
 
 def process_files(processor: Processor, paths: list[Path]) -> BatchOutcome:
-    """The batch's task graph (see module doc); returns one result per path."""
-    intake = tasks.intake(processor, paths)
+    """The batch's task graph (see module doc); returns one result per path.
+
+    Arguments are passed ``quote``-d: Prefect would otherwise walk every header and result to
+    look for futures, which costs more than the work of a small batch.
+    """
+    p = quote(processor)
+    intake = tasks.intake(p, quote(paths))
     results = dict(intake.results)
-    results.update(tasks.calibrate(processor, intake.beads))
-    results.update(tasks.measure(processor, intake.samples))
-    results.update(tasks.duplicates(processor, intake.repeats, results, intake.first))
-    by_sha = {r.sha256: p for p, r in results.items() if r.status != "duplicate"}
+    results.update(tasks.calibrate(p, quote(intake.beads)))
+    results.update(tasks.measure(p, quote(intake.samples)))
+    results.update(tasks.duplicates(p, quote(intake.repeats), quote(results), quote(intake.first)))
+    by_sha = {r.sha256: path for path, r in results.items() if r.status != "duplicate"}
     elsewhere = []
-    for done in tasks.finish_pending(processor, frozenset(intake.first)):
+    for done in tasks.finish_pending(p, quote(frozenset(intake.first))):
         if done.sha256 in by_sha:
             results[by_sha[done.sha256]] = done
         else:
             elsewhere.append(done)
-    outcome = BatchOutcome(tuple(results[p] for p in intake.order), tuple(elsewhere))
-    new = {p: r for p, r in results.items() if r.sha256 in intake.first}
-    tasks.reports(processor, list(new.values()) + elsewhere)
-    tasks.push(processor)
+    outcome = BatchOutcome(tuple(results[path] for path in intake.order), tuple(elsewhere))
+    new = [r for r in results.values() if r.sha256 in intake.first]
+    tasks.reports(p, quote(new + elsewhere))
+    tasks.push(p)
     return outcome
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from flows import tasks
 from flows.artifacts import publish
@@ -17,9 +18,10 @@ def finish_pending_flow(registry: str | None = None, lots: str | None = None) ->
     """Pair, gate and quantify the waiting samples (each store write re-evaluates its patient); push."""
     processor = Processor(load_settings(), registry_csv=registry, lots_csv=lots, workers=workers.shared())
     try:
-        finished = tasks.finish_pending(processor)
-        tasks.reports(processor, finished)
-        tasks.push(processor)
+        p = quote(processor)
+        finished = tasks.finish_pending(p)
+        tasks.reports(p, quote(finished))
+        tasks.push(p)
         publish(finished, "finish-pending")
         request_reviews(processor.store)
         return [r.as_dict() for r in finished]

@@ -7,19 +7,20 @@ contract's JSON document (DESIGN.md, Interfaces: ``mhladr calibrate``).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from calibration.bead_gate import Scatter
-from calibration.calibrate import BadBeadValuesError, NoBeadsError, calibrate_beads
-from calibration.joint_peaks import ClusteringChannels
 from calibration.key import CalibrationKey
 from calibration.result import Calibration
 from pipeline.acquisition import Acquisition, Channel
 from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, NO_BEADS, WRONG_PANEL, InputError
 from pipeline.lots import Lot
+
+if TYPE_CHECKING:
+    from calibration.joint_peaks import ClusteringChannels
 
 
 def _scatter(acq: Acquisition) -> Scatter | None:
@@ -48,8 +49,10 @@ def _channel(acq: Acquisition, name: str) -> Channel:
         raise InputError(acq.path, BAD_INPUT, f"no channel {name!r} (channels: {known})") from None
 
 
-def _clustering(acq: Acquisition, measured: str, names: Sequence[str] | None) -> ClusteringChannels | None:
+def _clustering(acq: Acquisition, measured: str, names: Sequence[str] | None) -> "ClusteringChannels | None":
     """The channels other than ``measured`` among ``names`` (None when there are none)."""
+    from calibration.joint_peaks import ClusteringChannels
+
     extra = [c for c in (_channel(acq, n) for n in dict.fromkeys(names or ())) if c.name != measured]
     if not extra:
         return None
@@ -67,6 +70,8 @@ def calibrate_file(acq: Acquisition, lot: Lot, settings: Settings, channel: str 
     Raises :class:`InputError` when a channel is absent, the values are unusable or no bead
     event is left; QC problems are in the returned calibration's ``qc``.
     """
+    from calibration.calibrate import BadBeadValuesError, NoBeadsError, calibrate_beads  # the fitting numerics
+
     name = channel or acq.roles.pe
     if name is None:
         raise InputError(acq.path, WRONG_PANEL, "no PE channel found in this bead file: name one with --channel")

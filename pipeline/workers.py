@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
-PRELOAD = ["pipeline.tubes"]
+# What the forkserver loads once for every worker: the tube steps and the numerics they call.
+PRELOAD = ["pipeline.tubes", "calibration.calibrate", "gating.strategy"]
 
 
 class Workers:
@@ -54,9 +56,13 @@ class ProcessPool(Workers):
         self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context)
 
     def warm_up(self) -> None:
-        """Start the forkserver and the workers now (they load the science in the background)."""
-        for _ in range(self.processes):
-            self._pool.submit(os.getpid)
+        """Start the forkserver and the workers in the background (starting blocks until the
+        forkserver has loaded the science; meanwhile the caller goes on, e.g. importing Prefect)."""
+        def start() -> None:
+            for _ in range(self.processes):
+                self._pool.submit(os.getpid)
+
+        threading.Thread(target=start, name="workers-warm-up", daemon=True).start()
 
     def run(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, Future[R]]]:
         futures = {self._pool.submit(fn, item): item for item in items}

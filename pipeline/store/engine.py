@@ -14,14 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+# The newest revision in MIGRATIONS (a test checks it against Alembic's own head), so opening a
+# database that is up to date needs no Alembic import.
+HEAD = "0002"
 BUSY_TIMEOUT_MS = 30_000
 # pg_advisory_xact_lock keys (arbitrary constants, "mhladr" in ASCII + a suffix).
 MIGRATION_LOCK = 0x6D686C61647201
@@ -67,19 +71,27 @@ def lock_for_write(conn: Connection, key: int = WRITE_LOCK) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def alembic_config() -> Config:
+def alembic_config() -> "Config":
     """Alembic configuration built in code (no alembic.ini)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def head_revision() -> str | None:
+    """Alembic's head of MIGRATIONS (what :data:`HEAD` must say)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+    """The revision the database is at (None for an empty database)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(engine: Engine) -> None:
@@ -88,7 +100,9 @@ def upgrade(engine: Engine) -> None:
     On SQLite, foreign keys are off while migrations rebuild tables (the procedure of
     https://www.sqlite.org/lang_altertable.html#otheralter) and checked before the commit.
     """
-    head = head_revision()
+    with engine.connect() as conn:
+        if current_revision(conn) == HEAD:
+            return
     with writer(engine).connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:     # a PRAGMA that only works outside a transaction: on the driver's connection
@@ -96,8 +110,10 @@ def upgrade(engine: Engine) -> None:
         try:
             with conn.begin():
                 lock_for_write(conn, MIGRATION_LOCK)
-                if current_revision(conn) == head:
+                if current_revision(conn) == HEAD:
                     return
+                from alembic import command
+
                 config = alembic_config()
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")

@@ -42,6 +42,7 @@ class Tx:
         self.actor = actor
         self._today = today
         self._touched: list[str] = []
+        self._head: chain.AuditEntry | None = None      # the chain's last entry, read once per transaction
 
     @property
     def today(self) -> date:
@@ -57,14 +58,16 @@ class Tx:
               actor: str | None = None) -> None:
         """Append one entry to the hash-chained audit trail (see :mod:`pipeline.audit`)."""
         s = self.session
-        last = s.scalars(select(m.AuditLog).order_by(m.AuditLog.seq.desc()).limit(1)).first()
-        prev = audit_entry(last) if last is not None else None
-        entry = chain.make_entry(prev, self.now(), actor or self.actor, action, entity, str(entity_id),
+        if self._head is None:      # writers are serialised: no one else extends the chain meanwhile
+            last = s.scalars(select(m.AuditLog).order_by(m.AuditLog.seq.desc()).limit(1)).first()
+            self._head = audit_entry(last) if last is not None else None
+        entry = chain.make_entry(self._head, self.now(), actor or self.actor, action, entity, str(entity_id),
                                  before, after)
         s.add(m.AuditLog(seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
                          entity=entry.entity, entity_id=entry.entity_id, before=entry.before,
                          after=entry.after, prev_hash=entry.prev_hash, hash=entry.hash))
         s.flush()
+        self._head = entry
 
     def touch(self, patient_id: str | None) -> None:
         """Re-evaluate this patient's screening before the transaction commits (once)."""

@@ -7,6 +7,7 @@ gating record, notes and calibration reference; it maps back to the one
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -92,9 +93,8 @@ class Measurements:
                note: str | None = None) -> StoredMeasurement:
         """:meth:`add` inside a transaction the caller holds."""
         s = tx.session
-        existing = rows(s, m.Measurement.file_sha256 == meas.sha256)
-        if existing:
-            return existing[0]
+        if s.scalar(select(m.Measurement.id).where(m.Measurement.file_sha256 == meas.sha256)) is not None:
+            return rows(s, m.Measurement.file_sha256 == meas.sha256)[0]
         files.settle_in(tx, meas.sha256, "sample", meas.qc, path=meas.file if size is not None else None,
                         size=size, patient_id=meas.patient_id, collection_date=meas.collection_date, note=note)
         interval = meas.abc_interval
@@ -111,7 +111,9 @@ class Measurements:
         s.flush()
         tx.audit("store_measurement", "measurement", row.id, None, measurement_dict(row))
         tx.touch(row.patient_id)
-        return rows(s, m.Measurement.id == row.id)[0]
+        original = files.original(s, meas.sha256)        # as it loads back: the file where it is now
+        return StoredMeasurement(row.id, row.created, calibration_id, None,
+                                 replace(meas, file=original.path if original is not None else ""))
 
     def get(self, measurement_id: int) -> StoredMeasurement | None:
         return self._one(m.Measurement.id == measurement_id)
