@@ -27,7 +27,7 @@ def admit(store, pid="PT-1", admission=date(2026, 3, 1), **kw):
 
 def test_migrations_reach_head_and_match_the_models(store):
     with store.engine.connect() as conn:
-        assert current_revision(conn) == head_revision() == HEAD == "0002"
+        assert current_revision(conn) == head_revision() == HEAD == "0003"
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
 
@@ -37,7 +37,7 @@ def test_reopening_is_idempotent(settings, store):
     again = open_store(settings)
     try:
         with again.engine.connect() as conn:
-            assert current_revision(conn) == "0002"
+            assert current_revision(conn) == HEAD
         assert again.audit.entries() == before
     finally:
         again.close()

@@ -19,6 +19,7 @@ FILE_STATUSES = ("calibrated", "measured", "pending_calibration", "qc_fail", "re
 QC_STATUSES = ("pass", "review", "fail")
 SCREENING_STATUSES = ("eligible", "not_eligible", "pending")
 REVIEW_DECISIONS = ("approve", "reject")
+ROLES = ("technician", "investigator", "unblinded", "admin")   # pipeline.access.ROLES
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -205,6 +206,21 @@ class OutboxItem(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A person who may use the system, with one role; disabled, never deleted (audit trail)."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuditLog(Base):
