@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("watch", help="process FCS files as they land in a folder")
     add_inputs(parser)
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    parser.add_argument("--interval", type=float, default=0.25, help="seconds between polls (default 0.25)")
     parser.add_argument("--grace", type=float, default=60.0,
                         help="seconds a truncated file may stay incomplete before it is rejected (default 60)")
     parser.add_argument("--reconcile", type=float, default=60.0,
