@@ -12,7 +12,6 @@ Run: ``.venv/bin/python benchmarks/bench_analyze.py [--repeat 7] [--json]``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from datetime import date
@@ -21,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from timing import compare  # noqa: E402
+from timing import compare, show  # noqa: E402
 
 LOT_A = (474.0, 5359.0, 23843.0, 62336.0)
 MHLADR = str(REPO / ".venv" / "bin" / "mhladr")
@@ -65,12 +64,7 @@ def main() -> int:
         report["analyze_1M"] = {"ours_s": ours.seconds, "flowkit_s": flowkit.seconds,
                                 "ratio": ours.seconds / flowkit.seconds, "ours_peak_mib": ours.peak_mib,
                                 "flowkit_peak_mib": flowkit.peak_mib, "target_peak_mib_max": 400}
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for name, values in report.items():
-            print(name + "  " + "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
-                                          for k, v in values.items()))
+    show(report, args.json)
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -31,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
-from timing import compare  # noqa: E402
+from timing import compare, show  # noqa: E402
 
 DATA = REPO / "data_samples"
 MHLADR = str(REPO / ".venv" / "bin" / "mhladr")
@@ -160,12 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_server(root / "home-server")
         shutil.rmtree(root, ignore_errors=True)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for section, values in report.items():
-            print(section + "  " + "  ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                                             for k, v in values.items()))
+    show(report, args.json)
     return 0
 
 

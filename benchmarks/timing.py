@@ -5,6 +5,7 @@ the children it waited for)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -53,3 +54,13 @@ def compare(ours: Sequence[str], baseline: Sequence[str], repeat: int, env: dict
         return Timing(statistics.median(w for w, _ in runs), min(w for w, _ in runs), max(p for _, p in runs))
 
     return timing(mine), timing(theirs)
+
+
+def show(report: dict[str, dict], as_json: bool) -> None:
+    """Print a benchmark report: one JSON document, or one line per section."""
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    for section, values in report.items():
+        print(section + "  " + "  ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                         for k, v in values.items()))

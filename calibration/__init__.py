@@ -7,7 +7,7 @@ Public API (imported lazily, so reading a configuration does not load the fittin
     Calibration.to_abc(f), .abc_interval(f, f_se_log=...), .in_range(f), .qc, .populations
 """
 
-from importlib import import_module
+from science.lazy import exports
 
 _WHERE = {
     "BeadGate": "calibration.bead_gate", "GateCounts": "calibration.bead_gate",
@@ -22,9 +22,4 @@ _WHERE = {
     "Population": "calibration.result",
 }
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> object:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'calibration' has no attribute {name!r}")
+__getattr__ = exports("calibration", _WHERE)

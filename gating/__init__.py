@@ -10,7 +10,7 @@ Public API (imported lazily, so reading a configuration does not load the gate's
     monocyte_pe_statistic(pe_values, statistic='median') -> (value, se_log10)
 """
 
-from importlib import import_module
+from science.lazy import exports
 
 _WHERE = {
     "compensate": "gating.compensation",
@@ -23,9 +23,4 @@ _WHERE = {
     "load_template_gate": "gating.template",
 }
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> object:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'gating' has no attribute {name!r}")
+__getattr__ = exports("gating", _WHERE)
