@@ -242,14 +242,14 @@ def _svg_panel(f: _Frame, index: int, uid: str) -> list[str]:
            f'<rect x="{f.left:.1f}" y="{f.top:.1f}" width="{f.width:.1f}" height="{f.height:.1f}" '
            f'fill="#fff" stroke="#888"/>']
     out += _svg_marks(f, clip)
-    for t in ticks(*p.xlim):
+    for t in ticks(*p.xlim) if not p.note else ():
         x = f.px(t)
         if f.left - 0.5 <= x <= f.left + f.width + 0.5:
             out.append(f'<line x1="{x:.1f}" y1="{f.top + f.height:.1f}" x2="{x:.1f}" '
                        f'y2="{f.top + f.height + 4:.1f}" stroke="#888"/>'
                        f'<text x="{x:.1f}" y="{f.top + f.height + 15:.1f}" font-size="10" '
                        f'text-anchor="middle">{tick_label(t)}</text>')
-    for t in ticks(*p.ylim):
+    for t in ticks(*p.ylim) if not p.note else ():
         y = f.py(t)
         if f.top - 0.5 <= y <= f.top + f.height + 0.5:
             out.append(f'<line x1="{f.left - 4:.1f}" y1="{y:.1f}" x2="{f.left:.1f}" y2="{y:.1f}" stroke="#888"/>'

@@ -62,7 +62,7 @@ class SampleFigure:
         else:
             x, y = np.log10(np.clip(cd14, 1, None)), np.log10(np.clip(ssc, 1, None))
             labels, outlines = (f"log10 {roles.cd14}", f"log10 {ssc_name}"), ()
-        gate = _grid(x, y, ~mono, mono)
+        gate = _grid(x, y, ~mono, mono, include=outlines)
         singlet, singlet_labels, lines = None, None, ()
         counts = gating.counts
         if gating.doublets is not None:
@@ -120,15 +120,25 @@ class SampleFigure:
 
 
 def _grid(x: np.ndarray, y: np.ndarray, background: np.ndarray, foreground: np.ndarray,
-          low: float | None = None, top: float = 99.9) -> Grid:
+          low: float | None = None, top: float = 99.9, include: tuple[np.ndarray, ...] = ()) -> Grid:
+    """Counts of both populations on a grid spanning the data (and the ``include`` outlines)."""
     finite = np.isfinite(x) & np.isfinite(y)
     xs, ys = x[finite], y[finite]
     if xs.size == 0:
         return Grid((0.0, 1.0, 0.0, 1.0), np.zeros((GRID, GRID), int), np.zeros((GRID, GRID), int))
-    x0 = float(np.percentile(xs, 0.1)) if low is None else low
-    y0 = float(np.percentile(ys, 0.1)) if low is None else low
-    x1, y1 = float(np.percentile(xs, top)), float(np.percentile(ys, top))
-    x1, y1 = (x1 if x1 > x0 else x0 + 1.0), (y1 if y1 > y0 else y0 + 1.0)
+    def span(v: np.ndarray, axis: int) -> tuple[float, float]:
+        """The robust span of ``v`` (0.1st .. ``top`` percentile, widened to the outlines) with a
+        margin of 4 % each side, so no population or gate is cut at the frame."""
+        a = float(np.percentile(v, 0.1)) if low is None else low
+        b = float(np.percentile(v, top))
+        for outline in include:
+            a = min(a, float(outline[:, axis].min())) if low is None else a
+            b = max(b, float(outline[:, axis].max()))
+        b = b if b > a else a + 1.0
+        pad = 0.04 * (b - a)
+        return (a - pad if low is None else a), b + pad
+
+    (x0, x1), (y0, y1) = span(xs, 0), span(ys, 1)
     extent = (x0, x1, y0, y1)
 
     def counts(mask: np.ndarray) -> np.ndarray:
