@@ -90,7 +90,8 @@ def read_header(path: str | Path, settings: Settings | None = None, data_set: in
         sha256 = sha256 or fcs.sha256()
         sets = fcs.data_sets()
     if not 0 <= data_set < len(sets):
-        raise InputError(name, UNSUPPORTED, f"data set {data_set} requested, the file has {len(sets)}")
+        raise InputError(name, UNSUPPORTED, f"data set {data_set} requested; the file has {len(sets)}, "
+                                            f"numbered from 0 (0..{len(sets) - 1})")
     ds = sets[data_set]
     notes = list(ds.notes)
     if len(sets) > 1:
