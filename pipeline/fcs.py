@@ -85,7 +85,7 @@ def read_header(path: str | Path, settings: Settings | None = None, data_set: in
     path = Path(path)
     name = str(path)
     if not path.is_file():
-        raise InputError(name, NOT_FCS, "no such file")
+        raise InputError(name, NOT_FCS, "a folder, not a file" if path.is_dir() else "no such file")
     with FcsFile(path) as fcs:
         sha256 = sha256 or fcs.sha256()
         sets = fcs.data_sets()

@@ -271,3 +271,13 @@ def test_the_lots_default_is_one_rule_said_in_each_help(name: str) -> None:
     parser = build_parser()._subparsers._group_actions[0].choices[name]
     lots = next(a for a in parser._actions if a.dest == "lots")
     assert lots.default is None and "lots.csv beside the FCS files (the inbox), else ./lots.csv" in lots.help
+
+
+def test_the_wrong_kind_of_tube_or_a_folder_is_named(home: Path, inbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line, _ = refused(capsys, ["calibrate", str(inbox / SAMPLE)])
+    assert line == (f"{inbox / SAMPLE}: this is a patient tube (PT-0042), not a bead tube: give the bead tube "
+                    "(mhladr analyze takes a patient tube)")
+    line, _ = refused(capsys, ["analyze", str(inbox / BEADS), "--beads", str(inbox / BEADS)])
+    assert "this is a bead tube, not a patient tube" in line
+    line, _ = refused(capsys, ["inspect", str(inbox)])
+    assert line == f"{inbox}: a folder, not a file"

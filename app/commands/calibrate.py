@@ -39,12 +39,16 @@ def _human(doc: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.bead_calibration import calibrate_file, calibration_document
     from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
     from pipeline.fcs import read_fcs
     from pipeline.lots import choose_lot
 
     figure = figure_target(args.figure)
     settings = load_settings()
     acq = read_fcs(args.beads, settings)
+    if acq.kind == "sample":
+        raise InputError(args.beads, BAD_INPUT, f"this is a patient tube ({acq.patient_id}), not a bead tube: "
+                                                "give the bead tube (mhladr analyze takes a patient tube)")
     lot = choose_lot(args.beads, acq.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
     clustering = [c.strip() for c in (args.clustering_channels or "").split(",") if c.strip()] or None
     cal = calibrate_file(acq, lot, settings, channel=args.channel, clustering_channels=clustering)
