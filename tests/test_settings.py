@@ -103,3 +103,11 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 def test_passwords_are_masked_in_urls() -> None:
     assert mask_url("postgresql+psycopg://u:s3cret@h:5432/db") == "postgresql+psycopg://u:***@h:5432/db"
     assert mask_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_every_setting_has_a_type_check() -> None:
+    """A setting of a new type must get its check in _typed (a default passes it)."""
+    from pipeline.config import Origin, Settings, _typed
+    defaults = Settings()
+    for name in FIELDS:
+        assert _typed(name, getattr(defaults, name), Origin("default", name, name)) == getattr(defaults, name)
