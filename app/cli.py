@@ -38,7 +38,6 @@ COMMAND_MODULES = (
     "watch",
     "serve",
     "results",
-    
     "review",
     "screening",
     "reprocess",

@@ -67,6 +67,7 @@ def test_results_per_file_by_path_or_hash(store, settings, cli_env, tmp_path, ca
     by_hash = listed(capsys, "--file", sha(1))
     assert [(r["patient_id"], r["measurement_id"], r["qc"]["status"], r["review"]) for r in by_hash] == [
         ("PT-1", 1, "review", None)]
+    assert by_hash[0]["next_step"] == "QC review: approve or reject with mhladr review approve|reject 1 --reason TEXT"
     assert listed(capsys, "--file", sha(99)) == []
     assert main(["results", "--file", sha(99)]) == 0
     assert capsys.readouterr().out.strip() == f"no stored results for {sha(99)}"

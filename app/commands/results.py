@@ -25,10 +25,13 @@ WITHHELD = "withheld (collected after randomization)"
 def _sample(mm: "StoredMeasurement", post_randomization: bool, withheld: bool, report: Path | None) -> dict[str, Any]:
     """A patient tube's fields; a withheld one keeps only what cannot unblind (no value, no QC
     reasons, which may quote fluorescence, no report)."""
+    from pipeline.next_steps import after_measurement
+
     meas = mm.measurement
     shown = not withheld
     qc = meas.qc.as_dict() if shown else {"status": meas.qc.status, "reasons": []}
     return {"measurement_id": mm.id, "icu_day": meas.icu_day, "qc": qc, "review": mm.review,
+            "next_step": after_measurement(mm.id, meas.qc.status, mm.review),
             "post_randomization": post_randomization, "blinded": withheld,
             "abc": meas.abc if shown else None,
             "abc_interval": list(meas.abc_interval) if shown and meas.abc_interval else None,
@@ -97,6 +100,8 @@ def _line(row: dict[str, Any]) -> list[str]:
         lines.append(f"{'':7}report {WITHHELD}")
     if row["status"] in ("rejected", "pending_calibration", "duplicate"):
         lines += [f"{'':7}- {r}" for r in row["reasons"]]
+    if row.get("next_step"):
+        lines.append(f"{'':7}- next: {row['next_step']}")
     return lines
 
 
