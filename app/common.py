@@ -1,34 +1,102 @@
-"""Arguments and checks several commands share (folders, optional files, unblinded reads, dates)."""
+"""Arguments and checks several commands share (help layout, folders, optional files, the lot
+table rule, figure targets, the Prefect server, unblinded reads, dates)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import BAD_INPUT, InputError
+from pipeline.errors import BAD_INPUT, UNREACHABLE, InputError
+from pipeline.lots import RULE
+
+if TYPE_CHECKING:
+    from flows.server import PrefectServer
+    from pipeline.config import Settings
+
+LOTS_HELP = f"bead lot table CSV (default: {RULE})"
+
+
+def command(subparsers: Any, name: str, *, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
+    """A sub-command with its one-line summary (top-level help), a description and examples."""
+    return subparsers.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}.\n\n{description}",
+                                 epilog="examples:\n" + "\n".join(f"  {line}" for line in examples.strip().splitlines()),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout (nothing else there)")
 
 
 def folder(path: str) -> Path:
     p = Path(path)
     if not p.is_dir():
-        raise InputError(path, BAD_INPUT, "not a folder")
+        raise InputError(path, BAD_INPUT, "no such folder" if not p.exists() else "not a folder: give the inbox folder")
     return p
 
 
 def optional_file(path: str | None) -> str | None:
     if path is None:
         return None
-    if not Path(path).is_file():
-        raise InputError(path, BAD_INPUT, "file not found")
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(path, BAD_INPUT, "no such file" if not p.exists() else "a folder, not a file")
     return path
+
+
+def lots_table(given: str | None, fcs_folder: str | Path) -> str | None:
+    """The lot table a command uses: ``--lots`` when given, else the one rule of
+    :func:`pipeline.lots.default_table`."""
+    from pipeline.lots import default_table
+
+    if given is not None:
+        return optional_file(given)
+    found = default_table(fcs_folder)
+    return str(found) if found else None
+
+
+def figure_target(path: str | None) -> Path | None:
+    """Where ``--figure`` writes: a new or existing ``.png`` file in an existing folder."""
+    if path is None:
+        return None
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(path, BAD_INPUT, "this is a folder: give a file name ending in .png")
+    if target.suffix.lower() != ".png":
+        raise InputError(path, BAD_INPUT, "the figure is written as PNG: give a file name ending in .png")
+    parent = target.parent
+    if not parent.is_dir():
+        raise InputError(path, BAD_INPUT, f"no folder {parent}: create it first or choose another folder")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(path, BAD_INPUT, "not allowed to write here: choose another folder")
+    return target
 
 
 def add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inbox", help="folder of FCS files")
     parser.add_argument("--registry", help="patient registry CSV (imported, idempotent)")
-    parser.add_argument("--lots", help="bead lot table CSV (default: INBOX/lots.csv if present)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--lots", help=LOTS_HELP)
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print the orchestrator's log lines (always in MHLADR_HOME/logs/mhladr.log and "
+                             "the Prefect UI)")
+    add_json(parser)
+
+
+def prefect_server(settings: "Settings", verbose: bool) -> "PrefectServer":
+    """The Prefect server a flow command uses (embedded, or ``PREFECT_API_URL``), with the log
+    lines routed (:func:`flows.logs.route_logs`); a shared server that does not answer is an
+    unusable setting."""
+    from flows.logs import route_logs
+    from flows.server import healthy, resolve_server
+
+    route_logs(settings.log_file, verbose=verbose)
+    server = resolve_server(settings.home)
+    if server.pid is None and not healthy(server.url):
+        raise InputError(server.url, UNREACHABLE, "no Prefect server answers at PREFECT_API_URL: start it, or "
+                                                  "unset PREFECT_API_URL to use the embedded one")
+    return server
 
 
 def add_unblinding(parser: argparse.ArgumentParser) -> None:

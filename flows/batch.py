@@ -23,6 +23,7 @@ from flows.inbox import inbox_files
 from flows.review_requests import request_reviews
 from pipeline import workers
 from pipeline.config import load_settings
+from pipeline.lots import default_table
 from pipeline.processing import FileResult, Processor
 
 
@@ -65,14 +66,14 @@ def batch_flow(inbox: str, registry: str | None = None, lots: str | None = None,
                files: list[str] | None = None) -> dict:
     """Process the FCS files of ``inbox`` (or only ``files``); the ``mhladr run`` document.
 
-    ``lots`` defaults to ``INBOX/lots.csv`` when present. Returns ``{"files": [...],
+    ``lots`` defaults to the one rule of :func:`pipeline.lots.default_table` (``INBOX/lots.csv``,
+    else ``./lots.csv``). Returns ``{"files": [...],
     "screening": [...], "finished": [...], "registry_errors": [...]}`` where ``finished``
     lists samples of earlier batches that found their beads in this one.
     """
     settings = load_settings()
     paths = [Path(f) for f in files] if files is not None else inbox_files(Path(inbox))
-    if lots is None and (Path(inbox) / "lots.csv").is_file():
-        lots = str(Path(inbox) / "lots.csv")
+    lots = lots or default_table(inbox)
     processor = Processor(settings, registry_csv=registry, lots_csv=lots, workers=workers.shared())
     try:
         outcome = process_files(processor, paths)

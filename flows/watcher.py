@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.inbox import inbox_files
-from pipeline.errors import TRUNCATED, InputError
+from pipeline.errors import BAD_INPUT, TRUNCATED, InputError
 from pipeline.fcs_segments import FcsFile
 
 log = logging.getLogger("mhladr.watch")
@@ -99,15 +99,22 @@ def place(path: Path, entry: dict) -> Path | None:
 
 @contextmanager
 def inbox_lock(inbox: Path) -> Iterator[None]:
-    """One watcher per inbox (a second one fails at once instead of racing the first)."""
-    with (inbox / LOCK_NAME).open("w") as fh:
+    """One watcher per inbox (a second one fails at once instead of racing the first); the lock
+    file is removed on exit. A lock file removed by its holder between our open and our lock is
+    not ours: the holder's inode is checked after locking."""
+    path = inbox / LOCK_NAME
+    with path.open("w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"another watcher already holds {inbox / LOCK_NAME}") from None
+            if os.fstat(fh.fileno()).st_ino != os.stat(path).st_ino:
+                raise BlockingIOError
+        except (BlockingIOError, FileNotFoundError):
+            raise InputError(inbox, BAD_INPUT, f"another mhladr watch is watching this folder ({LOCK_NAME}): "
+                                               "stop it first, or watch another folder") from None
         try:
             yield
         finally:
+            path.unlink(missing_ok=True)
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
@@ -195,10 +202,13 @@ class Watcher:
                 self.on_moved(entry["sha256"], moved)
         return len(ready)
 
-    def run(self) -> None:
-        """Poll until :meth:`stop` (e.g. from a SIGTERM/SIGINT handler); a batch in progress ends first."""
+    def run(self, started: Callable[[], None] | None = None) -> None:
+        """Poll until :meth:`stop` (e.g. from a SIGTERM/SIGINT handler); a batch in progress ends
+        first. ``started`` is called once the inbox is this watcher's."""
         with inbox_lock(self.inbox):
             log.info("watching %s every %.1f s", self.inbox, self.interval)
+            if started is not None:
+                started()
             while not self._stop.is_set():
                 self.step()
                 self._stop.wait(self.interval)

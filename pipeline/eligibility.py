@@ -8,8 +8,8 @@ or QC ``review`` approved by a technician; QC ``fail`` never counts.
 - ``not_eligible`` as soon as a clinical criterion fails, or once the window has closed
   (today > admission + last day) with no decisive in-window value < threshold and nothing left
   to decide;
-- ``eligible`` (awaiting consent) as soon as a decisive in-window value is < threshold and the
-  clinical criteria hold;
+- ``eligible`` (awaiting consent, or "randomized on DATE" once the registry says so) as soon as a
+  decisive in-window value is < threshold and the clinical criteria hold;
 - ``pending`` otherwise: window still open, or an in-window result still awaits its calibration
   or a technician's review (its outcome could still change the decision).
 
@@ -191,28 +191,31 @@ def evaluate(
         shown: ResultFacts | None = first
     else:
         shown = _lowest_decisive(in_win) or _latest(in_win) or _latest(usable)
-        measure_reason = _no_value_reason(in_win, admission, today, rules)
+        measure_reason = _no_value_reason(in_win, admission, today, rules, decided=bool(failed))
 
     fields = _shown_fields(shown, admission)
     if failed:
         return Decision(patient_id, "not_eligible", tuple(failed + met + [measure_reason]), *fields)
     if below:
-        return Decision(patient_id, "eligible", tuple(met + [measure_reason, "awaiting consent"]), *fields)
+        return Decision(patient_id, "eligible", tuple(met + [measure_reason, _next_for_eligible(patient)]), *fields)
     window_closes = admission + timedelta(days=rules.window_last_day)
     if today <= window_closes or any(awaits_decision(r) for r in in_win):
         return Decision(patient_id, "pending", tuple(met + [measure_reason]), *fields)
     return Decision(patient_id, "not_eligible", tuple(met + [measure_reason]), *fields)
 
 
-def _no_value_reason(in_win: Sequence[ResultFacts], admission: date, today: date, rules: Rules) -> str:
-    """Why the measurement criterion is not (yet) met."""
+def _no_value_reason(in_win: Sequence[ResultFacts], admission: date, today: date, rules: Rules, *,
+                     decided: bool) -> str:
+    """Why the measurement criterion is not (yet) met (``decided``: a clinical criterion has
+    already failed, so nothing waits on the measurements)."""
     first = admission + timedelta(days=rules.window_first_day)
     last = admission + timedelta(days=rules.window_last_day)
     threshold = _fmt(rules.abc_threshold)
     waiting = [r for r in in_win if awaits_decision(r)]
     parts: list[str] = []
     if waiting:
-        kinds = sorted({"calibration" if r.qc_status == "pending_calibration" else "technician review" for r in waiting})
+        kinds = sorted({"calibration (the bead tube of its day)" if r.qc_status == "pending_calibration"
+                        else "technician review (mhladr review list)" for r in waiting})
         parts.append(f"{len(waiting)} in-window result(s) await {' / '.join(kinds)}")
     decisive = [r for r in in_win if is_decisive(r)]
     if decisive:
@@ -221,10 +224,23 @@ def _no_value_reason(in_win: Sequence[ResultFacts], admission: date, today: date
     if today < first:
         parts.append(f"window (ICU day {rules.window_first_day}-{rules.window_last_day}) opens {first.isoformat()}")
     elif today <= last:
-        parts.append(f"window open until {last.isoformat()}; no decisive mHLA-DR < {threshold} yet")
+        parts.append(f"window open until {last.isoformat()}"
+                     + ("" if waiting or decisive else f"; no decisive mHLA-DR < {threshold} yet"))
+    elif waiting and not decided:
+        parts.append(f"window closed on {last.isoformat()}: the decision waits for the result(s) above")
+    elif waiting:
+        parts.append(f"window closed on {last.isoformat()}")
     else:
-        parts.append(f"window closed on {last.isoformat()} without a decisive mHLA-DR < {threshold}")
+        parts.append(f"window closed on {last.isoformat()}"
+                     + ("" if decisive else f" without a decisive mHLA-DR < {threshold}"))
     return "; ".join(parts)
+
+
+def _next_for_eligible(patient: PatientFacts) -> str:
+    """What an eligible patient waits for: consent, unless already randomized."""
+    if patient.randomized_at is not None:
+        return f"randomized on {as_date(patient.randomized_at).isoformat()}"
+    return "awaiting consent"
 
 
 def _lowest_decisive(results: Sequence[ResultFacts]) -> ResultFacts | None:

@@ -21,6 +21,9 @@ CORRUPT = "corrupt"            # an FCS file whose TEXT or offsets contradict th
 BAD_LOT = "bad_lot"            # unknown bead lot or wrong number of lot values
 BAD_INPUT = "bad_input"        # a CSV or option that cannot be used
 NO_BEADS = "no_beads"          # bead populations not found in a bead tube
+BAD_SETTING = "bad_setting"    # a setting (settings file, MHLADR_* variable) that cannot be used
+UNREACHABLE = "unreachable"    # a database or server named by a setting does not answer
+USAGE = "usage"                # a command line that does not parse (missing or unknown option)
 
 
 class InputError(Exception):

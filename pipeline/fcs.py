@@ -85,12 +85,13 @@ def read_header(path: str | Path, settings: Settings | None = None, data_set: in
     path = Path(path)
     name = str(path)
     if not path.is_file():
-        raise InputError(name, NOT_FCS, "no such file")
+        raise InputError(name, NOT_FCS, "a folder, not a file" if path.is_dir() else "no such file")
     with FcsFile(path) as fcs:
         sha256 = sha256 or fcs.sha256()
         sets = fcs.data_sets()
     if not 0 <= data_set < len(sets):
-        raise InputError(name, UNSUPPORTED, f"data set {data_set} requested, the file has {len(sets)}")
+        raise InputError(name, UNSUPPORTED, f"data set {data_set} requested; the file has {len(sets)}, "
+                                            f"numbered from 0 (0..{len(sets) - 1})")
     ds = sets[data_set]
     notes = list(ds.notes)
     if len(sets) > 1:

@@ -1,7 +1,9 @@
 """Bead lot tables: ``lots.csv`` (``lot,low,med_low,med_high,high``, PE molecules per bead)
 and ``--lot-values v1,v2,...`` (any number of levels, 0 = blank bead).
 
-Lot values are data, never constants in code (DESIGN.md, The assay).
+Lot values are data, never constants in code (DESIGN.md, The assay). When no table is named,
+every command finds it by one rule (:func:`default_table`): ``lots.csv`` beside the FCS files
+(the inbox), else ``./lots.csv``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from pathlib import Path
 from pipeline.errors import BAD_LOT, InputError
 
 LOT_COLUMNS = ("lot", "low", "med_low", "med_high", "high")
+LOTS_FILE = "lots.csv"
+# The watcher moves an inbox's files into these sub-folders (flows/watcher.py): their lot table
+# is the inbox's.
+SORTED_INTO = ("processed", "quarantine")
+RULE = f"{LOTS_FILE} beside the FCS files (the inbox), else ./{LOTS_FILE}"
 
 
 @dataclass(frozen=True)
@@ -95,12 +102,34 @@ def resolve_lot(bead_file: str | Path, bead_lot: str | None, lots_path: str | Pa
         raise InputError(bead_file, BAD_LOT, f"{err.message} in {lots_path}") from None
 
 
+def default_table(folder: str | Path, cwd: str | Path = ".") -> Path | None:
+    """The lot table when none is named: ``lots.csv`` in ``folder`` (the inbox; for a file the
+    watcher moved to ``processed/`` or ``quarantine/``, the inbox above it), else ``lots.csv`` in
+    the current folder; None when there is neither."""
+    folder = Path(folder).resolve()
+    inbox = folder.parent if folder.name in SORTED_INTO else folder
+    for candidate in (inbox / LOTS_FILE, Path(cwd).resolve() / LOTS_FILE):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def no_table(file: str | Path) -> InputError:
+    """The error of a bead tube whose lot table was not found."""
+    return InputError(file, BAD_LOT, f"no lot table: put {LOTS_FILE} ({','.join(LOT_COLUMNS)}) beside the FCS "
+                                     f"files or in the current folder, or give --lots CSV")
+
+
 def choose_lot(bead_file: str | Path, bead_lot: str | None, *, lot: str | None = None,
-               lot_values: str | None = None, lots_path: str | Path = "lots.csv") -> Lot:
+               lot_values: str | None = None, lots_path: str | Path | None = None) -> Lot:
     """The lot the command line asks for: ``--lot-values``, else ``--lot`` in the table, else
-    the lot the bead file names (keyword or file name) in the table."""
+    the lot the bead file names (keyword or file name) in the table (``lots_path``, else the
+    :func:`default_table` of the bead file's folder)."""
     if lot_values is not None:
         return parse_lot_values(lot_values, bead_file)
+    table = lots_path or default_table(Path(bead_file).parent)
+    if table is None:
+        raise no_table(bead_file)
     if lot is not None:
-        return find_lot(lot, read_lots(lots_path), lots_path)
-    return resolve_lot(bead_file, bead_lot, lots_path)
+        return find_lot(lot, read_lots(table), table)
+    return resolve_lot(bead_file, bead_lot, table)

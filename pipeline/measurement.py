@@ -23,6 +23,7 @@ from pipeline.config import Settings
 from pipeline.eligibility import below_threshold, in_window
 from pipeline.eligibility import icu_day as icu_day_of
 from pipeline.errors import WRONG_PANEL, InputError
+from pipeline.registry import admission_notes
 from science.qc import QC
 
 if TYPE_CHECKING:
@@ -163,10 +164,8 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
         findings += [(cal.qc.status, f"calibration: {r}") for r in cal.qc.reasons] \
             or [(cal.qc.status, f"calibration QC is {cal.qc.status}")]
     qc = QC.from_findings(findings).merged(gates.qc)
-    notes = list(gates.notes)
+    notes = list(gates.notes) + admission_notes(admission, acq.icu_admission, acq.collection_date)
     when = admission or acq.icu_admission
-    if admission is None and acq.icu_admission is not None:
-        notes.append("ICU admission taken from the file's keyword (no registry entry)")
     day = icu_day_of(when, acq.collection_date) if when and acq.collection_date else None
     rules = settings.rules()
     measurement = Measurement(

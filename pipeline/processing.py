@@ -15,12 +15,12 @@ Data flow (DESIGN.md, Architecture), each file hashed once and decoded once:
 5. :meth:`Processor.reports` -- HTML reports of what was stored, drawn after storing (workers).
 6. :meth:`Processor.push` -- the outbox to the configured sinks.
 
-A crash loses nothing: a file without a row is simply processed again.
+A crash loses nothing: a file without a row is simply processed again. Every outcome that needs
+a person ends its reasons with one ``next: ...`` line saying what to do (:mod:`pipeline.next_steps`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,9 +31,10 @@ from calibration.result import Calibration
 from pipeline.acquisition import Header
 from pipeline.bead_calibration import calibration_document
 from pipeline.config import Settings
+from pipeline import next_steps
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
 from pipeline.fcs import sha256_file
-from pipeline.lots import Lot, find_lot, read_lots
+from pipeline.lots import Lot, find_lot, no_table, read_lots
 from pipeline.measurement import Measurement, measurement_document, require_panel
 from pipeline.registry import RowError, import_registry
 from pipeline.report.figure_data import SampleFigure
@@ -73,15 +74,14 @@ class Intake:
     first: dict[str, Path] = field(default_factory=dict)           # sha256 -> first path of new content
 
 
-def rejected(file: str, sha256: str, kind: str, patient_id: str | None, err: InputError) -> FileResult:
-    """The ``rejected`` outcome of an unusable input, with its reason code."""
-    return FileResult(file, sha256, kind, "rejected", (f"{err.code}: {err.message}",), patient_id,
-                      {"error": err.as_dict()})
-
-
 def report_path(reports: Path, file: str, sha256: str) -> Path:
     """Where the HTML report of a file's result goes (content hash in the name)."""
     return reports / f"{Path(file).stem}_{sha256[:12]}.html"
+
+
+def find_report(reports: Path, sha256: str) -> Path | None:
+    """The HTML report drawn for this content, wherever its file has moved since."""
+    return next(iter(sorted(reports.glob(f"*_{sha256[:12]}.html"))), None)
 
 
 def figure_path(reports: Path, sha256: str) -> Path:
@@ -98,6 +98,7 @@ class Processor:
         settings.home.mkdir(parents=True, exist_ok=True)
         self.store = open_store(settings)
         self.workers = workers or InProcess()
+        self.lots_path = Path(lots_csv) if lots_csv else None
         self.lots: dict[str, Lot] = read_lots(lots_csv) if lots_csv else {}
         self.registry_errors: list[RowError] = []      # bad registry rows, reported by `mhladr run`
         if registry_csv:
@@ -151,14 +152,13 @@ class Processor:
         if header is None or header.kind == "beads":
             return None
         if header.kind != "sample":
-            return InputError(header.path, BAD_INPUT, "neither a bead tube nor a patient tube: no pseudonymous "
-                              "PATIENT ID or BEAD LOT keyword and no PT-####/BEADS_ file name")
+            return InputError(header.path, BAD_INPUT, next_steps.UNKNOWN_KIND)
         try:
             require_panel(header)
         except InputError as err:
             return err
         if header.collection_date is None:
-            return InputError(header.path, BAD_INPUT, "no collection date (COLLECTION DATE keyword or $DATE)")
+            return InputError(header.path, BAD_INPUT, next_steps.NO_COLLECTION_DATE)
         return None
 
     def duplicate(self, e: Examined, earlier: FileResult) -> FileResult:
@@ -173,9 +173,9 @@ class Processor:
         header = e.header
         kind = header.kind if header is not None else "unknown"
         patient = header.patient_id if header is not None else None
-        result = rejected(e.path, e.sha256, kind, patient, err)
-        if note:
-            result = dataclasses.replace(result, reasons=result.reasons + (note,))
+        step = next_steps.after_rejection(err, e.path, header, self.lots_path)
+        reasons = (f"{err.code}: {err.message}", f"next: {step}") + ((note,) if note else ())
+        result = FileResult(e.path, e.sha256, kind, "rejected", reasons, patient, {"error": err.as_dict()})
         if self.store.files.original(e.sha256) is None:
             self.store.files.record(e.sha256, e.path, e.size, kind, "rejected", result.reasons, patient_id=patient,
                                     collection_date=header.collection_date if header is not None else None,
@@ -203,7 +203,12 @@ class Processor:
         if not header.bead_lot:
             raise InputError(header.path, BAD_LOT, "the bead file names no lot (no BEAD LOT keyword, no lot in "
                              "its name)")
-        return find_lot(header.bead_lot, self.lots, header.path)
+        if self.lots_path is None:
+            raise no_table(header.path)
+        try:
+            return find_lot(header.bead_lot, self.lots, header.path)
+        except InputError as err:
+            raise InputError(header.path, BAD_LOT, f"{err.message} in {self.lots_path}") from None
 
     def _stored_beads(self, e: Examined, outcome: Calibration | BaseException, *,
                       actor: str = "pipeline", note: str | None = None) -> FileResult:
@@ -218,7 +223,9 @@ class Processor:
     def _bead_result(self, file: str, stored: StoredCalibration, status: str, reasons: tuple[str, ...]) -> FileResult:
         document = calibration_document(stored.calibration, file)
         document.update(id=stored.id, report=str(report_path(self.reports_dir, file, stored.calibration.key.sha256 or "")))
-        return FileResult(file, stored.calibration.key.sha256 or "", "beads", status, reasons, None, document)
+        step = next_steps.after_beads(stored.calibration.qc.status)
+        return FileResult(file, stored.calibration.key.sha256 or "", "beads", status,
+                          reasons + ((f"next: {step}",) if step else ()), None, document)
 
     # -- 3. patient tubes -----------------------------------------------------------------------
     def measure(self, samples: list[Examined], *, actor: str = "pipeline",
@@ -255,10 +262,10 @@ class Processor:
     def _pending(self, e: Examined, actor: str) -> FileResult:
         header = e.header
         assert header is not None
-        reason = self._pending_reason(header)
-        self.store.files.record(e.sha256, e.path, e.size, "sample", "pending_calibration", (reason,),
+        reasons = (self._pending_reason(header), f"next: {next_steps.PENDING_CALIBRATION}")
+        self.store.files.record(e.sha256, e.path, e.size, "sample", "pending_calibration", reasons,
                                 patient_id=header.patient_id, collection_date=header.collection_date, actor=actor)
-        return FileResult(e.path, e.sha256, "sample", "pending_calibration", (reason,), header.patient_id,
+        return FileResult(e.path, e.sha256, "sample", "pending_calibration", reasons, header.patient_id,
                           {"collection_date": header.collection_date.isoformat() if header.collection_date else None})
 
     def _pending_reason(self, header: Header) -> str:
@@ -292,7 +299,9 @@ class Processor:
         fields = measurement_document(meas, calibration)
         fields.update(measurement_id=stored.id, review=stored.review,
                       report=str(report_path(self.reports_dir, meas.file, meas.sha256)))
-        return FileResult(meas.file, meas.sha256, "sample", status, reasons, meas.patient_id, fields)
+        step = next_steps.after_measurement(stored.id, meas.qc.status, stored.review)
+        return FileResult(meas.file, meas.sha256, "sample", status, reasons + ((f"next: {step}",) if step else ()),
+                          meas.patient_id, fields)
 
     def _path_of(self, sha256: str | None) -> str | None:
         rec = self.store.files.original(sha256) if sha256 else None
@@ -376,16 +385,24 @@ class Processor:
         self.reports([done])
         return done
 
-    def reprocess(self, sha256: str, *, reason: str, actor: str) -> FileResult:
+    def reprocess(self, sha256: str, *, reason: str, actor: str, path: str | Path | None = None) -> FileResult:
         """Process a ``rejected`` file again after its cause was fixed (e.g. a lot added to
-        lots.csv); a re-run never does this by itself. The new outcome and who asked, and why,
-        go to the audit trail."""
+        lots.csv, the file renamed to carry its lot); a re-run never does this by itself.
+        ``path``: where the file is now, when it was moved or renamed since (the store is told,
+        audited). The new outcome and who asked, and why, go to the audit trail."""
         rec = self.store.files.original(sha256)
         if rec is None:
-            raise InputError(sha256, BAD_INPUT, "no file with this SHA-256 in the results database")
+            raise InputError(path or sha256, BAD_INPUT, "this content was never processed: give it to mhladr run "
+                                                        "(or check the SHA-256)")
         if rec.status != "rejected":
-            raise InputError(rec.path, BAD_INPUT, f"only rejected files are reprocessed (this one is {rec.status})")
+            raise InputError(rec.path, BAD_INPUT, f"only rejected files are reprocessed (this one is {rec.status}): "
+                                                  f"see mhladr results --file {rec.path}")
         note = f"reprocessed by {actor}: {reason}"
+        if path is not None and str(Path(path).resolve()) != rec.path:
+            rec = self.store.files.relocate(sha256, Path(path).resolve(), actor=actor) or rec
+        if not Path(rec.path).is_file():
+            raise InputError(rec.path, BAD_INPUT, "the file is no longer here: give the path where it is now, "
+                                                  "mhladr reprocess PATH --reason TEXT")
         e = examine(Examine(rec.path, self.settings))
         if e.sha256 != sha256:
             raise InputError(rec.path, BAD_INPUT, "the file at this path has changed since it was rejected")
@@ -429,5 +446,7 @@ def draw_report(job: Report) -> Path:
     if isinstance(job.stored, StoredCalibration):
         return write_bead_report(job.stored.calibration, job.file, Path(job.path))
     figure = SampleFigure.load(Path(job.figure)) if Path(job.figure).is_file() else None
-    return write_sample_report(job.stored.measurement, figure, Path(job.path), bead_file=job.bead_file)
+    meas = job.stored.measurement
+    return write_sample_report(meas, figure, Path(job.path), bead_file=job.bead_file,
+                               next_step=next_steps.after_measurement(job.stored.id, meas.qc.status, job.stored.review))
 

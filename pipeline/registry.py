@@ -16,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.eligibility import PatientFacts
+from pipeline.eligibility import PatientFacts, as_date, icu_day
 from pipeline.errors import BAD_INPUT, InputError
 
 if TYPE_CHECKING:
@@ -93,12 +93,15 @@ def read_registry(path: str | Path) -> tuple[list[PatientFacts], list[RowError]]
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, BAD_INPUT, f"cannot read registry: {exc}") from None
+    except OSError as exc:
+        raise InputError(path, BAD_INPUT, f"cannot read the registry: {(exc.strerror or str(exc)).lower()}") from None
+    except UnicodeDecodeError:
+        raise InputError(path, BAD_INPUT, "the registry is not UTF-8 text: save it as CSV UTF-8") from None
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
-        raise InputError(path, BAD_INPUT, f"registry lacks column(s) {', '.join(missing)}")
+        raise InputError(path, BAD_INPUT, f"registry lacks column(s) {', '.join(missing)} (header: "
+                                          f"{','.join(REQUIRED)}[,{','.join(OPTIONAL)}])")
     rows: list[PatientFacts] = []
     errors: list[RowError] = []
     seen: set[str] = set()
@@ -118,6 +121,44 @@ def read_registry(path: str | Path) -> tuple[list[PatientFacts], list[RowError]]
         seen.add(facts.patient_id)
         rows.append(facts)
     return rows, errors
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A patient's ICU admission as a registry file gives it, with notes on why it may not."""
+
+    admission: date | datetime | None
+    notes: tuple[str, ...] = ()
+
+
+def admission_of(path: str | Path | None, patient_id: str | None) -> Admission:
+    """The ICU admission of ``patient_id`` in the registry CSV at ``path`` (no registry: None, no
+    note). A missing patient or an unusable row is named in the notes, never passed over."""
+    if path is None or not patient_id:
+        return Admission(None)
+    rows, errors = read_registry(path)
+    row = next((r for r in rows if r.patient_id == patient_id), None)
+    if row is not None:
+        return Admission(row.icu_admission)
+    bad = next((e for e in errors if e.patient_id == patient_id), None)
+    if bad is not None:
+        return Admission(None, (f"registry {path} line {bad.line} ({patient_id}) not used: {bad.reason}; "
+                                "fix the row for the registry's ICU day",))
+    return Admission(None, (f"{patient_id} is not in the registry {path}",))
+
+
+def admission_notes(registry: date | datetime | None, keyword: date | datetime | None,
+                    collection: date | None) -> list[str]:
+    """What a measurement says about where its ICU day comes from: the registry (DESIGN.md: the
+    keyword is used only when the registry lacks the patient), and any disagreement between the
+    two sources, which a person must settle."""
+    if registry is None:
+        return ["ICU admission taken from the file's keyword (the registry gives none)"] if keyword is not None else []
+    if keyword is None or as_date(keyword) == as_date(registry) or collection is None:
+        return []
+    return [f"ICU day {icu_day(registry, collection)} from the registry (admission {as_date(registry).isoformat()}) "
+            f"but {icu_day(keyword, collection)} from the file's keyword (admission {as_date(keyword).isoformat()}): "
+            "the registry's is used; check which is right"]
 
 
 def import_registry(store: "Store", path: str | Path, *, actor: str = "registry",

@@ -144,3 +144,28 @@ def test_rules_from_settings_take_the_configured_threshold_and_window(tmp_path):
     settings = load_settings(env={"MHLADR_HOME": str(tmp_path), "MHLADR_ABC_THRESHOLD": "5000",
                                   "MHLADR_WINDOW_FIRST_DAY": "3", "MHLADR_WINDOW_LAST_DAY": "7"})
     assert settings.rules() == Rules(abc_threshold=5000.0, window_first_day=3, window_last_day=7)
+
+
+def test_a_randomized_patient_reads_randomized_not_awaiting_consent():
+    randomized = patient(randomized_at=datetime(2026, 3, 8, 14, 0))
+    decision = evaluate("PT-1", randomized, [res(6, 3000.0)], date(2026, 3, 9), RULES)
+    assert decision.status == "eligible" and decision.reasons[-1] == "randomized on 2026-03-08"
+    assert "awaiting consent" not in decision.reasons
+    assert evaluate("PT-1", patient(), [res(6, 3000.0)], date(2026, 3, 9), RULES).reasons[-1] == "awaiting consent"
+
+
+@pytest.mark.parametrize(("kw", "results", "status", "says", "never"), [
+    ({}, [res(6, 5000.0, "review")], "pending",
+     "1 in-window result(s) await technician review (mhladr review list); window closed on 2026-03-11: the decision "
+     "waits for the result(s) above", "without a decisive"),
+    ({}, [res(6, None, "pending_calibration")], "pending", "window closed on 2026-03-11: the decision waits",
+     "without a decisive"),
+    ({"sofa_24h": 4}, [res(6, None, "pending_calibration")], "not_eligible", "window closed on 2026-03-11", "waits"),
+    ({}, [res(6, 12000.0)], "not_eligible", "lowest decisive in-window mHLA-DR 12,000 AB/C >= 8,000; window closed "
+     "on 2026-03-11", "without a decisive"),
+    ({}, [], "not_eligible", "window closed on 2026-03-11 without a decisive mHLA-DR < 8,000", "waits"),
+])
+def test_reasons_after_the_window_do_not_contradict_the_status(kw, results, status, says, never):
+    decision = evaluate("PT-1", patient(**kw), results, date(2026, 3, 13), RULES)
+    text = "; ".join(decision.reasons)
+    assert decision.status == status and says in text and never not in text, text

@@ -58,3 +58,21 @@ def test_lot_values_any_number_of_levels():
         with pytest.raises(InputError) as err:
             parse_lot_values(bad, "b.fcs")
         assert err.value.code == BAD_LOT
+
+
+def test_one_rule_finds_the_lot_table(tmp_path, monkeypatch):
+    """lots.csv beside the FCS files (for the watcher's processed/ and quarantine/, the inbox
+    above), else ./lots.csv, else none."""
+    from pipeline.lots import choose_lot, default_table
+    inbox, elsewhere = tmp_path / "inbox", tmp_path / "cwd"
+    (inbox / "quarantine").mkdir(parents=True)
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert default_table(inbox) is None
+    with pytest.raises(InputError, match="no lot table: put lots.csv"):
+        choose_lot(inbox / "BEADS_x_lotA.fcs", "lotA")
+    write(elsewhere, HEADER + "lotA,1,2,3,4\n")
+    assert default_table(inbox) == elsewhere / "lots.csv"
+    write(inbox, HEADER + "lotA,474,5359,23843,62336\n")
+    assert default_table(inbox) == default_table(inbox / "quarantine") == inbox / "lots.csv"
+    assert choose_lot(inbox / "quarantine" / "BEADS_x_lotA.fcs", "lotA").values[0] == pytest.approx(474)

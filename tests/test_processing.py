@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import date
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from data_samples.generate import CANTO, make_patient_tube, write_tube
+from data_samples.generate import CANTO, make_bead_tube, make_patient_tube, write_tube
 from pipeline.config import load_settings
 from pipeline.errors import InputError
 from app.cli import main
@@ -159,3 +160,79 @@ def test_reprocess_command(tmp_path: Path, inbox: Path, monkeypatch: pytest.Monk
     assert doc["reasons"][-1] == "reprocessed by tech2: re-exported"
     assert main(["reprocess", "f" * 64, "--reason", "x", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad_input"
+
+
+def test_reprocess_finds_the_inbox_lot_table_as_run_does(tmp_path: Path, inbox: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A bead tube rejected for a lot missing from INBOX/lots.csv: the reason names the next step;
+    after the lot is added there, `mhladr reprocess FILE` (no --lots, run from elsewhere) takes it."""
+    full = (inbox / "lots.csv").read_text()
+    (inbox / "lots.csv").write_text("".join(line for line in full.splitlines(keepends=True)
+                                            if not line.startswith("lotA")))
+    home = tmp_path / "home"
+    monkeypatch.setenv("MHLADR_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    beads, sample = inbox / "BEADS_2026-03-12_lotA_CANTO.fcs", inbox / "PT-0042_D07_HLADR.fcs"
+    proc = Processor(load_settings(), lots_csv=inbox / "lots.csv")
+    try:
+        first = proc.process(beads)
+        assert first.status == "rejected" and first.reasons[0].startswith("bad_lot: unknown bead lot 'lotA'")
+        assert first.reasons[1] == (f"next: add lot lotA to {inbox / 'lots.csv'} (or correct the table), then: "
+                                    f"mhladr reprocess {beads} --reason TEXT")
+        assert proc.process(sample).status == "pending_calibration"
+    finally:
+        proc.close()
+    assert main(["reprocess", str(beads), "--reason", "lotA added", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "rejected"      # the table still lacks lotA
+    (inbox / "lots.csv").write_text(full)
+    assert main(["reprocess", str(beads), "--reason", "lotA added", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "calibrated" and doc["lot"] == "lotA"
+    assert [(Path(f["file"]).name, f["status"]) for f in doc["finished"]] == [("PT-0042_D07_HLADR.fcs", "measured")]
+
+
+def test_a_bead_file_renamed_with_its_lot_is_reprocessed_under_its_new_name(
+        tmp_path: Path, inbox: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MHLADR_HOME", str(tmp_path / "home"))
+    tube = make_bead_tube(CANTO, [474, 5359, 23843, 62336], events=4000, seed=3, filename="Beads_0312.fcs")
+    nameless = write_tube(dataclasses.replace(tube, keywords={**{k: v for k, v in tube.keywords.items()
+                                                                 if k not in ("BEAD LOT", "SAMPLE ID")},
+                                                              "TUBE NAME": "QuantiBRITE beads"}), inbox)
+    proc = Processor(load_settings(), lots_csv=inbox / "lots.csv")
+    try:
+        first = proc.process(nameless)
+    finally:
+        proc.close()
+    assert first.status == "rejected" and "names no lot" in first.reasons[0]
+    assert first.reasons[1] == ("next: name the lot: rename the file BEADS_<date>_lot<NAME>.fcs, then: mhladr "
+                                "reprocess NEW_PATH --reason TEXT")
+    renamed = nameless.rename(inbox / "BEADS_2026-03-12_lotA.fcs")
+    assert main(["reprocess", str(renamed), "--reason", "renamed with its lot", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "calibrated"
+    proc = Processor(load_settings())
+    try:
+        assert proc.store.files.original(first.sha256).path == str(renamed)
+    finally:
+        proc.close()
+
+
+@pytest.mark.parametrize(("cut", "code", "step"), [
+    (50_000, "truncated", "next: copy the complete file into the inbox again"),
+    (None, "wrong_panel", "next: not an mHLA-DR tube (CD14 PerCP-Cy5.5 + HLA-DR PE): check the panel"),
+])
+def test_every_rejection_names_its_next_step(tmp_path: Path, inbox: Path, cut: int | None, code: str,
+                                             step: str) -> None:
+    if cut is not None:
+        path = inbox / "PT-0042_cut.fcs"
+        path.write_bytes((inbox / "PT-0042_D07_HLADR.fcs").read_bytes()[:cut])
+    else:
+        path = write_tube(make_patient_tube(CANTO, abc=5000.0, seed=2, with_cd14=False, patient_id="PT-0051",
+                                            collection_date=date(2026, 3, 12), icu_admission=date(2026, 3, 6)),
+                          tmp_path)
+    proc = _processor(tmp_path / "home", inbox)
+    try:
+        result = proc.process(path)
+    finally:
+        proc.close()
+    assert result.status == "rejected" and result.reasons[0].startswith(f"{code}:")
+    assert result.reasons[1].startswith(step)

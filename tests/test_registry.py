@@ -97,3 +97,54 @@ def test_cli_patients_import_unusable_file_exits_2(cli_env, tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["error"]["code"] == "bad_input"
     assert captured.err.startswith(str(tmp_path / "bad.csv") + ": ")
+
+
+def test_analyze_names_a_malformed_registry_row_instead_of_a_missing_entry(tmp_path, data_samples, capsys):
+    """The patient's row cannot be used: the note says which line and why (not 'no registry entry')."""
+    registry = (data_samples / "registry.csv").read_text().replace("PT-0042,2026-03-05T16:40,9,",
+                                                                   "PT-0042,2026-03-05T16:40,nine,")
+    (tmp_path / "registry.csv").write_text(registry)
+    args = ["analyze", str(data_samples / "PT-0042_D07_HLADR.fcs"), "--beads",
+            str(data_samples / "BEADS_2026-03-12_lotA_CANTO.fcs"), "--lots", str(data_samples / "lots.csv"),
+            "--registry", str(tmp_path / "registry.csv"), "--json"]
+    assert main(args) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert notes[0] == (f"registry {tmp_path / 'registry.csv'} line 2 (PT-0042) not used: sofa_24h 'nine' is not an "
+                        "integer; fix the row for the registry's ICU day")
+    assert not any("no registry entry" in n for n in notes)
+
+
+def test_analyze_notes_a_registry_and_keyword_disagreeing_on_the_icu_day(tmp_path, data_samples, capsys):
+    """The file's ICU ADMISSION DATE keyword says day 7; a registry admitting the patient 4 days
+    earlier says day 11: the registry's day is used and the disagreement is a note."""
+    registry = (data_samples / "registry.csv").read_text().replace("PT-0042,2026-03-05T16:40,",
+                                                                   "PT-0042,2026-03-01T16:40,")
+    (tmp_path / "registry.csv").write_text(registry)
+    args = ["analyze", str(data_samples / "PT-0042_D07_HLADR.fcs"), "--beads",
+            str(data_samples / "BEADS_2026-03-12_lotA_CANTO.fcs"), "--lots", str(data_samples / "lots.csv"),
+            "--registry", str(tmp_path / "registry.csv")]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["icu_day"], doc["in_window"]) == (11, False)
+    assert ("ICU day 11 from the registry (admission 2026-03-01) but 7 from the file's keyword (admission "
+            "2026-03-05): the registry's is used; check which is right") in doc["notes"]
+    assert main(args) == 0
+    assert "note: ICU day 11 from the registry" in capsys.readouterr().out
+
+
+def test_admission_notes_say_where_the_icu_day_comes_from():
+    from pipeline.registry import admission_notes
+    assert admission_notes(date(2026, 3, 5), datetime(2026, 3, 5, 16, 40), date(2026, 3, 12)) == []
+    assert admission_notes(None, date(2026, 3, 5), date(2026, 3, 12)) == [
+        "ICU admission taken from the file's keyword (the registry gives none)"]
+    assert admission_notes(None, None, date(2026, 3, 12)) == []
+    assert admission_notes(date(2026, 3, 4), date(2026, 3, 5), date(2026, 3, 12))[0].startswith(
+        "ICU day 8 from the registry (admission 2026-03-04) but 7 from the file's keyword")
+
+
+def test_admission_of_a_patient_missing_from_the_registry(tmp_path):
+    from pipeline.registry import admission_of
+    path = write_registry(tmp_path / "r.csv", [RegistryRow("PT-0001")])
+    assert admission_of(path, "PT-0001").admission == date(2026, 3, 1)
+    assert admission_of(path, "PT-0002").notes == (f"PT-0002 is not in the registry {path}",)
+    assert admission_of(None, "PT-0002").notes == ()

@@ -125,3 +125,19 @@ def test_processing_error_keeps_files_and_retries_at_reconcile(tmp_path: Path, f
     watcher.reconcile()
     watcher.step()
     assert len(calls) == 2
+
+
+def test_the_lock_is_removed_on_exit_and_a_second_watcher_is_refused(tmp_path: Path) -> None:
+    from flows.watcher import LOCK_NAME, inbox_lock
+    from pipeline.errors import InputError
+
+    with inbox_lock(tmp_path):
+        assert (tmp_path / LOCK_NAME).exists()
+        with pytest.raises(InputError, match="another mhladr watch is watching this folder"):
+            with inbox_lock(tmp_path):
+                pass
+        assert (tmp_path / LOCK_NAME).exists()          # the refused one leaves the holder's lock alone
+    assert not (tmp_path / LOCK_NAME).exists()
+    watcher = Watcher(tmp_path, Recorder(), interval=0.01)
+    watcher.run(started=watcher.stop)                  # starts, is stopped at once, exits
+    assert not (tmp_path / LOCK_NAME).exists()

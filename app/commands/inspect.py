@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from app.common import add_json, command
+
 if TYPE_CHECKING:
     from pipeline.acquisition import Header
 
@@ -46,8 +48,8 @@ def _human(doc: dict[str, Any]) -> str:
     lines = [f"{doc['file']}",
              f"  FCS {doc['fcs_version']}  {doc['instrument'] or '?'} (serial {doc['serial'] or '?'})"
              f"  acquired {doc['acquired'] or '?'}",
-             f"  {doc['events']} events, {len(doc['channels'])} channels, data set "
-             f"{doc['data_set'] + 1} of {doc['data_sets']}",
+             f"  {doc['events']} events, {len(doc['channels'])} channels, data set {doc['data_set']} "
+             f"(data sets 0..{doc['data_sets'] - 1}: --data-set N)",
              f"  kind {doc['kind']}  patient {doc['patient_id'] or '-'}  collected "
              f"{doc['collection_date'] or '-'}  bead lot {doc['bead_lot'] or '-'}",
              "  roles " + ", ".join(f"{k}={v}" for k, v in doc["roles"].items() if v),
@@ -68,8 +70,15 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("inspect", help="read one FCS file and describe it")
-    p.add_argument("file")
-    p.add_argument("--data-set", type=int, default=0, help="data set to read (default: the first)")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p = command(sub, "inspect", summary="describe one FCS file (no event decoded)",
+                description="Version, instrument, acquisition date, channels with their labels, voltages and gains,\n"
+                            "the channel roles found (scatter, PE = HLA-DR, PerCP-Cy5.5 = CD14), bead tube or patient\n"
+                            "tube, patient, collection date, bead lot, compensation, and the reader's notes.\n"
+                            "Data sets are numbered from 0 (Beckman LMD files hold two).",
+                examples="mhladr inspect inbox/PT-0042_D07_HLADR.fcs\n"
+                         "mhladr inspect run42.LMD --data-set 1 --json")
+    p.add_argument("file", help="FCS file (.fcs, .lmd)")
+    p.add_argument("--data-set", type=int, default=0, metavar="N",
+                   help="data set to read, numbered from 0 (default 0: the first)")
+    add_json(p)
     p.set_defaults(func=run)

@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from app.common import add_json, command, optional_file
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("patients", help="manage the patient registry")
-    sub = parser.add_subparsers(dest="patients_command", required=True)
-    imp = sub.add_parser("import", help="import a registry CSV (idempotent; bad rows reported)")
+    parser = command(subparsers, "patients", summary="load the patient registry into the results database",
+                     description="The registry CSV holds the clinical facts screening needs:\n"
+                                 "patient_id,icu_admission,sofa_24h,mechanical_ventilation,exclusion[,randomized_at]\n"
+                                 "(ISO dates or date-times; yes/no; empty exclusion = none). Good rows are loaded,\n"
+                                 "bad rows reported with their line; importing the same file again changes nothing.",
+                     examples="mhladr patients import registry.csv\n"
+                              "mhladr patients import registry.csv --actor coordinator1 --json")
+    sub = parser.add_subparsers(dest="patients_command", required=True, metavar="import")
+    imp = sub.add_parser("import", help="import a registry CSV (idempotent; bad rows reported)",
+                         description="Import a registry CSV (idempotent; bad rows reported with their line).")
     imp.add_argument("csv", help="patient_id,icu_admission,sofa_24h,mechanical_ventilation,exclusion[,randomized_at]")
     imp.add_argument("--actor", default="registry", help="who imports (audit trail)")
-    imp.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(imp)
     imp.set_defaults(func=run_import)
 
 
@@ -22,6 +30,7 @@ def run_import(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.registry import import_registry
     from pipeline.store import open_store
 
+    optional_file(args.csv)
     with open_store(load_settings()) as store:
         summary, errors = import_registry(store, args.csv, actor=args.actor)
     document = {

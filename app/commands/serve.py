@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.common import optional_file
+from app.common import LOTS_HELP, add_json, command, folder, optional_file
 
 
 def local_timezone() -> str:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if args.stop_server:
         stopped = stop_server(settings.home)
         return {"stopped": stopped}, "stopped" if stopped else "no embedded server was running"
-    inbox = str(Path(args.inbox).resolve()) if args.inbox else None
+    inbox = str(folder(args.inbox).resolve()) if args.inbox else None
     registry, lots = optional_file(args.registry), optional_file(args.lots)
     server = resolve_server(settings.home)
     os.environ["PREFECT_API_URL"] = server.url        # inherited by the served flow-run processes
@@ -50,13 +50,18 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("serve", help="serve the deployments (batch, finish-pending, daily QC, "
-                                                 "screening digest, review) on the local Prefect server")
+    parser = command(subparsers, "serve", summary="serve the Prefect deployments and schedules (foreground)",
+                     description="Stays in the foreground until Ctrl-C: serves the deployments (batch,\n"
+                                 "finish-pending, daily bead QC, screening digest, review) with their schedules on the\n"
+                                 "local Prefect server (started on first use; the UI address is printed) or the one in\n"
+                                 "PREFECT_API_URL. --stop-server stops the local server that run/watch/serve leave running.",
+                     examples="mhladr serve --inbox ./inbox --registry registry.csv\n"
+                              "mhladr serve --stop-server")
     parser.add_argument("--inbox", help="folder the batch deployment processes (no batch deployment without)")
     parser.add_argument("--registry", help="patient registry CSV for the batch/finish-pending runs")
-    parser.add_argument("--lots", help="bead lot table CSV for the batch/finish-pending runs")
+    parser.add_argument("--lots", help=LOTS_HELP)
     parser.add_argument("--timezone", help="IANA time zone of the daily schedules (default: local)")
     parser.add_argument("--limit", type=int, default=None, help="most flow runs at once (default: no limit)")
     parser.add_argument("--stop-server", action="store_true", help="stop the embedded Prefect server and exit")
-    parser.add_argument("--json", action="store_true", help="print one JSON document when done")
+    add_json(parser)
     parser.set_defaults(func=run)
