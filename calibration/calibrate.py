@@ -21,6 +21,7 @@ from calibration.joint_peaks import ClusteringChannels, find_joint_peaks
 from calibration.key import CalibrationKey
 from calibration.peaks import find_peaks
 from calibration.result import Calibration, Population
+from science.qc import QC
 from science.statistics import Statistic, population_statistic, robust_cv
 from science.transform import log_transform
 
@@ -105,6 +106,11 @@ def calibrate_beads(
     f = f_all[mask]
     if f.size == 0:
         raise NoBeadsError("no bead events left after the scatter gate")
+    range_problem = None
+    if not (np.all(np.isfinite(channel_range)) and channel_range[1] > max(channel_range[0], 0.0)):
+        range_problem = (f"the channel's range {channel_range[0]:g}..{channel_range[1]:g} is not usable "
+                         "($PnR/$PnE): saturation cannot be judged")
+        channel_range = (0.0, float(np.max(np.abs(f))) or 1.0)
     width = transform_width(channel_range)
     t = log_transform(f, width)
     if clustering is None:
@@ -165,6 +171,8 @@ def calibrate_beads(
                                       residual=residual, reason=reason))
     pops = tuple(populations)
     qc = evaluate_qc(pops, tuple(extras), curve, assignment.runner_up - assignment.score, qc_config)
+    if range_problem is not None:
+        qc = qc.merged(QC("fail", (range_problem,)))
     return Calibration(key=key, statistic=statistic, bead_values=values, populations=pops,
                        extra_populations=tuple(extras), curve=curve, qc=qc, gate=gate,
                        events=f,

@@ -108,7 +108,7 @@ def read_fcs(path: str | Path, settings: Settings | None = None, data_set: int =
     timestep = _positive_float(ds.text.get("$TIMESTEP"))
     if time_col is not None and timestep:
         events[:, time_col] *= timestep  # FCS 3.1 3.2.18: Time in units of $TIMESTEP seconds
-    spill, spill_note = spillover_from_text(ds.text, channels)
+    spill, spill_note = spillover_from_text(ds.text, channels, name)
     if spill_note:
         notes.append(spill_note)
     if spill is not None and compensate_data:
