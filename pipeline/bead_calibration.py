@@ -7,12 +7,16 @@ contract's JSON document (DESIGN.md, Interfaces: ``mhladr calibrate``).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import numpy as np
 
 from calibration import (BadBeadValuesError, Calibration, CalibrationKey, CalibrationQCConfig, ClusteringChannels,
                          NoBeadsError, Scatter, calibrate_beads)
+from calibration.calibrate import transform_width
+from calibration.channel_choice import bead_signal_channels
+from science.sampling import subsample_index
 from science.statistics import Statistic
 from pipeline.acquisition import Acquisition, Channel
 from pipeline.config import Settings
@@ -51,9 +55,31 @@ def _channel(acq: Acquisition, name: str) -> Channel:
         raise InputError(acq.path, BAD_INPUT, f"no channel {name!r} (channels: {known})") from None
 
 
+_SCATTER_NAME = re.compile(r"^\s*(FSC|SSC|FS\b|SS\b)", re.IGNORECASE)
+_CHOICE_SAMPLE = 20_000          # events the clustering-channel choice looks at (seeded subsample)
+
+
+def _fluorescence_channels(acq: Acquisition, measured: str) -> list[Channel]:
+    """Every channel but the measured one, scatter (by role or name) and Time."""
+    scatter = {n for n in (acq.roles.fsc_a, acq.roles.fsc_h, acq.roles.ssc_a, acq.roles.ssc_h) if n}
+    return [c for c in acq.channels if c.name != measured and not c.is_time and c.name not in scatter
+            and not _SCATTER_NAME.match(c.name)]
+
+
 def _clustering(acq: Acquisition, measured: str, names: Sequence[str] | None) -> ClusteringChannels | None:
-    """The channels other than ``measured`` among ``names`` (None when there are none)."""
-    extra = [c for c in (_channel(acq, n) for n in dict.fromkeys(names or ())) if c.name != measured]
+    """The channels other than ``measured`` among ``names`` (None when there are none); without
+    ``names``, every fluorescence channel that carries the bead levels
+    (:func:`calibration.channel_choice.bead_signal_channels`)."""
+    if names is None:
+        pool = _fluorescence_channels(acq, measured)
+        rows = subsample_index(acq.n_events, _CHOICE_SAMPLE)
+        chosen = set(bead_signal_channels(
+            acq.column(measured)[rows], transform_width(acq.channel(measured).linear_range),
+            acq.events[np.ix_(rows, [c.index for c in pool])], [transform_width(c.linear_range) for c in pool],
+            [c.name for c in pool]))
+        extra = [c for c in pool if c.name in chosen]
+    else:
+        extra = [c for c in (_channel(acq, n) for n in dict.fromkeys(names)) if c.name != measured]
     if not extra:
         return None
     return ClusteringChannels(values=np.column_stack([acq.column(c.name) for c in extra]),
@@ -66,7 +92,8 @@ def calibrate_file(acq: Acquisition, bead_values: Sequence[float], lot: str | No
     """Calibrate the bead tube ``acq`` in ``channel`` (default: its PE role channel).
 
     ``clustering_channels``: channels to find the bead populations in jointly (multi-dye beads
-    such as rainbow beads); the measured channel is always one of them. None: that channel alone.
+    such as rainbow beads); the measured channel is always one of them (naming only it clusters
+    on it alone). None: every fluorescence channel that carries the same bead levels.
     Raises :class:`InputError` when a channel is absent, the values are unusable or no bead
     event is left; QC problems are in the returned calibration's ``qc``.
     """
