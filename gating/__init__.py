@@ -3,16 +3,21 @@
 Public API::
 
     compensate(events, channel_names, spillover_channels, spillover_matrix) -> np.ndarray
+    spillover_problems(spillover_channels, spillover_matrix) -> list[str]
     gate_monocytes(events, channel_names, roles, config=GatingQCConfig(), template=None,
-                   seed=0) -> MonocyteGateResult
+                   seed=0, *, time_channel=None) -> MonocyteGateResult
+    check_stability(time, pe, cd14, monocytes, config=StabilityConfig(), time_channel=None)
+        -> Stability
     load_template_gate(gatingml_path, gate_name) -> TemplateGate
     apply_template_gate(template, events, channel_names) -> np.ndarray (bool)
     monocyte_pe_statistic(pe_values, statistic='median') -> (value, se_log10)
 """
 
-from gating.compensation import compensate
-from gating.result import (Component, DebrisGeometry, DoubletGeometry, GatingQCConfig,
-                           MonocyteGateResult, MonocyteGeometry, TemplateGeometry)
+from gating.compensation import compensate, spillover_problems
+from gating.result import (CD14DimCheck, DebrisGeometry, DoubletGeometry, GatePolygon,
+                           GatingQCConfig, MonocyteGateResult, MonocyteGeometry, Population,
+                           TemplateGeometry)
+from gating.stability import Stability, StabilityConfig, check_stability
 from gating.statistic import monocyte_pe_statistic
 from gating.strategy import gate_monocytes
 
@@ -27,7 +32,8 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'gating' has no attribute {name!r}")
 
 __all__ = [
-    "Component", "DebrisGeometry", "DoubletGeometry", "GatingQCConfig", "MonocyteGateResult",
-    "MonocyteGeometry", "TemplateGate", "TemplateGeometry", "apply_template_gate", "compensate",
-    "gate_monocytes", "load_template_gate", "monocyte_pe_statistic",
+    "CD14DimCheck", "DebrisGeometry", "DoubletGeometry", "GatePolygon", "GatingQCConfig",
+    "MonocyteGateResult", "MonocyteGeometry", "Population", "Stability", "StabilityConfig",
+    "TemplateGate", "TemplateGeometry", "apply_template_gate", "check_stability", "compensate",
+    "gate_monocytes", "load_template_gate", "monocyte_pe_statistic", "spillover_problems",
 ]
