@@ -8,12 +8,14 @@ Public API::
                    seed=0, *, time_channel=None) -> MonocyteGateResult
     check_stability(time, pe, cd14, monocytes, config=StabilityConfig(), time_channel=None)
         -> Stability
+    write_gatingml(result, spillover=None) -> str (GatingML 2.0; final gate id 'monocytes')
     load_template_gate(gatingml_path, gate_name) -> TemplateGate
     apply_template_gate(template, events, channel_names) -> np.ndarray (bool)
     monocyte_pe_statistic(pe_values, statistic='median') -> (value, se_log10)
 """
 
 from gating.compensation import compensate, spillover_problems
+from gating.gatingml import write_gatingml
 from gating.result import (CD14DimCheck, DebrisGeometry, DoubletGeometry, GatePolygon,
                            GatingQCConfig, MonocyteGateResult, MonocyteGeometry, Population,
                            TemplateGeometry)
@@ -35,5 +37,5 @@ __all__ = [
     "CD14DimCheck", "DebrisGeometry", "DoubletGeometry", "GatePolygon", "GatingQCConfig",
     "MonocyteGateResult", "MonocyteGeometry", "Population", "Stability", "StabilityConfig",
     "TemplateGate", "TemplateGeometry", "apply_template_gate", "check_stability", "compensate",
-    "gate_monocytes", "load_template_gate", "monocyte_pe_statistic", "spillover_problems",
+    "gate_monocytes", "load_template_gate", "monocyte_pe_statistic", "spillover_problems", "write_gatingml",
 ]
