@@ -16,9 +16,9 @@ would:
   lower of the two peaks: the valley a person sees between two clusters;
 - CD14-dim events at the monocytes' scatter (SSC within their median +/- ``dim_ssc_sds``
   robust SDs) are monocytes that shed CD14 when they form a population of their own there,
-  and are then gated too; otherwise (or when keeping them would move the PE median) they are
-  left out, with a note. Either way the monocytes are gated the other way as well, and QC
-  asks for a review only when the PE median moves between the two;
+  and are then gated too; otherwise they are left out, with a note. Either way the monocytes
+  are gated the other way as well, and QC asks for a review only when the PE median moves
+  between the two;
 - a population merged with the monocytes without any valley (cells of another HLA-DR at the
   monocytes' scatter) shows as a PE median that depends on the CD14 cut: review, or fail.
 
@@ -220,31 +220,31 @@ def settle(found: Candidates, cd14: np.ndarray, pe: np.ndarray | None, stable: n
            config: GatingQCConfig = GatingQCConfig()) -> GateStep:
     """The final monocytes among the ``stable`` events, once HLA-DR (``pe``) is read.
 
-    PE never moves a polygon: it decides whether the CD14-dim population is kept (only when
-    that leaves the PE median where it is) and measures the CD14-brighter core; the gate is
-    then either the CD14-bright polygon or the OR of both polygons.
+    PE never moves a polygon: a CD14-dim population of its own at the monocytes' scatter is
+    kept (the gate is then the OR of both polygons), other CD14-dim events there are left out,
+    and PE says how far the other choice would move the median (review above
+    ``dim_shift_review_above``) and whether the CD14-brighter core agrees with the whole gate.
     """
     if found.geometry is None:
         return GateStep(mask=found.bright, geometry=None, qc=found.qc)
     bright, dim = found.bright & stable, found.dim & stable
     with_dim = bright | dim
     shift = _median_shift(pe, bright, with_dim) if pe is not None else None
-    moves = shift is not None and abs(shift) > config.dim_shift_review_above
-    kept = found.dim_polygon is not None and not moves
+    kept = found.dim_polygon is not None                    # scatter says monocyte: keep them
     n_dim, n_bright = int(dim.sum()), int(bright.sum())
     check = CD14DimCheck(kept=kept, events=n_dim, share=n_dim / max(n_bright, 1), pe_median_shift=shift)
     findings: list[tuple[str, str]] = []
     notes: list[str] = []
-    what = "a population of their own" if found.dim_polygon is not None else "not a population of their own"
-    if moves:
-        findings.append(("review", f"{n_dim} CD14-dim events at the monocytes' scatter ({what}, "
-                                   f"{check.share:.0%} of the CD14-bright monocytes) were left out: "
-                                   f"with them the PE median, and the AB/C, would be {shift:+.1%} "
-                                   f"off (review above {config.dim_shift_review_above:.0%})"))
+    what = (f"{n_dim} CD14-dim events at the monocytes' scatter ("
+            + ("a population of their own, kept" if kept else "not a population of their own, left out")
+            + f"; {check.share:.0%} of the CD14-bright monocytes)")
+    if shift is not None and abs(shift) > config.dim_shift_review_above:
+        other = 1.0 / (1.0 + shift) - 1.0 if kept else shift
+        findings.append(("review", f"{what}: {'without' if kept else 'with'} them the PE median, and the "
+                                   f"AB/C, would be {other:+.1%} off (review above "
+                                   f"{config.dim_shift_review_above:.0%}): check the gate"))
     elif check.share >= 0.01:
-        moved = f"; the PE median moves {shift:+.1%} with them" if shift is not None else ""
-        notes.append(f"{n_dim} CD14-dim events at the monocytes' SSC ({check.share:.0%} of the "
-                     f"CD14-bright ones, {what}) {'kept' if kept else 'left out'}{moved}")
+        notes.append(what + (f"; the PE median moves {shift:+.1%} with them" if shift is not None else ""))
     core = _core_shift(cd14[bright], pe[bright], config.core_shift_z) if pe is not None else None
     if core is not None and abs(core) > config.core_shift_review_above:
         status = "fail" if abs(core) > config.core_shift_fail_above else "review"

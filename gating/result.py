@@ -165,7 +165,7 @@ class TemplateGeometry:
 class CD14DimCheck:
     """CD14-dim events at the monocytes' own scatter, gated both ways.
 
-    ``kept``: the gate holds them (a population of its own at the monocytes' SSC) or leaves
+    ``kept``: the gate holds them (a population of their own at the monocytes' SSC) or leaves
     them out (they cannot be told from other CD14-dim cells); ``events`` of them, ``share`` of
     the CD14-bright monocytes; ``pe_median_shift`` = PE median of the monocytes with them /
     without them - 1 (None when there are none or PE is absent).

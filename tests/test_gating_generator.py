@@ -98,18 +98,23 @@ def test_cd14_dim_monocytes_gated_both_ways(instrument: str) -> None:
 @pytest.mark.parametrize("instrument", FLAVOURS)
 @pytest.mark.parametrize("left_shift", [0.0, 0.15])
 def test_cd14_dim_monocytes_of_another_hladr_ask_for_review(instrument: str, left_shift: float) -> None:
-    """Leaving the CD14-dim monocytes out moves the AB/C here: review, saying by how much, with
-    both gates in the result (the truth moves the same way)."""
+    """The other choice for the CD14-dim monocytes moves the AB/C here: review, saying by how
+    much, with both gates in the result. Alone at the monocytes' scatter they are a population
+    of their own and kept (the value matches the truth, which counts them); merged into a left
+    shift they are left out (the CD14-bright value, with the review)."""
     tube, pe, result, truth, labels = _gate(instrument, 6, cd14_dim_fraction=0.3, cd14_dim_hladr=0.4,
                                             immature_granulocyte_fraction=left_shift)
     assert result.qc.status == "review"
-    assert any("CD14-dim" in r and "%" in r for r in result.qc.reasons)
+    assert any("CD14-dim" in r and "would be" in r for r in result.qc.reasons)
     shift = result.cd14_dim.pe_median_shift
     assert shift < -0.05
     with_dim = np.median(pe[result.alternatives["with_cd14_dim"]])
     without = np.median(pe[result.alternatives["cd14_bright"]])
     assert with_dim / without - 1.0 == pytest.approx(shift, abs=1e-9)
     assert tube.truth["abc"] < tube.truth["abc_cd14_bright"]
+    assert result.cd14_dim.kept == (left_shift == 0.0)
+    if result.cd14_dim.kept:
+        assert np.median(pe[result.monocytes]) == pytest.approx(tube.truth["monocyte_pe_median"], rel=0.03)
 
 
 @pytest.mark.parametrize("instrument", FLAVOURS)
