@@ -35,6 +35,9 @@ class GatingQCConfig:
     the monocytes without a valley show as a PE median that depends on the CD14 cut: review
     when the CD14-brighter half of the gate is more than ``core_shift_review_above`` (and
     ``core_shift_z`` standard errors) off the whole gate, fail above ``core_shift_fail_above``.
+    Margins measured on 36 sound generated tubes (three flavours; clean, left shift, CD14-dim,
+    septic mixes): valley <= 0.24, CD14-dim shift <= 1.8 %, core shift 0 (within noise);
+    unresolvable mixes give core shifts of +25 % to x50.
     """
 
     monocytes_review_below: int = 2000
