@@ -39,7 +39,8 @@ def spillover_problems(channels: Sequence[str], matrix: np.ndarray) -> list[str]
         problems.append("diagonal not 1 (" + ", ".join(f"{channels[i]} {spill[i, i]:g}" for i in off[:4]) + ")")
     condition = float(np.linalg.cond(spill))
     if not condition <= SINGULAR_CONDITION:
-        problems.append("singular (not invertible)")
+        problems.append("singular, not invertible in double precision"
+                        + (f" (condition number {condition:.3g})" if np.isfinite(condition) else ""))
     elif condition > MAX_CONDITION:
         problems.append(f"ill-conditioned (condition number {condition:.3g} > {MAX_CONDITION:g})")
     return problems
