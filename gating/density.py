@@ -60,10 +60,6 @@ class Landscape:
     mass: np.ndarray
     saddle: np.ndarray
 
-    def label_at(self, x: float, y: float) -> int:
-        i, j = self.grid.bin_of(np.array([x]), np.array([y]))
-        return int(self.labels[i[0], j[0]])
-
     def peak_xy(self, k: int) -> tuple[float, float]:
         cx, cy = self.grid.centre(self.peaks[k, 0], self.peaks[k, 1])
         return float(cx), float(cy)
