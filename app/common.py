@@ -57,15 +57,16 @@ def lots_table(given: str | None, fcs_folder: str | Path) -> str | None:
     return str(found) if found else None
 
 
-def figure_target(path: str | None) -> Path | None:
-    """Where ``--figure`` writes: a new or existing ``.png`` file in an existing folder."""
+def output_target(path: str | None, suffix: str = ".png", what: str = "the figure is written as PNG") -> Path | None:
+    """Where an output option (``--figure``, ``--gating-ml``) writes: a new or existing file
+    named ``*suffix`` in an existing, writable folder; checked before any work."""
     if path is None:
         return None
     target = Path(path)
     if target.is_dir():
-        raise InputError(path, BAD_INPUT, "this is a folder: give a file name ending in .png")
-    if target.suffix.lower() != ".png":
-        raise InputError(path, BAD_INPUT, "the figure is written as PNG: give a file name ending in .png")
+        raise InputError(path, BAD_INPUT, f"this is a folder: give a file name ending in {suffix}")
+    if target.suffix.lower() != suffix:
+        raise InputError(path, BAD_INPUT, f"{what}: give a file name ending in {suffix}")
     parent = target.parent
     if not parent.is_dir():
         raise InputError(path, BAD_INPUT, f"no folder {parent}: create it first or choose another folder")

@@ -21,8 +21,9 @@ from calibration.joint_peaks import ClusteringChannels, find_joint_peaks
 from calibration.key import CalibrationKey
 from calibration.peaks import find_peaks
 from calibration.result import Calibration, LogHistogram, Population
+from science.qc import QC
 from science.statistics import Statistic, population_statistic, robust_cv
-from science.transform import log_transform
+from science.transform import log_transform, transform_width
 
 
 class NoBeadsError(ValueError):
@@ -49,14 +50,6 @@ def validate_bead_values(bead_values: Sequence[float]) -> tuple[float, ...]:
     if any(b <= a for a, b in zip(values[:-1], values[1:])):
         raise BadBeadValuesError("bead values must be strictly increasing (one blank of 0 at most)")
     return values
-
-
-def transform_width(channel_range: tuple[float, float]) -> float:
-    """Linear width of the log transform: a tenth of the low end of a log-amplified range
-    (so decoded values are on a plain log scale), else 2e-4 of the top of a linear range
-    (about the electronic noise of 18-bit digital channels, so values near 0 stay together)."""
-    low, high = channel_range
-    return low / 10.0 if low > 0 else high * 2e-4
 
 
 def _edge_reason(t_median: float, t_sd: float, t_low: float | None, t_high: float,
@@ -105,6 +98,11 @@ def calibrate_beads(
     f = f_all[mask]
     if f.size == 0:
         raise NoBeadsError("no bead events left after the scatter gate")
+    range_problem = None
+    if not (np.all(np.isfinite(channel_range)) and channel_range[1] > max(channel_range[0], 0.0)):
+        range_problem = (f"the channel's range {channel_range[0]:g}..{channel_range[1]:g} is not usable "
+                         "($PnR/$PnE): saturation cannot be judged")
+        channel_range = (0.0, float(np.max(np.abs(f))) or 1.0)
     width = transform_width(channel_range)
     t = log_transform(f, width)
     if clustering is None:
@@ -165,6 +163,8 @@ def calibrate_beads(
                                       residual=residual, reason=reason))
     pops = tuple(populations)
     qc = evaluate_qc(pops, tuple(extras), curve, assignment.runner_up - assignment.score, qc_config)
+    if range_problem is not None:
+        qc = qc.merged(QC("fail", (range_problem,)))
     return Calibration(key=key, statistic=statistic, bead_values=values, populations=pops,
                        extra_populations=tuple(extras), curve=curve, qc=qc,
                        gate=gate.counts if gate is not None else None, histogram=LogHistogram.of(f),

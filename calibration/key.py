@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from calibration.scale import ChannelScale
+
 
 @dataclass(frozen=True)
 class CalibrationKey:
     """Plain values the caller passes in; a sample may use a calibration only when they match
-    (same cytometer, channel, detector voltage, gain and scale; cytoflow refuses to calibrate
+    (same cytometer, channel, detector voltage and gain, and the same scale: ``scale`` is
+    compared with :func:`calibration.scale.scale_findings`; cytoflow refuses to calibrate
     across voltages for the same reason)."""
 
     instrument: str | None = None
@@ -20,4 +23,4 @@ class CalibrationKey:
     acquired: datetime | None = None
     lot: str | None = None
     sha256: str | None = None
-    scale: str | None = None        # how the channel's values are encoded ($PnE, $PnR, data type)
+    scale: ChannelScale | None = None   # the measured channel's scale keywords (calibration.scale)

@@ -1,4 +1,4 @@
-"""A small FCS writer: FCS 3.1 list-mode float data and FCS 2.0 16-bit integer data.
+"""A small FCS writer: FCS 3.1 list-mode float data (either byte order) and FCS 2.0 16-bit integers.
 
 Follows the Data File Standard for Flow Cytometry, Version FCS 3.1 (Spidlen et al.,
 Cytometry A 2010; 77A:97-100) and, for the older flavour, FCS 2.0 (Murphy & Chused 1984/1990):
@@ -135,15 +135,17 @@ def fcs_bytes(version: str, parameters: Sequence[FcsParameter], data: bytes, n_e
 
 
 def fcs31_float_bytes(parameters: Sequence[FcsParameter], events: np.ndarray,
-                      keywords: Mapping[str, str]) -> bytes:
-    """FCS 3.1, $DATATYPE F, little-endian ($BYTEORD 1,2,3,4) 32-bit floats, linear $PnE 0,0."""
+                      keywords: Mapping[str, str], *, big_endian: bool = False) -> bytes:
+    """FCS 3.1, $DATATYPE F, 32-bit floats, linear $PnE 0,0; little-endian ($BYTEORD 1,2,3,4)
+    or big-endian ($BYTEORD 4,3,2,1)."""
     arr = np.asarray(events)
     if arr.ndim != 2 or arr.shape[1] != len(parameters):
         raise ValueError("events must have one column per parameter")
     if any(p.bits != 32 or p.log_decades != 0 for p in parameters):
         raise ValueError("float data need $PnB 32 and linear $PnE 0,0")
-    data = np.ascontiguousarray(arr, dtype="<f4").tobytes()
-    return fcs_bytes("3.1", parameters, data, arr.shape[0], "F", "1,2,3,4", keywords)
+    data = np.ascontiguousarray(arr, dtype=">f4" if big_endian else "<f4").tobytes()
+    return fcs_bytes("3.1", parameters, data, arr.shape[0], "F", "4,3,2,1" if big_endian else "1,2,3,4",
+                     keywords)
 
 
 def fcs20_int16_bytes(parameters: Sequence[FcsParameter], channels: np.ndarray,

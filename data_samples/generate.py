@@ -3,7 +3,8 @@
 ``make_bead_tube`` and ``make_patient_tube`` simulate one acquisition on a simulated cytometer
 (:mod:`data_samples.instruments`) from seeded particle populations
 (:mod:`data_samples.populations`) and record the ground truth computed from what was generated;
-``write_tube`` writes it as FCS 3.1 float (FACSCanto II) or FCS 2.0 10-bit log (FACSCalibur).
+``write_tube`` writes it as FCS 3.1 float (FACSCanto II; FACSLyric-like big-endian) or FCS 2.0
+10-bit log (FACSCalibur).
 ``python -m data_samples.generate [--out DIR]`` rewrites the committed sample set.
 """
 
@@ -20,11 +21,12 @@ import numpy as np
 from data_samples import populations as pop
 from data_samples.fcs_writer import (FcsParameter, fcs20_int16_bytes, fcs31_float_bytes,
                                      spillover_value, write_bytes)
-from data_samples.instruments import (CALIBUR, CANTO, INSTRUMENTS, ChannelSpec, Instrument,
+from data_samples.faults import Drift, Interruption
+from data_samples.instruments import (CALIBUR, CANTO, INSTRUMENTS, LYRIC, ChannelSpec, Instrument,
                                       decode_channels, encode_channels)
 
-__all__ = ["CALIBUR", "CANTO", "INSTRUMENTS", "Instrument", "Tube", "category", "make_bead_tube",
-           "make_patient_tube", "write_tube", "THRESHOLD", "WINDOW"]
+__all__ = ["CALIBUR", "CANTO", "INSTRUMENTS", "LYRIC", "Drift", "Instrument", "Interruption", "Tube",
+           "category", "make_bead_tube", "make_patient_tube", "write_tube", "THRESHOLD", "WINDOW"]
 
 THRESHOLD = 8_000.0                    # trial cut-off, AB/C
 WINDOW = (5, 10)                       # ICU days, inclusive
@@ -100,23 +102,34 @@ def _fcs_date(instrument: Instrument, d: date) -> str:
 
 
 def _acquire(instrument: Instrument, specs: tuple[ChannelSpec, ...], particles: pop.Particles,
-             pe_voltage: float, rng: np.random.Generator) -> np.ndarray:
-    """Detector values (linear, clipped to the instrument's scale) for each particle."""
+             pe_voltage: float, rng: np.random.Generator, drift: Drift | None = None,
+             interruption: Interruption | None = None) -> np.ndarray:
+    """Detector values (linear, clipped to the instrument's scale) for each particle, the
+    particles being acquired in their given order (Time increases with the index)."""
     n = len(particles)
     af = particles.autofluorescence
-    pe_true = instrument.pe_signal(particles.pe_molecules + pop.PE_AUTOFLUORESCENCE * af, pe_voltage)
-    percp_true = instrument.percp_per_molecule * (particles.cd14_molecules + pop.PERCP_AUTOFLUORESCENCE * af)
+    true = {"pe": instrument.pe_signal(particles.pe_molecules + pop.PE_AUTOFLUORESCENCE * af, pe_voltage),
+            "cd14": instrument.percp_per_molecule * (particles.cd14_molecules + pop.PERCP_AUTOFLUORESCENCE * af),
+            "fl1": 3.0 * af, "fl4": 1.5 * af}
+    if drift is not None:
+        fade = drift.factor(n)
+        true |= {role: true[role] * fade for role in drift.roles}
     if instrument.spillover is not None:
-        pe_true, percp_true = (np.column_stack([pe_true, percp_true]) @ np.array(instrument.spillover)).T
+        roles = instrument.spillover_roles
+        mixed = np.column_stack([true[r] for r in roles]) @ np.array(instrument.spillover)
+        true |= {r: mixed[:, j] for j, r in enumerate(roles)}
     scale = instrument.scatter_scale
-    ticks = np.cumsum(rng.exponential(1.0 / instrument.events_per_second, n)) / TIMESTEP
+    intervals = rng.exponential(1.0 / instrument.events_per_second, n)
+    if interruption is not None:
+        intervals = interruption.intervals(intervals)
+    ticks = np.cumsum(intervals) / TIMESTEP
     values = {
         "fsc_a": particles.fsc * scale, "fsc_h": particles.fsc_h * scale,
         "ssc_a": particles.ssc * scale, "ssc_h": particles.ssc_h * scale,
-        "pe": instrument.detect(pe_true, instrument.gain(pe_voltage), rng),
-        "cd14": instrument.detect(percp_true, 1.0, rng),
-        "fl1": instrument.detect(3.0 * af, 1.0, rng),
-        "fl4": instrument.detect(1.5 * af, 1.0, rng),
+        "pe": instrument.detect(true["pe"], instrument.gain(pe_voltage), rng),
+        "cd14": instrument.detect(true["cd14"], 1.0, rng),
+        "fl1": instrument.detect(true["fl1"], 1.0, rng),
+        "fl4": instrument.detect(true["fl4"], 1.0, rng),
         "time": ticks,
     }
     return np.column_stack([instrument.clip(ch, values[ch.role]) for ch in specs])
@@ -124,17 +137,19 @@ def _acquire(instrument: Instrument, specs: tuple[ChannelSpec, ...], particles: 
 
 def _build(instrument: Instrument, kind: str, particles: pop.Particles, pe_voltage: float,
            rng: np.random.Generator, with_cd14: bool, marker_labels: bool | None,
-           keywords: dict[str, str], acquired: datetime, filename: str) -> Tube:
+           keywords: dict[str, str], acquired: datetime, filename: str,
+           drift: Drift | None = None, interruption: Interruption | None = None) -> Tube:
     particles = particles.take(rng.permutation(len(particles)))
     specs = instrument.specs(with_cd14)
     labels = instrument.marker_labels if marker_labels is None else marker_labels
     params = instrument.parameters(specs, pe_voltage, labels)
-    events = _acquire(instrument, specs, particles, pe_voltage, rng)
+    events = _acquire(instrument, specs, particles, pe_voltage, rng, drift, interruption)
     spill = None
     if instrument.spillover is not None:
-        names = tuple(ch.name for ch in specs if ch.role in ("pe", "cd14"))
-        full = np.array(instrument.spillover)
-        spill = (names, full if len(names) == 2 else np.eye(1))
+        acquired_roles = {ch.role for ch in specs}
+        kept = [j for j, r in enumerate(instrument.spillover_roles) if r in acquired_roles]
+        names = tuple(instrument.channel_by_role(instrument.spillover_roles[j]).name for j in kept)
+        spill = (names, np.array(instrument.spillover)[np.ix_(kept, kept)])
     seconds = len(particles) / instrument.events_per_second
     if instrument.is_log:
         head = {"$CYT": instrument.cytometer, "CYTNUM": instrument.serial, "CREATOR": instrument.creator,
@@ -228,9 +243,16 @@ def make_bead_tube(instrument: Instrument, lot_values: Sequence[float], *, event
 
 
 def make_patient_tube(instrument: Instrument, *, abc: float, events: int = 40_000, seed: int = 0,
-                      monocyte_fraction: float = 0.10, hladr_sigma: float = 0.42,
-                      cd14_dim_fraction: float = 0.0, bimodal: tuple[float, float] | None = None,
-                      granulocyte_shoulder: bool = False, with_cd14: bool = True,
+                      monocyte_fraction: float = 0.10, monocyte_cd14: float = pop.MONOCYTE_CD14,
+                      hladr_sigma: float = 0.42,
+                      cd14_dim_fraction: float = 0.0, cd14_dim_hladr: float = 1.0,
+                      bimodal: tuple[float, float] | None = None,
+                      immature_granulocyte_fraction: float = 0.0,
+                      immature_granulocyte_cd14: float = pop.IMMATURE_GRANULOCYTE_CD14,
+                      immature_granulocyte_ssc: float = pop.IMMATURE_GRANULOCYTE_SSC,
+                      eosinophil_fraction: float = 0.0, lyse_no_wash: float = 0.0,
+                      drift: Drift | None = None, interruption: Interruption | None = None,
+                      with_cd14: bool = True,
                       pe_voltage: float | None = None, patient_id: str = "PT-0001",
                       collection_date: date = date(2026, 3, 12), icu_admission: date = date(2026, 3, 5),
                       acquired: datetime | None = None, lymphocyte_fraction: float = 0.22,
@@ -238,26 +260,32 @@ def make_patient_tube(instrument: Instrument, *, abc: float, events: int = 40_00
                       marker_labels: bool | None = None, filename: str | None = None) -> Tube:
     """A lysed whole-blood tube stained with anti-HLA-DR PE (L243) and anti-CD14 PerCP-Cy5.5.
 
-    Monocyte HLA-DR is lognormal with median ``abc`` (ln-sd ``hladr_sigma``); ``bimodal`` =
+    Monocyte HLA-DR is lognormal with median ``abc`` (ln-sd ``hladr_sigma``), their CD14 median
+    ``monocyte_cd14`` molecules (lower it for monocytes that shed CD14); ``bimodal`` =
     (fraction, median) draws that fraction of monocytes from a second mode;
-    ``cd14_dim_fraction`` of monocytes are CD14 dim; ``granulocyte_shoulder`` adds left-shifted
-    granulocytes reaching the monocyte SSC region; ``with_cd14=False`` acquires no PerCP-Cy5.5
-    parameter (the wrong panel).
+    ``cd14_dim_fraction`` of monocytes are CD14 dim, with ``cd14_dim_hladr`` times the HLA-DR of
+    the others. What septic blood adds (fractions of all events): ``immature_granulocyte_fraction``
+    (a left shift, CD14 ``immature_granulocyte_cd14`` molecules, SSC ``immature_granulocyte_ssc``
+    of full scale), ``eosinophil_fraction``, and
+    ``lyse_no_wash`` (red-cell ghosts and platelets a wash would remove). ``drift`` and
+    ``interruption`` are acquisition faults along Time (:mod:`data_samples.faults`).
+    ``with_cd14=False`` acquires no PerCP-Cy5.5 parameter (the wrong panel).
     """
     voltage = float(pe_voltage if pe_voltage is not None else instrument.pe_voltage)
     acquired = acquired or datetime.combine(collection_date, datetime.min.time()) + timedelta(hours=10)
     rng = np.random.default_rng(seed)
-    shoulder = 0.06 if granulocyte_shoulder else 0.0
-    granulocyte_fraction = 1.0 - monocyte_fraction - lymphocyte_fraction - shoulder - doublet_fraction - debris_fraction
-    if granulocyte_fraction <= 0:
-        raise ValueError("population fractions exceed 1")
-    n_mono, n_lymph, n_gran, n_imm, n_doub, n_deb = _counts(
-        rng, events, [monocyte_fraction, lymphocyte_fraction, granulocyte_fraction, shoulder,
-                      doublet_fraction, debris_fraction])
-    cells = pop.concat([pop.monocytes(rng, n_mono, abc, hladr_sigma, cd14_dim_fraction, bimodal),
+    fractions = [monocyte_fraction, lymphocyte_fraction, 0.0, immature_granulocyte_fraction, eosinophil_fraction,
+                 lyse_no_wash, doublet_fraction, debris_fraction]
+    fractions[2] = 1.0 - sum(fractions)
+    if fractions[2] <= 0 or min(fractions) < 0:
+        raise ValueError("population fractions must be >= 0 and leave room for granulocytes")
+    n_mono, n_lymph, n_gran, n_imm, n_eos, n_ghost, n_doub, n_deb = _counts(rng, events, fractions)
+    cells = pop.concat([pop.monocytes(rng, n_mono, abc, hladr_sigma, cd14_dim_fraction, bimodal, cd14_dim_hladr,
+                                      monocyte_cd14),
                         pop.lymphocytes(rng, n_lymph), pop.granulocytes(rng, n_gran),
-                        pop.immature_granulocytes(rng, n_imm)])
-    pieces = [cells, pop.debris(rng, n_deb)]
+                        pop.immature_granulocytes(rng, n_imm, immature_granulocyte_cd14, immature_granulocyte_ssc),
+                        pop.eosinophils(rng, n_eos)])
+    pieces = [cells, pop.debris(rng, n_deb), pop.red_cell_ghosts(rng, n_ghost)]
     if n_doub:
         pieces.append(pop.doublets(rng, cells, n_doub))
     icu_day = (collection_date - icu_admission).days
@@ -267,24 +295,35 @@ def make_patient_tube(instrument: Instrument, *, abc: float, events: int = 40_00
                 "PATIENT ID": patient_id, "SAMPLE ID": f"{patient_id}_D{icu_day:02d}",
                 "COLLECTION DATE": collection_date.isoformat(), "ICU ADMISSION DATE": icu_admission.isoformat()}
     tube = _build(instrument, "sample", pop.concat(pieces), voltage, rng, with_cd14, marker_labels,
-                     keywords, acquired, name)
+                  keywords, acquired, name, drift, interruption)
     labels = tube.particles.label
     mono = np.isin(labels, pop.MONOCYTE_LABELS)
-    true_abc = float(np.median(tube.particles.pe_molecules[mono]))
-    mono_pe = float(np.median(tube.compensated()[mono, tube.index("pe")]))
+    bright = labels == "monocyte"
     slope, intercept = instrument.curve(voltage)
     names, counts = np.unique(labels, return_counts=True)
+    true_abc = float(np.median(tube.particles.pe_molecules[mono])) if mono.any() else None
+    mono_pe = float(np.median(tube.compensated()[mono, tube.index("pe")])) if mono.any() else None
     truth = {"file": name, "kind": "sample", "patient_id": patient_id,
              "collection_date": collection_date.isoformat(), "icu_admission": icu_admission.isoformat(),
              "icu_day": icu_day, "in_window": WINDOW[0] <= icu_day <= WINDOW[1],
              "acquired": acquired.isoformat(), **_instrument_truth(instrument, voltage),
-             "abc": _sig(true_abc), "abc_definition": ABC_DEFINITION, "requested_abc": float(abc),
-             "below_threshold": true_abc < THRESHOLD, "category": category(true_abc),
+             "abc": None if true_abc is None else _sig(true_abc), "abc_definition": ABC_DEFINITION,
+             "requested_abc": float(abc),
+             "abc_cd14_bright": _sig(float(np.median(tube.particles.pe_molecules[bright]))) if bright.any() else None,
+             "below_threshold": None if true_abc is None else true_abc < THRESHOLD,
+             "category": None if true_abc is None else category(true_abc),
              "n_monocytes": int(mono.sum()), "n_monocytes_cd14dim": int((labels == "monocyte_cd14dim").sum()),
-             "monocyte_pe_median": _sig(mono_pe),
-             "abc_from_true_curve": _sig(10.0 ** (slope * np.log10(mono_pe) + intercept)),
+             "monocyte_pe_median": None if mono_pe is None else _sig(mono_pe),
+             "abc_from_true_curve": None if mono_pe is None else _sig(10.0 ** (slope * np.log10(mono_pe) + intercept)),
              "bimodal": list(bimodal) if bimodal is not None else None,
-             "cd14_dim_fraction": cd14_dim_fraction, "granulocyte_shoulder": granulocyte_shoulder,
+             "monocyte_cd14": monocyte_cd14,
+             "cd14_dim_fraction": cd14_dim_fraction, "cd14_dim_hladr": cd14_dim_hladr,
+             "immature_granulocyte_fraction": immature_granulocyte_fraction,
+             "immature_granulocyte_cd14": immature_granulocyte_cd14,
+             "immature_granulocyte_ssc": immature_granulocyte_ssc,
+             "eosinophil_fraction": eosinophil_fraction, "lyse_no_wash": lyse_no_wash,
+             "faults": [f.as_dict() for f in (drift, interruption) if f is not None],
+             "time_channel": "time" in tube.roles,
              "with_cd14": with_cd14, "events": int(len(tube.events)),
              "populations": {str(k): int(v) for k, v in zip(names, counts)}}
     tube.truth.update(truth)
@@ -299,7 +338,7 @@ def fcs_bytes(tube: Tube, file_name: str | None = None) -> bytes:
         return fcs20_int16_bytes(tube.parameters, encode_channels(tube.parameters, tube.events), keywords)
     if tube.spillover is not None:
         keywords = {"$SPILLOVER": spillover_value(*tube.spillover)} | keywords
-    return fcs31_float_bytes(tube.parameters, tube.events, keywords)
+    return fcs31_float_bytes(tube.parameters, tube.events, keywords, big_endian=tube.instrument.big_endian)
 
 
 def write_tube(tube: Tube, path: str | Path) -> Path:

@@ -48,10 +48,13 @@ class Instrument:
     percp_per_molecule: float       # PerCP-Cy5.5 detector units per CD14 molecule
     photoelectrons_per_unit: float  # q: photoelectrons per detector unit at gain 1
     electronic_noise: float         # sd of the additive noise, detector units
-    # Rows = source fluorochrome (PE, PerCP-Cy5.5), columns = detector; None = compensated in hardware.
-    spillover: tuple[tuple[float, float], tuple[float, float]] | None
+    # Rows = source fluorochrome, columns = detector, both in ``spillover_roles`` order (the order
+    # $SPILLOVER is written in, which need not be the data's); None = compensated in hardware.
+    spillover: tuple[tuple[float, ...], ...] | None
     events_per_second: float        # acquisition rate (for Time and $ETIM)
     marker_labels: bool             # write the markers in $PnS by default (DIVA does; CellQuest often not)
+    spillover_roles: tuple[str, ...] = ("pe", "cd14")
+    big_endian: bool = False        # FCS 3.1 float data as $BYTEORD 4,3,2,1 instead of 1,2,3,4
 
     def channel_by_role(self, role: str) -> ChannelSpec:
         for ch in self.channels:
@@ -201,4 +204,43 @@ CALIBUR = Instrument(
     marker_labels=False,
 )
 
-INSTRUMENTS = {i.key: i for i in (CANTO, CALIBUR)}
+# A third flavour, FACSLyric-like: FCS 3.1 big-endian floats on a 2**20 scale, markers in $PnS,
+# four fluorescence detectors and a $SPILLOVER written in another channel order than the data.
+LYRIC = Instrument(
+    key="LYRIC",
+    cytometer="BD FACSLyric",
+    serial="R658100021",
+    creator="BD FACSuite Application v1.5",
+    fcs_version="3.1",
+    channels=(
+        ChannelSpec("FSC-A", "fsc_a", voltage=300.0),
+        ChannelSpec("FSC-H", "fsc_h", voltage=300.0),
+        ChannelSpec("SSC-A", "ssc_a", voltage=420.0),
+        ChannelSpec("SSC-H", "ssc_h", voltage=420.0),
+        ChannelSpec("FITC-A", "fl1", voltage=480.0),
+        ChannelSpec("PE-A", "pe", label="HLA-DR", voltage=500.0),
+        ChannelSpec("PerCP-Cy5.5-A", "cd14", label="CD14", voltage=600.0),
+        ChannelSpec("APC-A", "fl4", voltage=560.0),
+        ChannelSpec("Time", "time"),
+    ),
+    range=1048576,
+    pe_voltage=500.0,
+    slope=0.99,
+    intercept=-0.29,
+    voltage_exponent=7.5,
+    scatter_scale=1048576.0,
+    percp_per_molecule=0.8,
+    photoelectrons_per_unit=2.0,
+    electronic_noise=25.0,
+    # rows/columns: PerCP-Cy5.5, APC, FITC, PE (the data hold FITC, PE, PerCP-Cy5.5, APC)
+    spillover=((1.0, 0.18, 0.0, 0.01),
+               (0.02, 1.0, 0.0, 0.0),
+               (0.03, 0.0, 1.0, 0.22),
+               (0.12, 0.004, 0.01, 1.0)),
+    events_per_second=1200.0,
+    marker_labels=True,
+    spillover_roles=("cd14", "fl4", "fl1", "pe"),
+    big_endian=True,
+)
+
+INSTRUMENTS = {i.key: i for i in (CANTO, CALIBUR, LYRIC)}

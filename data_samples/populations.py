@@ -21,6 +21,8 @@ B_CELL_FRACTION = 0.12           # of lymphocytes; HLA-DR bright
 B_CELL_HLADR = 40_000.0
 MONOCYTE_CD14 = 60_000.0
 MONOCYTE_CD14_DIM = 7_000.0
+IMMATURE_GRANULOCYTE_CD14 = 9_000.0     # CD14 dim to intermediate (left shift)
+IMMATURE_GRANULOCYTE_SSC = 0.26         # between monocytes (0.17) and neutrophils (0.42)
 
 
 @dataclass(frozen=True)
@@ -72,15 +74,20 @@ def lymphocytes(rng: np.random.Generator, n: int) -> Particles:
 
 
 def monocytes(rng: np.random.Generator, n: int, abc: float, sigma: float, cd14_dim_fraction: float,
-              bimodal: tuple[float, float] | None) -> Particles:
-    """CD14-bright monocytes with lognormal HLA-DR (median ``abc``), optionally a second HLA-DR
-    mode (``bimodal`` = (fraction, median)) and a CD14-dim subset with the same HLA-DR."""
+              bimodal: tuple[float, float] | None, cd14_dim_hladr: float = 1.0,
+              cd14: float = MONOCYTE_CD14) -> Particles:
+    """CD14-bright monocytes (median ``cd14`` molecules) with lognormal HLA-DR (median ``abc``),
+    optionally a second HLA-DR mode (``bimodal`` = (fraction, median)) and a CD14-dim subset
+    (``cd14_dim_fraction``, at the monocytes' own scatter) whose HLA-DR is ``cd14_dim_hladr``
+    times that of the others (1: the same, as for classical monocytes that shed CD14)."""
     pe = _lognormal(rng, abc, sigma, n)
     if bimodal is not None:
         fraction, second = bimodal
         pe = np.where(rng.random(n) < fraction, _lognormal(rng, second, sigma, n), pe)
     dim = rng.random(n) < cd14_dim_fraction
-    cd14 = np.where(dim, _lognormal(rng, MONOCYTE_CD14_DIM, 0.35, n), _lognormal(rng, MONOCYTE_CD14, 0.3, n))
+    if cd14_dim_hladr != 1.0:
+        pe = np.where(dim, pe * cd14_dim_hladr, pe)
+    cd14 = np.where(dim, _lognormal(rng, MONOCYTE_CD14_DIM, 0.35, n), _lognormal(rng, cd14, 0.3, n))
     p = _make("monocyte", n, _scatter(rng, n, 0.40, 0.08, 0.17, 0.14), pe, cd14, _lognormal(rng, 2.0, 0.3, n))
     p.label[dim] = "monocyte_cd14dim"
     return p
@@ -92,11 +99,32 @@ def granulocytes(rng: np.random.Generator, n: int) -> Particles:
                  _lognormal(rng, 3_500.0, 0.45, n), _lognormal(rng, 4.0, 0.3, n))
 
 
-def immature_granulocytes(rng: np.random.Generator, n: int) -> Particles:
-    """Left-shifted granulocytes (sepsis): a low-SSC shoulder reaching the monocyte region,
-    CD14 intermediate, HLA-DR negative."""
-    return _make("immature_granulocyte", n, _scatter(rng, n, 0.43, 0.08, 0.26, 0.18), np.zeros(n),
-                 _lognormal(rng, 9_000.0, 0.5, n), _lognormal(rng, 3.0, 0.3, n))
+def immature_granulocytes(rng: np.random.Generator, n: int, cd14: float = IMMATURE_GRANULOCYTE_CD14,
+                          ssc: float = IMMATURE_GRANULOCYTE_SSC) -> Particles:
+    """Left-shifted granulocytes (sepsis: band forms, metamyelocytes): SSC between monocytes
+    and neutrophils, reaching down into the monocyte region, CD14 dim to intermediate, HLA-DR
+    negative."""
+    return _make("immature_granulocyte", n, _scatter(rng, n, 0.43, 0.08, ssc, 0.18), np.zeros(n),
+                 _lognormal(rng, cd14, 0.5, n), _lognormal(rng, 3.0, 0.3, n))
+
+
+def eosinophils(rng: np.random.Generator, n: int) -> Particles:
+    """Eosinophils: SSC at or above the neutrophils', CD14 negative, HLA-DR negative, and the
+    brightest autofluorescence of the leukocytes (it shows as dim PerCP and PE)."""
+    return _make("eosinophil", n, _scatter(rng, n, 0.44, 0.07, 0.52, 0.12), np.zeros(n),
+                 _lognormal(rng, 300.0, 0.5, n), _lognormal(rng, 10.0, 0.3, n))
+
+
+def red_cell_ghosts(rng: np.random.Generator, n: int) -> Particles:
+    """Lyse-no-wash tubes keep what a wash removes: red-cell ghosts (low FSC reaching the
+    lymphocytes' edge, low SSC) and platelets (lowest FSC and SSC), unstained."""
+    platelet = rng.random(n) < 0.4
+    f = np.where(platelet, _lognormal(rng, 0.03, 0.5, n), _lognormal(rng, 0.11, 0.35, n))
+    s = np.where(platelet, _lognormal(rng, 0.015, 0.5, n), _lognormal(rng, 0.035, 0.45, n))
+    scatter = (f, f * rng.normal(0.92, 0.04, n), s, s * rng.normal(0.95, 0.04, n))
+    p = _make("red_cell_ghost", n, scatter, np.zeros(n), np.zeros(n), _lognormal(rng, 0.3, 0.4, n))
+    p.label[platelet] = "platelet"
+    return p
 
 
 def debris(rng: np.random.Generator, n: int) -> Particles:

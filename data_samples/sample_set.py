@@ -1,6 +1,6 @@
 """The committed sample set: a March 2026 screening scenario on two cytometers.
 
-Four acquisition days (two per instrument), each with its own QuantiBRITE tube; nine patient
+Four acquisition days (two per instrument), each with its own QuantiBRITE tube; ten patient
 tubes whose PE voltage and day match a bead tube of their instrument. The clinical registry
 tells the screening story (see ``REGISTRY`` and the generated README.md).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from data_samples.generate import (ABC_DEFINITION, THRESHOLD, WINDOW, Tube, make_bead_tube,
                                    make_patient_tube, write_tube)
-from data_samples.instruments import CALIBUR, CANTO, Instrument
+from data_samples.instruments import CALIBUR, CANTO, LYRIC, Instrument
 
 DEFAULT_SEED = 20260312
 LOTS = {"lotA": (474.0, 5359.0, 23843.0, 62336.0), "lotB": (638.0, 6930.0, 31008.0, 67601.0)}
@@ -70,7 +70,8 @@ PATIENT_TUBES = (
     PatientTube("PT-0048", CANTO_16, date(2026, 3, 10), 3_500.0, "09:55", {"bimodal": (0.45, 21_000.0)}),
     PatientTube("PT-0047", CALIBUR_17, date(2026, 3, 11), 7_000.0, "09:10"),
     PatientTube("PT-0049", CALIBUR_17, date(2026, 3, 6), 3_800.0, "09:35",
-                {"granulocyte_shoulder": True, "marker_labels": True}),
+                {"immature_granulocyte_fraction": 0.06, "marker_labels": True}),
+    PatientTube("PT-0052", CALIBUR_13, date(2026, 3, 7), 6_500.0, "10:10", {"monocyte_fraction": 0.035}),
 )
 
 REGISTRY = (
@@ -90,6 +91,9 @@ REGISTRY = (
                 "SOFA 4 (< 6): not eligible; bimodal HLA-DR makes the median fragile"),
     RegistryRow("PT-0049", "2026-03-06T13:30", 12, "no", "", "",
                 "high-flow oxygen, not ventilated, and sampled on day 11: not eligible"),
+    RegistryRow("PT-0052", "2026-03-07T18:20", 9, "yes", "", "",
+                "monocytopenia: about 1,400 monocytes (fewer than 2,000), so QC asks for a technician's "
+                "review; pending until it is approved, then eligible (6,5xx AB/C on day 6)"),
 )
 
 
@@ -178,7 +182,12 @@ def readme(tubes: list[Tube], seed: int) -> str:
         "10-bit channels, FL1-4 on 4-decade log amplifiers (`$PnE` 4,0: value = 10^(4*ch/1024)), linear "
         "FSC-H/SSC-H, no FSC-A (no doublet discrimination), compensated in hardware (no spillover "
         "keyword). FL2 = PE, FL3 = PerCP-Cy5.5; `$PnS` is empty except in PT-0049 "
-        "(`HLA-DR PE`, `CD14 PerCP-Cy5.5`). `$DATE` is CellQuest's dd-Mmm-yy.",
+        "(`HLA-DR PE`, `CD14 PerCP-Cy5.5`). `$DATE` is CellQuest's dd-Mmm-yy; no Time channel.",
+        f"- LYRIC (generator only, not in this folder): {LYRIC.cytometer}-like (serial `$CYTSN` "
+        f"{LYRIC.serial}), FCS 3.1 big-endian floats (`$BYTEORD` 4,3,2,1) on a 0..1,048,576 scale, FSC-A/H, "
+        "SSC-A/H, FITC-A, PE-A, PerCP-Cy5.5-A, APC-A, Time; roles from the `$PnS` markers (`HLA-DR`, "
+        "`CD14`); `$SPILLOVER` over the four fluorescence channels written in another order than the "
+        "data's (PerCP-Cy5.5, APC, FITC, PE).",
         "",
         "The true PE response of each instrument is log10(molecules) = a*log10(F) + b at its reference "
         "voltage (CANTO a = 1.02 at 450 V, CALIBUR a = 0.97 at 550 V), the gain scaling as "
@@ -212,6 +221,21 @@ def readme(tubes: list[Tube], seed: int) -> str:
         tr = t.truth
         medians = " / ".join(f"{lv['median_fluorescence']:.4g}" for lv in tr["levels"])
         lines.append(f"| {t.filename} | {tr['instrument']} | {tr['pe_voltage']:g} | {tr['lot']} | {medians} |")
+    lines += [
+        "",
+        "## What else the generator makes (seeded; used by the tests, not committed)",
+        "",
+        "`make_patient_tube` (data_samples/generate.py) also simulates what septic blood and real "
+        "acquisitions bring: CD14-dim monocytes at the monocytes' own scatter (`cd14_dim_fraction`, "
+        "with `cd14_dim_hladr` times their HLA-DR), monocytes that shed CD14 (`monocyte_cd14`), a left "
+        "shift (`immature_granulocyte_fraction`: CD14 dim to intermediate `immature_granulocyte_cd14`, "
+        "HLA-DR negative, SSC `immature_granulocyte_ssc` between monocytes and neutrophils), eosinophils "
+        "(`eosinophil_fraction`: high SSC, CD14 negative, bright autofluorescence), lyse-no-wash tubes "
+        "(`lyse_no_wash`: red-cell ghosts and platelets), monocytopenia (`monocyte_fraction`), and two "
+        "acquisition faults along Time (data_samples/faults.py): `Drift` (fluorescence fading over the "
+        "end of the run) and `Interruption` (a pause, then a burst). Their truth adds `abc_cd14_bright` "
+        "(the median of the CD14-bright monocytes alone), the population counts and the faults.",
+    ]
     lines += ["", "## Registry story", ""]
     lines += [f"- {r.patient_id}: {r.story}." for r in REGISTRY]
     lines += ["", "Patient IDs are pseudonymous; no names appear anywhere.", ""]

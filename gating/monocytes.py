@@ -1,203 +1,261 @@
-"""Automatic monocyte gate: a seeded Gaussian mixture on (asinh CD14, asinh SSC).
+"""Automatic monocyte gate: the CD14-bright population at its own scatter, on a density plot.
 
-The mixture (Dempster, Laird & Rubin 1977 EM; scikit-learn GaussianMixture) is fitted on a
-seeded subsample of singlet leukocytes, its components are given roles by rule, and every
-event is then classified (vectorised, in chunks):
+Monocytes are what defines them on the classic SSC vs CD14 plot (DESIGN.md, Gating): CD14
+bright, at intermediate SSC; granulocytes are CD14 dim at high SSC, lymphocytes CD14 negative
+at low SSC. The populations of the plot are the basins of its smoothed density
+(:mod:`gating.density`, on asinh(CD14) and asinh(SSC)) and the rules read them as a person
+would:
 
-- lymphocyte and granulocyte SSC = the lowest and highest SSC centres among components holding
-  >= 5 % of events; neutrophils = the largest of those in the upper half of that SSC span;
-- monocytes = the densest component (highest peak weight / sqrt(det cov), so a compact cluster
-  wins over diffuse doublet components) with its SSC centre above the lymphocytes' and more
-  than 2 SD below the neutrophils', and its CD14 centre more than 2 SD above the neutrophils',
-  plus any component
-  centred within 1 SD of its SSC that also clears that CD14 bound: CD14-dim monocytes are
-  kept, CD14-dim granulocytes (shoulder included) are left out;
-- gate = posterior probability of the monocyte components >= ``posterior_min`` and
-  Mahalanobis distance^2 to one of them <= the chi-square(2) ``ellipse_quantile``.
+- granulocytes = the largest population in the upper half of the SSC span of the large ones;
+- monocytes = the CD14-brightest population with SSC below the granulocytes' and CD14 at
+  least ``cd14_bright_min_decades`` above theirs. A denser, dimmer cluster (immature
+  granulocytes of a left shift, eosinophils) is never a candidate, however large;
+- the gate is the part of the monocytes' basin above ``contour_fraction`` of their peak,
+  drawn as a polygon (:mod:`gating.polygon`), so FlowKit or FlowJo can apply it as it is;
+- separation = the density at the pass to each neighbouring population, as a share of the
+  lower of the two peaks: the valley a person sees between two clusters;
+- CD14-dim events at the monocytes' scatter (SSC within their median +/- ``dim_ssc_sds``
+  robust SDs) are monocytes that shed CD14 when they form a population of their own there,
+  and are then gated too; otherwise they are left out, with a note. Either way the monocytes
+  are gated the other way as well, and QC asks for a review only when the PE median moves
+  between the two;
+- a population merged with the monocytes without any valley (cells of another HLA-DR at the
+  monocytes' scatter) shows as a PE median that depends on the CD14 cut: review, or fail.
 
-QC beyond Ashman's D: ``dim_zone`` counts CD14-dim events the gate left out at the monocytes'
-SSC, or took in above it (a mixed monocyte/immature-granulocyte component), and asks for a
-review when either is a non-trivial share of the gated monocytes (thresholds in
-``GatingQCConfig``).
-
-HLA-DR (PE) is never used, so a bimodal HLA-DR cannot move the gate.
+HLA-DR (PE) never moves the gate: :func:`monocyte_gate` draws it from CD14 and SSC alone;
+:func:`settle` then reads PE on the stable events (after :mod:`gating.stability`) to say how
+much the CD14-dim choice and the CD14 cut move the monocytes' PE median.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.mixture import GaussianMixture
-from threadpoolctl import threadpool_limits
 
 from science.qc import QC
 from science.sampling import subsample_index
-from science.separation import ashman_d
 from science.statistics import mad_sd
-from gating.result import Component, GateStep, GatingQCConfig, MonocyteGeometry
-from science.transform import asinh, asinh_cofactor
+from science.transform import LN10, asinh, asinh_cofactor
+from gating.density import Grid, Landscape, landscape
+from gating.polygon import inside, star_polygon
+from gating.result import (CD14DimCheck, GatePolygon, GateStep, GatingQCConfig, MonocyteGeometry,
+                           Population)
 
-MAJOR_WEIGHT = 0.05        # components at least this large anchor lymphocytes / granulocytes
-NEIGHBOUR_WEIGHT = 0.01    # components at least this large count as neighbours for separation
-CANDIDATE_SSC_SDS = 2.0    # monocyte candidates: SSC centre this many SDs below neutrophils
-DIM_SSC_SDS = 1.0          # CD14-dim monocyte components: SSC centre within this many SDs
-DIM_CD14_SDS = 2.0         # ... and CD14 centre this many granulocyte SDs above granulocytes
-_CHUNK = 1 << 18
+_MAJOR_SHARE = 0.05      # populations this large anchor the SSC span (granulocytes, lymphocytes)
+_MIN_SPREAD = 0.03       # robust SD (asinh units, ~3 % CV) below which a "population" is one value
+_RANGE_PERCENTILES = (0.1, 99.9)
+_PAD = 0.5               # asinh units added to the grid beyond the robust range
 
 
-def _roles(means: np.ndarray, covs: np.ndarray, weights: np.ndarray) -> list[str] | None:
-    """Role of each component by the rules above; None when no monocyte component exists."""
-    major = np.flatnonzero(weights >= MAJOR_WEIGHT)
-    lymph_ssc, gran_ssc = means[major, 1].min(), means[major, 1].max()
-    upper = major[means[major, 1] > 0.5 * (lymph_ssc + gran_ssc)]
-    neutrophils = int(upper[np.argmax(weights[upper])]) if upper.size else int(major[0])
-    cd14_min = means[neutrophils, 0] + DIM_CD14_SDS * np.sqrt(covs[neutrophils, 0, 0])
-    ssc_max = means[neutrophils, 1] - CANDIDATE_SSC_SDS * np.sqrt(covs[neutrophils, 1, 1])
-    candidates = np.flatnonzero((means[:, 1] > lymph_ssc) & (means[:, 1] < ssc_max)
-                                & (means[:, 0] > cd14_min))
+def _grid(x: np.ndarray, y: np.ndarray, bins: int) -> Grid:
+    """A square grid over the robust range of (x, y) (a seeded subsample is enough)."""
+    (x_lo, x_hi), (y_lo, y_hi) = np.percentile(x, _RANGE_PERCENTILES), np.percentile(y, _RANGE_PERCENTILES)
+    x_lo, x_hi, y_lo, y_hi = x_lo - _PAD, x_hi + _PAD, y_lo - _PAD, y_hi + _PAD
+    return Grid(x0=float(x_lo), dx=float(x_hi - x_lo) / bins, nx=bins,
+                y0=float(y_lo), dy=float(y_hi - y_lo) / bins, ny=bins)
+
+
+def _roles(land: Landscape, config: GatingQCConfig) -> tuple[int, int, int] | None:
+    """(monocytes, granulocytes, lymphocytes) basin indices; None when no population is
+    CD14-bright at intermediate SSC."""
+    peaks = np.array([land.peak_xy(k) for k in range(land.mass.size)])
+    share = land.mass / land.mass.sum()
+    major = np.flatnonzero(share >= _MAJOR_SHARE)
+    if major.size == 0:
+        return None
+    y_low, y_high = peaks[major, 1].min(), peaks[major, 1].max()
+    upper = major[peaks[major, 1] >= 0.5 * (y_low + y_high)]
+    granulocytes = int(upper[np.argmax(share[upper])])
+    lymphocytes = int(major[np.argmin(peaks[major, 1])])
+    bright = peaks[granulocytes, 0] + config.cd14_bright_min_decades * LN10
+    candidates = np.flatnonzero((peaks[:, 0] >= bright) & (peaks[:, 1] < peaks[granulocytes, 1])
+                                & (land.mass >= config.population_min_events))
     if candidates.size == 0:
         return None
-    # the densest candidate: a compact monocyte cluster beats diffuse doublet components
-    peak = weights[candidates] / np.sqrt(np.linalg.det(covs[candidates]))
-    bright = int(candidates[np.argmax(peak)])
-    ssc_sd = np.sqrt(covs[bright, 1, 1])
-    roles = []
-    for j in range(len(weights)):
-        if j == bright or (abs(means[j, 1] - means[bright, 1]) <= DIM_SSC_SDS * ssc_sd
-                           and means[j, 0] > cd14_min):
-            roles.append("monocytes")
-        elif abs(means[j, 1] - lymph_ssc) <= abs(means[j, 1] - gran_ssc):
-            roles.append("lymphocytes")
-        else:
-            roles.append("granulocytes")
-    return roles
+    return int(candidates[np.argmax(peaks[candidates, 0])]), granulocytes, lymphocytes
 
 
-@dataclass(frozen=True)
-class DimZone:
-    """CD14-dim events (above the lymphocytes, below the CD14-bright monocytes) near the
-    monocytes' scatter, as shares of the gated monocytes (measured on the fit subsample)."""
-
-    left_out: float      # not gated, SSC within the monocytes' core (median +/- 1 robust SD)
-    taken_in: float      # gated, SSC above the monocytes' core (> median + k robust SDs)
+def _region(land: Landscape, basin: int, fraction: float) -> np.ndarray:
+    return (land.labels == basin) & (land.density >= fraction * land.peak_density[basin])
 
 
-def dim_zone(x: np.ndarray, gated: np.ndarray, means: np.ndarray, covs: np.ndarray,
-             weights: np.ndarray, roles: list[str], taken_in_sds: float) -> DimZone:
-    """Events the mixture may have mis-assigned between monocytes and granulocytes.
+def _polygon(land: Landscape, basin: int, config: GatingQCConfig, name: str) -> GatePolygon:
+    vertices = star_polygon(_region(land, basin, config.contour_fraction), land.grid,
+                            (int(land.peaks[basin, 0]), int(land.peaks[basin, 1])))
+    return GatePolygon(name=name, vertices=tuple((float(a), float(b)) for a, b in vertices))
 
-    Scatter reference: median and robust SD (1.4826 MAD) of the SSC of gated CD14-bright
-    events (CD14 above the centre - 1 SD of the monocyte component with the brightest CD14),
-    which a mixed CD14-dim component cannot widen. CD14-dim band: above the largest
-    lymphocyte component's CD14 + 3 SD (or the lowest component centre when none is a
-    lymphocyte) and below that brightest component's CD14 - 2 SD.
+
+def _median_shift(pe: np.ndarray, without: np.ndarray, with_: np.ndarray) -> float | None:
+    """PE median of the monocytes with the CD14-dim events / without them - 1."""
+    if not without.any() or not with_.any() or np.array_equal(without, with_):
+        return None
+    base = float(np.median(pe[without]))
+    return float(np.median(pe[with_]) / base - 1.0) if base > 0 else None
+
+
+def _core_shift(cd14: np.ndarray, pe: np.ndarray, z: float) -> float | None:
+    """PE median of the CD14-brighter half of the gated monocytes / that of all of them - 1,
+    when it differs by more than ``z`` standard errors (else 0.0; None when not measurable).
+
+    A gate that mixes the monocytes with CD14-dimmer cells of another HLA-DR (immature
+    granulocytes at the monocytes' scatter, with no density valley between them) gives a
+    value that depends on how bright a cut is; pure monocytes do not. Nested halves: the SE
+    of the difference of the log medians is about 1.2533 sigma / sqrt(n) (asymptotic median
+    variance pi sigma^2 / 2n, halved sample minus full sample).
     """
-    n_gated = int(gated.sum())
-    mono = [j for j, r in enumerate(roles) if r == "monocytes"]
-    bright = max(mono, key=lambda j: means[j, 0])
-    cd14_sd = np.sqrt(covs[bright, 0, 0])
-    core = gated & (x[:, 0] > means[bright, 0] - cd14_sd)
-    if core.sum() < 10:
-        return DimZone(0.0, 0.0)
-    ssc_median = float(np.median(x[core, 1]))
-    ssc_sd = mad_sd(x[core, 1], ssc_median)
-    lymph = [j for j, r in enumerate(roles) if r == "lymphocytes"]
-    if lymph:
-        j = max(lymph, key=lambda i: weights[i])
-        floor = means[j, 0] + 3.0 * np.sqrt(covs[j, 0, 0])
-    else:
-        floor = float(means[:, 0].min())
-    band = (x[:, 0] > floor) & (x[:, 0] < means[bright, 0] - 2.0 * cd14_sd)
-    left_out = band & ~gated & (np.abs(x[:, 1] - ssc_median) <= ssc_sd)
-    taken_in = band & gated & (x[:, 1] > ssc_median + taken_in_sds * ssc_sd)
-    return DimZone(float(left_out.sum() / n_gated), float(taken_in.sum() / n_gated))
+    if cd14.size < 50:
+        return None
+    full = float(np.median(pe))
+    core = float(np.median(pe[cd14 >= np.median(cd14)]))
+    if full <= 0 or core <= 0:
+        return None
+    logs = np.log10(np.clip(pe, full * 1e-3, None))
+    se = 1.2533 * mad_sd(logs) / np.sqrt(cd14.size)
+    delta = np.log10(core / full)
+    return float(10.0 ** delta - 1.0) if abs(delta) > z * se else 0.0
 
 
-def _log_densities(x: np.ndarray, means: np.ndarray, covs: np.ndarray,
-                   weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log(weight_j * N(x | mean_j, cov_j)) and Mahalanobis d^2, both (n, k), for 2-D ``x``.
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """The monocyte gate before HLA-DR is read: the CD14-bright monocytes, the CD14-dim events
+    at their scatter (a population of their own when ``dim_polygon`` is set, else the band
+    ``zone``), the plot's populations and how well the monocytes stand apart from them.
+    ``geometry`` is None (and the masks empty) when no monocytes were found."""
 
-    Closed form of the bivariate normal: d^2 = dx' inv(C) dx with the 2x2 inverse written out.
-    """
-    n, k = x.shape[0], len(weights)
-    logp = np.empty((n, k))
-    d2 = np.empty((n, k))
-    for j in range(k):
-        (a, b), (_, c) = covs[j]
-        det = a * c - b * b
-        dx, dy = x[:, 0] - means[j, 0], x[:, 1] - means[j, 1]
-        d2[:, j] = (c * dx * dx - 2.0 * b * dx * dy + a * dy * dy) / det
-        logp[:, j] = np.log(weights[j]) - 0.5 * (d2[:, j] + np.log(det) + 2 * np.log(2 * np.pi))
-    return logp, d2
+    bright: np.ndarray
+    dim: np.ndarray
+    bright_polygon: GatePolygon | None
+    dim_polygon: GatePolygon | None
+    zone: GatePolygon | None
+    geometry: MonocyteGeometry | None
+    separation: float | None
+    qc: QC
 
 
-# 2x2 covariances: threaded BLAS only adds hand-offs between threads (several times slower on a
-# busy 2-core host), so the fit runs single-threaded, as the bead mixtures do.
-@threadpool_limits.wrap(limits=1, user_api="blas")
+def _not_found(n: int, reason: str) -> Candidates:
+    empty = np.zeros(n, dtype=bool)
+    return Candidates(empty, empty, None, None, None, None, None, QC("fail", (reason,)))
+
+
 def monocyte_gate(cd14: np.ndarray, ssc: np.ndarray, parent: np.ndarray, cd14_channel: str,
                   ssc_channel: str, config: GatingQCConfig = GatingQCConfig(),
-                  seed: int = 0) -> GateStep:
-    """Monocytes among ``parent`` (singlet leukocytes) from CD14 and SSC (linear values)."""
-    index = np.flatnonzero(parent)
-    mask = np.zeros(cd14.shape[0], dtype=bool)
-    if index.size < 10 * config.components:
-        return GateStep(mask=mask, geometry=None, qc=QC("fail", (
-            f"only {index.size} singlet leukocytes: too few to find monocytes",)))
-    fit_index = index[subsample_index(index.size, config.subsample, seed)]
-    c14, css = asinh_cofactor(cd14[fit_index]), asinh_cofactor(ssc[fit_index])
-    x = np.column_stack([asinh(cd14[fit_index], c14), asinh(ssc[fit_index], css)])
-    gmm = GaussianMixture(n_components=config.components, covariance_type="full",
-                          reg_covar=1e-4, n_init=1, max_iter=200,
-                          random_state=seed).fit(x)
-    means, covs, weights = gmm.means_, gmm.covariances_, gmm.weights_
-    roles = _roles(means, covs, weights)
+                  seed: int = 0) -> Candidates:
+    """Monocytes among ``parent`` (singlet leukocytes) from CD14 and SSC (linear values):
+    where the gate is drawn, from these two channels only."""
+    index = np.flatnonzero(parent & np.isfinite(cd14) & np.isfinite(ssc))
+    if index.size < 10 * config.population_min_events:
+        return _not_found(cd14.shape[0], f"only {index.size} singlet leukocytes: too few to find monocytes")
+    sample = subsample_index(index.size, config.subsample, seed)     # scales and grid range only
+    c14, css = asinh_cofactor(cd14[index[sample]]), asinh_cofactor(ssc[index[sample]])
+    x, y = asinh(cd14[index], c14), asinh(ssc[index], css)
+    land = landscape(x, y, _grid(x[sample], y[sample], config.grid_bins), config.bandwidth,
+                     config.population_min_events, config.merge_depth)
+    roles = _roles(land, config)
     if roles is None:
-        return GateStep(mask=mask, geometry=None, qc=QC("fail", (
-            "no CD14-bright cluster at intermediate SSC: monocytes not found",)))
-    mono = np.array([r == "monocytes" for r in roles])
-    d2_max = float(-2.0 * np.log(1.0 - config.ellipse_quantile))  # chi-square(2) quantile
-    for start in range(0, index.size, _CHUNK):
-        rows = index[start:start + _CHUNK]
-        xc = np.column_stack([asinh(cd14[rows], c14), asinh(ssc[rows], css)])
-        _, d2_mono = _log_densities(xc, means[mono], covs[mono], weights[mono])
-        inside = d2_mono.min(axis=1) <= d2_max           # only these can pass: score them fully
-        logp, _ = _log_densities(xc[inside], means, covs, weights)
-        top = logp.max(axis=1, keepdims=True)
-        p = np.exp(logp - top)
-        posterior = p[:, mono].sum(axis=1) / p.sum(axis=1)
-        mask[rows[inside]] = posterior >= config.posterior_min
-    neighbours = np.flatnonzero(~mono & (weights >= NEIGHBOUR_WEIGHT))
-    separation = min((ashman_d(means[i], covs[i], means[j], covs[j])
-                      for i in np.flatnonzero(mono) for j in neighbours), default=float("inf"))
-    components = tuple(
-        Component(role=roles[j], weight=float(weights[j]),
-                  mean=(float(means[j, 0]), float(means[j, 1])),
-                  covariance=((float(covs[j, 0, 0]), float(covs[j, 0, 1])),
-                              (float(covs[j, 1, 0]), float(covs[j, 1, 1]))))
-        for j in np.argsort(means[:, 1]))
-    geometry = MonocyteGeometry(cd14_channel=cd14_channel, ssc_channel=ssc_channel,
-                                cd14_cofactor=c14, ssc_cofactor=css, components=components,
-                                distance2_max=d2_max, posterior_min=config.posterior_min)
-    zone = dim_zone(x, mask[fit_index], means, covs, weights, roles, config.dim_taken_in_sds)
-    n_gated = int(mask.sum())
-    findings = []
-    if zone.left_out > config.dim_left_out_review_above:
-        findings.append(("review", f"a CD14-dim population (about {zone.left_out * n_gated:.0f} "
-                                   f"events, {zone.left_out:.0%} of the gated monocytes) at the "
-                                   f"monocytes' SSC, between monocytes and granulocytes, could "
-                                   f"not be separated and was left out: check the gate"))
-    if zone.taken_in > config.dim_taken_in_review_above:
-        findings.append(("review", f"CD14-dim events above the monocytes' SSC (about "
-                                   f"{zone.taken_in * n_gated:.0f} events, {zone.taken_in:.0%} of "
-                                   f"the gated monocytes) were taken into the gate, likely "
-                                   f"immature granulocytes merged with CD14-dim monocytes: "
-                                   f"check the gate"))
-    if separation < config.separation_fail_below:
-        findings.append(("fail", f"monocytes not resolved from their neighbours "
-                                 f"(Ashman's D {separation:.2f} < {config.separation_fail_below})"))
-    elif separation < config.separation_review_below:
-        findings.append(("review", f"monocytes poorly separated from their neighbours "
-                                   f"(Ashman's D {separation:.2f} < {config.separation_review_below})"))
-    return GateStep(mask=mask, geometry=geometry, qc=QC.from_findings(findings),
-                    separation=separation)
+        return _not_found(cd14.shape[0], "no CD14-bright population at intermediate SSC: monocytes not found")
+    mono, gran, lymph = roles
+    bright_polygon = _polygon(land, mono, config, "monocytes_cd14_bright")
+    bright = inside(x, y, bright_polygon.as_array())
+    ssc_median = float(np.median(y[bright]))
+    ssc_sd = mad_sd(y[bright], ssc_median)
+    cd14_sd = mad_sd(x[bright])
+    if min(ssc_sd, cd14_sd) < _MIN_SPREAD:
+        return _not_found(cd14.shape[0], f"the CD14-bright events have one {'CD14' if cd14_sd < _MIN_SPREAD else 'SSC'} "
+                                         "value (no spread): the channel saturates or does not decode, "
+                                         "monocytes not found")
+    band = (ssc_median - config.dim_ssc_sds * ssc_sd, ssc_median + config.dim_ssc_sds * ssc_sd)
+    mono_x = land.peak_xy(mono)[0]
+    dim_basins = [k for k in range(land.mass.size) if k != mono
+                  and band[0] <= land.peak_xy(k)[1] <= band[1] and land.peak_xy(k)[0] < mono_x
+                  and land.mass[k] >= config.population_min_events and land.saddle[mono, k] > 0]
+    if dim_basins:
+        dim = max(dim_basins, key=lambda k: land.mass[k])
+        dim_polygon, zone = _polygon(land, dim, config, "monocytes_cd14_dim"), None
+        dim_mask = inside(x, y, dim_polygon.as_array()) & ~bright
+    else:
+        # no population of their own: the band below the monocytes' SSC median (the side away
+        # from the granulocytes) between the lymphocytes' and the monocytes' CD14
+        dim, dim_polygon = None, None
+        x_low = 0.5 * (land.peak_xy(lymph)[0] + land.peak_xy(gran)[0])
+        zone = GatePolygon(name="cd14_dim_zone", vertices=(
+            (x_low, band[0]), (mono_x, band[0]), (mono_x, ssc_median), (x_low, ssc_median)))
+        dim_mask = inside(x, y, zone.as_array()) & ~bright
+    monocyte_basins = {mono} if dim is None else {mono, dim}
+    total = land.mass.sum()
+    populations, valleys = [], []
+    for k in np.argsort([land.peak_xy(k)[1] for k in range(land.mass.size)]):
+        k = int(k)
+        role = ("monocytes" if k == mono else "monocytes_cd14_dim" if k == dim
+                else "granulocytes" if k == gran else "lymphocytes" if k == lymph else "other")
+        touching = k not in monocyte_basins and land.saddle[mono, k] > 0
+        valley = land.valley(mono, k) if touching else None
+        if valley is not None and land.mass[k] >= config.neighbour_min_share * total:
+            valleys.append((valley, role, land.peak_xy(k)))
+        populations.append(Population(role=role, share=float(land.mass[k] / total),
+                                      peak=tuple(round(v, 4) for v in land.peak_xy(k)),
+                                      valley=None if valley is None else round(valley, 4)))
+    worst = max(valleys, default=None)
+    findings: list[tuple[str, str]] = []
+    if worst is not None and worst[0] > config.valley_review_above:
+        valley, role, (px, py) = worst
+        findings.append(("review", f"monocytes poorly separated from the {role} population at "
+                                   f"CD14 {np.sinh(px) * c14:,.0f}, SSC {np.sinh(py) * css:,.0f}: "
+                                   f"the density between them falls only to {valley:.0%} of the "
+                                   f"lower peak (review above {config.valley_review_above:.0%})"))
+    masks = []
+    for local in (bright, dim_mask):
+        full = np.zeros(cd14.shape[0], dtype=bool)
+        full[index[local]] = True
+        masks.append(full)
+    geometry = MonocyteGeometry(cd14_channel=cd14_channel, ssc_channel=ssc_channel, cd14_cofactor=c14,
+                                ssc_cofactor=css, polygons=(bright_polygon,),
+                                populations=tuple(populations), dim_zone=zone or dim_polygon)
+    return Candidates(bright=masks[0], dim=masks[1], bright_polygon=bright_polygon, dim_polygon=dim_polygon,
+                      zone=zone, geometry=geometry, separation=1.0 - worst[0] if worst is not None else 1.0,
+                      qc=QC.from_findings(findings))
+
+
+def settle(found: Candidates, cd14: np.ndarray, pe: np.ndarray | None, stable: np.ndarray,
+           config: GatingQCConfig = GatingQCConfig()) -> GateStep:
+    """The final monocytes among the ``stable`` events, once HLA-DR (``pe``) is read.
+
+    PE never moves a polygon: a CD14-dim population of its own at the monocytes' scatter is
+    kept (the gate is then the OR of both polygons), other CD14-dim events there are left out,
+    and PE says how far the other choice would move the median (review above
+    ``dim_shift_review_above``) and whether the CD14-brighter core agrees with the whole gate.
+    """
+    if found.geometry is None:
+        return GateStep(mask=found.bright, geometry=None, qc=found.qc)
+    bright, dim = found.bright & stable, found.dim & stable
+    with_dim = bright | dim
+    shift = _median_shift(pe, bright, with_dim) if pe is not None else None
+    kept = found.dim_polygon is not None                    # scatter says monocyte: keep them
+    n_dim, n_bright = int(dim.sum()), int(bright.sum())
+    check = CD14DimCheck(kept=kept, events=n_dim, share=n_dim / max(n_bright, 1), pe_median_shift=shift)
+    findings: list[tuple[str, str]] = []
+    notes: list[str] = []
+    what = (f"{n_dim} CD14-dim events at the monocytes' scatter ("
+            + ("a population of their own, kept" if kept else "not a population of their own, left out")
+            + f"; {check.share:.0%} of the CD14-bright monocytes)")
+    if shift is not None and abs(shift) > config.dim_shift_review_above:
+        other = 1.0 / (1.0 + shift) - 1.0 if kept else shift
+        findings.append(("review", f"{what}: {'without' if kept else 'with'} them the PE median, and the "
+                                   f"AB/C, would be {other:+.1%} off (review above "
+                                   f"{config.dim_shift_review_above:.0%}): check the gate"))
+    elif check.share >= 0.01:
+        notes.append(what + (f"; the PE median moves {shift:+.1%} with them" if shift is not None else ""))
+    core = _core_shift(cd14[bright], pe[bright], config.core_shift_z) if pe is not None else None
+    if core is not None and abs(core) > config.core_shift_review_above:
+        status = "fail" if abs(core) > config.core_shift_fail_above else "review"
+        findings.append((status, f"the monocytes are not resolved from CD14-dimmer cells of "
+                                 f"another HLA-DR: the CD14-brighter half of the gate has a PE "
+                                 f"median {core:+.0%} off that of the whole gate (review above "
+                                 f"{config.core_shift_review_above:.0%}, fail above "
+                                 f"{config.core_shift_fail_above:.0%})"))
+    polygons = (found.bright_polygon, found.dim_polygon) if kept else (found.bright_polygon,)
+    geometry = replace(found.geometry, polygons=polygons, dim_zone=None if kept else found.geometry.dim_zone)
+    return GateStep(mask=with_dim if kept else bright, geometry=geometry,
+                    qc=found.qc.merged(QC.from_findings(findings)), separation=found.separation,
+                    notes=tuple(notes), alternatives={"cd14_bright": bright, "with_cd14_dim": with_dim},
+                    cd14_dim=check, core_shift=core)

@@ -37,9 +37,10 @@ def debris_gate(fsc: np.ndarray, channel: str, config: GatingQCConfig = GatingQC
                 seed: int = 0) -> GateStep:
     """Cells = FSC above the debris valley; events with FSC <= 0 are debris."""
     sub = fsc[subsample_index(fsc.size, config.subsample, seed)]
-    positive = sub[sub > 0]
+    positive = sub[(sub > 0) & np.isfinite(sub)]
     if positive.size < 10:
-        raise ValueError(f"{channel}: too few events with positive forward scatter")
+        return GateStep(mask=np.zeros(fsc.shape[0], dtype=bool), geometry=None, qc=QC("fail", (
+            f"{channel}: too few events with a positive, finite forward scatter to find the cells",)))
     centres, density = _smoothed_density(np.log10(positive))
     peak = int(np.argmax(density))
     window = np.flatnonzero((centres >= centres[peak] - _WINDOW_DECADES[0])
@@ -71,9 +72,11 @@ def doublet_gate(area: np.ndarray, height: np.ndarray, parent: np.ndarray, area_
     index = np.flatnonzero(parent)
     index = index[subsample_index(index.size, config.subsample, seed)]
     a, h = area[index], height[index]
-    ok = (a > 0) & (h > 0)
+    ok = (a > 0) & (h > 0) & np.isfinite(a) & np.isfinite(h)
     if ok.sum() < 10:
-        raise ValueError(f"{area_channel}/{height_channel}: too few events with positive scatter")
+        return GateStep(mask=np.zeros(parent.shape[0], dtype=bool), geometry=None, qc=QC("fail", (
+            f"{area_channel}/{height_channel}: too few events with a positive, finite scatter to "
+            "find the singlets",)))
     ratio = np.log10(a[ok] / h[ok])
     median = float(np.median(ratio))
     sd = mad_sd(ratio, median)

@@ -53,13 +53,6 @@ class Channel:
             return offset, offset * 10.0 ** self.log_decades
         return 0.0, self.range / (1.0 if self.is_time else (self.gain or 1.0))
 
-    def scale(self, datatype: str) -> str:
-        """How the channel's numbers are encoded ($PnE, $PnR, $PnG, $DATATYPE): beads and cells
-        must share it, or the same fluorescence reads as a different number."""
-        encoding = (f"log {self.log_decades:g} decades from {self.log_offset:g}" if self.log_decades > 0
-                    else "linear")
-        return f"{encoding}, range {self.range:g}, gain {self.gain if self.gain is not None else 1:g}, {datatype}"
-
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "label": self.label, "range": self.range,
                 "voltage": self.voltage, "gain": self.gain}
@@ -136,10 +129,6 @@ class Header:
             if ch.name == name:
                 return ch
         raise KeyError(name)
-
-    def scale(self, name: str) -> str:
-        """The encoding of channel ``name`` (see :meth:`Channel.scale`)."""
-        return self.channel(name).scale(self.layout.datatype)
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,16 +7,21 @@ contract's JSON document (DESIGN.md, Interfaces: ``mhladr calibrate``).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from calibration.bead_gate import Scatter
+from calibration.channel_choice import bead_signal_channels
 from calibration.key import CalibrationKey
 from calibration.result import Calibration
+from science.sampling import subsample_index
+from science.transform import transform_width
 from pipeline.acquisition import Acquisition, Channel
 from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, NO_BEADS, WRONG_PANEL, InputError
+from pipeline.channel_scale import channel_scale
 from pipeline.lots import Lot
 
 if TYPE_CHECKING:
@@ -49,11 +54,33 @@ def _channel(acq: Acquisition, name: str) -> Channel:
         raise InputError(acq.path, BAD_INPUT, f"no channel {name!r} (channels: {known})") from None
 
 
+_SCATTER_NAME = re.compile(r"^\s*(FSC|SSC|FS\b|SS\b)", re.IGNORECASE)
+_CHOICE_SAMPLE = 20_000          # events the clustering-channel choice looks at (seeded subsample)
+
+
+def _fluorescence_channels(acq: Acquisition, measured: str) -> list[Channel]:
+    """Every channel but the measured one, scatter (by role or name) and Time."""
+    scatter = {n for n in (acq.roles.fsc_a, acq.roles.fsc_h, acq.roles.ssc_a, acq.roles.ssc_h) if n}
+    return [c for c in acq.channels if c.name != measured and not c.is_time and c.name not in scatter
+            and not _SCATTER_NAME.match(c.name)]
+
+
 def _clustering(acq: Acquisition, measured: str, names: Sequence[str] | None) -> "ClusteringChannels | None":
-    """The channels other than ``measured`` among ``names`` (None when there are none)."""
+    """The channels other than ``measured`` among ``names`` (None when there are none); without
+    ``names``, every fluorescence channel that carries the bead levels
+    (:func:`calibration.channel_choice.bead_signal_channels`)."""
     from calibration.joint_peaks import ClusteringChannels
 
-    extra = [c for c in (_channel(acq, n) for n in dict.fromkeys(names or ())) if c.name != measured]
+    if names is None:
+        pool = _fluorescence_channels(acq, measured)
+        rows = subsample_index(acq.n_events, _CHOICE_SAMPLE)
+        chosen = set(bead_signal_channels(
+            acq.column(measured)[rows], transform_width(acq.channel(measured).linear_range),
+            acq.events[np.ix_(rows, [c.index for c in pool])], [transform_width(c.linear_range) for c in pool],
+            [c.name for c in pool]))
+        extra = [c for c in pool if c.name in chosen]
+    else:
+        extra = [c for c in (_channel(acq, n) for n in dict.fromkeys(names)) if c.name != measured]
     if not extra:
         return None
     return ClusteringChannels(values=np.column_stack([acq.column(c.name) for c in extra]),
@@ -66,7 +93,8 @@ def calibrate_file(acq: Acquisition, lot: Lot, settings: Settings, channel: str 
     its PE role channel), with the statistic and QC thresholds of ``settings``.
 
     ``clustering_channels``: channels to find the bead populations in jointly (multi-dye beads
-    such as rainbow beads); the measured channel is always one of them. None: that channel alone.
+    such as rainbow beads); the measured channel is always one of them (naming only it clusters
+    on it alone). None: every fluorescence channel that carries the same bead levels.
     Raises :class:`InputError` when a channel is absent, the values are unusable or no bead
     event is left; QC problems are in the returned calibration's ``qc``.
     """
@@ -79,7 +107,7 @@ def calibrate_file(acq: Acquisition, lot: Lot, settings: Settings, channel: str 
     clustering = _clustering(acq, ch.name, clustering_channels)
     key = CalibrationKey(instrument=acq.instrument, serial=acq.serial, channel=ch.name, voltage=ch.voltage,
                          gain=ch.gain, acquired=acq.acquired, lot=lot.name or acq.bead_lot, sha256=acq.sha256,
-                         scale=acq.scale(ch.name))
+                         scale=channel_scale(acq, ch.name))
     try:
         return calibrate_beads(acq.column(ch.name), lot.values, channel_range=ch.linear_range,
                                scatter=_scatter(acq), clustering=clustering,
@@ -108,7 +136,7 @@ def calibration_document(cal: Calibration, file: str | None) -> dict[str, Any]:
         "channel": key.channel,
         "voltage": key.voltage,
         "gain": key.gain,
-        "scale": key.scale,
+        "scale": key.scale.as_dict() if key.scale else None,
         "acquired": key.acquired.isoformat() if key.acquired else None,
         "lot": key.lot,
         "bead_values": list(cal.bead_values),

@@ -105,7 +105,7 @@ def read_header(path: str | Path, settings: Settings | None = None, data_set: in
         raise InputError(name, NO_EVENTS, "the file holds no events ($TOT=0)")
     layout = DataLayout(datatype=datatype, little_endian=byte_order(ds.text.get("$BYTEORD", "1,2,3,4"), name),
                         start=ds.data_start, length=ds.data_length, packed=ds.packed)
-    spill, spill_note = spillover_from_text(ds.text, channels)
+    spill, spill_note = spillover_from_text(ds.text, channels, name)
     if spill_note:
         notes.append(spill_note)
     instrument = ds.text.get("$CYT", "").strip() or None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gating.compensation import spillover_problems
 from pipeline.acquisition import ROLE_NAMES, Channel, Kind, Roles, Spillover
 from pipeline.config import Settings
 from pipeline.errors import CORRUPT, InputError
@@ -69,8 +70,19 @@ def _unique_names(channels: list[Channel]) -> list[Channel]:
     return out
 
 
-def spillover_from_text(text: dict[str, str], channels: tuple[Channel, ...]) -> tuple[Spillover | None, str | None]:
-    """The spillover matrix (FCS 3.1 $SPILLOVER form: n, n names, n*n values) or a note."""
+def spillover_from_text(text: dict[str, str], channels: tuple[Channel, ...],
+                        file: str = "") -> tuple[Spillover | None, str | None]:
+    """The spillover matrix (FCS 3.1 $SPILLOVER form: n, n names, n*n values) or a note.
+
+    A matrix changes every fluorescence value, so one that cannot be used as written is a
+    :class:`InputError` (``corrupt``) naming the keyword: unreadable numbers, a count that
+    does not match n, channels the data lack, or a matrix that fails
+    :func:`gating.compensation.spillover_problems` (not finite, not square, diagonal not 1,
+    singular or ill-conditioned). Two matrices that change nothing are read as no matrix,
+    with a note: a keyword that lists channels and no coefficient at all (MACSQuant writes this
+    when no compensation was set up), and an identity matrix naming a channel the data lack
+    (anonymised files whose $PnN was rewritten but not the matrix).
+    """
     for key in SPILL_KEYWORDS:
         raw = text.get(key, "").strip()
         if not raw:
@@ -79,11 +91,16 @@ def spillover_from_text(text: dict[str, str], channels: tuple[Channel, ...]) -> 
         try:
             n = int(parts[0])
             names = parts[1:1 + n]
-            values = np.array([float(v) for v in parts[1 + n:1 + n + n * n]], dtype=float)
+            values = np.array([float(v) for v in parts[1 + n:]], dtype=float)
         except (ValueError, IndexError):
-            return None, f"{key} is not a readable spillover matrix; ignored"
+            raise InputError(file, CORRUPT, f"{key} is not a readable spillover matrix "
+                             f"(n, n channel names, n*n numbers): {raw[:60]!r}") from None
+        if n > 0 and len(names) == n and values.size == 0:
+            return None, f"{key} names {n} channels but holds no coefficients: no compensation"
         if n <= 0 or len(names) != n or values.size != n * n:
-            return None, f"{key} declares {n} channels but holds {len(names)} names and {values.size} values"
+            raise InputError(file, CORRUPT, f"{key} declares {n} channels but holds {len(names)} names "
+                             f"and {values.size} values (needs {max(n, 0) ** 2})")
+        matrix = values.reshape(n, n)
         by_name = {ch.name: ch.name for ch in channels}
         resolved = []
         for nm in names:
@@ -91,9 +108,14 @@ def spillover_from_text(text: dict[str, str], channels: tuple[Channel, ...]) -> 
                 resolved.append(nm)
             elif nm.isdigit() and 1 <= int(nm) <= len(channels):
                 resolved.append(channels[int(nm) - 1].name)
+            elif np.array_equal(matrix, np.eye(n)):
+                return None, f"{key} is an identity matrix naming channel '{nm}' that the data do not have; ignored"
             else:
-                return None, f"{key} names channel '{nm}' that the data do not have; ignored"
-        return Spillover(keyword=key, channels=tuple(resolved), matrix=values.reshape(n, n)), None
+                raise InputError(file, CORRUPT, f"{key} names channel '{nm}' that the data do not have")
+        problems = spillover_problems(resolved, matrix)
+        if problems:
+            raise InputError(file, CORRUPT, f"{key} is not a usable spillover matrix: " + "; ".join(problems))
+        return Spillover(keyword=key, channels=tuple(resolved), matrix=matrix), None
     return None, None
 
 

@@ -14,17 +14,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from calibration.result import Calibration
+from calibration.scale import scale_findings
 from gating.result import MonocyteGateResult
 from gating.statistic import monocyte_pe_statistic
 from pipeline import __version__
+from pipeline import formatting as fmt
 from pipeline.acquisition import Acquisition, Header, same_setting
+from pipeline.channel_scale import channel_scale
 from pipeline.config import Settings
 from pipeline.eligibility import below_threshold, in_window
 from pipeline.eligibility import icu_day as icu_day_of
 from pipeline.errors import WRONG_PANEL, InputError
 from pipeline.registry import admission_notes
 from science.qc import QC
+from science.statistics import population_statistic
 
 if TYPE_CHECKING:
     from gating.template import TemplateGate
@@ -65,8 +71,8 @@ def pairing_findings(acq: Acquisition, cal: Calibration) -> list[tuple[str, str]
                          f"sample {_fmt_num(pe.voltage)} V"))
     elif not same_setting(key.gain, pe.gain):
         findings.append(("fail", f"PE gain differs: beads {_fmt_num(key.gain)}, sample {_fmt_num(pe.gain)}"))
-    elif key.scale is not None and key.scale != acq.scale(pe.name):
-        findings.append(("fail", f"PE scale differs: beads {key.scale}; sample {acq.scale(pe.name)}"))
+    if pe is not None and key.scale is not None:
+        findings += scale_findings(key.scale, channel_scale(acq, pe.name))
     if key.acquired and acq.acquired and key.acquired.date() != acq.acquired.date():
         findings.append(("review", f"beads acquired on {key.acquired.date().isoformat()}, sample on "
                          f"{acq.acquired.date().isoformat()} (the lab pairs tubes of the same day)"))
@@ -119,6 +125,29 @@ def measurement_document(meas: Measurement, calibration: dict[str, Any]) -> dict
     }
 
 
+def alternative_abcs(gates: MonocyteGateResult, pe: np.ndarray, cal: Calibration) -> dict[str, float]:
+    """The AB/C of each alternative monocyte gate (CD14-bright only; with the CD14-dim
+    monocytes), when the gate offers both and they differ: what leaving the CD14-dim events out
+    (or in) does to the number."""
+    masks = gates.alternatives
+    if cal.curve is None or len(masks) < 2 or all(np.array_equal(m, gates.monocytes) for m in masks.values()):
+        return {}
+    out = {}
+    for name, mask in masks.items():
+        values = pe[mask]
+        f = population_statistic(values, cal.statistic) if values.size else 0.0  # type: ignore[arg-type]
+        if f > 0:
+            out[name] = float(cal.to_abc(f))
+    return out if len(out) == len(masks) else {}
+
+
+def cd14_dim_note(both_ways: dict[str, float]) -> str:
+    """How far the CD14-dim monocytes move the AB/C, in words."""
+    bright, with_dim = both_ways["cd14_bright"], both_ways["with_cd14_dim"]
+    return (f"AB/C with the CD14-dim monocytes {fmt.abc(with_dim)}, CD14-bright only {fmt.abc(bright)} "
+            f"({fmt.percent(with_dim / bright - 1.0, 1)})")
+
+
 def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
             admission: date | datetime | None = None, template: TemplateGate | None = None,
             now: datetime | None = None, seed: int = 0) -> tuple[Measurement, MonocyteGateResult]:
@@ -164,7 +193,12 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
         findings += [(cal.qc.status, f"calibration: {r}") for r in cal.qc.reasons] \
             or [(cal.qc.status, f"calibration QC is {cal.qc.status}")]
     qc = QC.from_findings(findings).merged(gates.qc)
+    record = gates.as_dict()
     notes = list(gates.notes) + admission_notes(admission, acq.icu_admission, acq.collection_date)
+    both_ways = alternative_abcs(gates, events[:, names.index(acq.roles.pe)], cal)  # type: ignore[arg-type]
+    if both_ways:
+        record["abc_alternatives"] = both_ways
+        notes.append(cd14_dim_note(both_ways))
     when = admission or acq.icu_admission
     day = icu_day_of(when, acq.collection_date) if when and acq.collection_date else None
     rules = settings.rules()
@@ -174,6 +208,6 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
         icu_day=day, in_window=in_window(day, rules), monocytes=int(gates.counts["monocytes"]), statistic=statistic,
         pe_statistic=f_cells, abc=abc, abc_interval=interval,
         below_threshold=below_threshold(abc, qc.status, rules),
-        category=category(abc), qc=qc, gates=gates.as_dict(), calibration=cal,
+        category=category(abc), qc=qc, gates=record, calibration=cal,
         analysed_at=now or datetime.now().astimezone(), notes=tuple(notes))
     return measurement, gates

@@ -30,6 +30,7 @@ from typing import Any
 from calibration.result import Calibration
 from pipeline.acquisition import Header
 from pipeline.bead_calibration import calibration_document
+from pipeline.channel_scale import channel_scale
 from pipeline.config import Settings
 from pipeline import next_steps
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
@@ -87,6 +88,11 @@ def find_report(reports: Path, sha256: str) -> Path | None:
 def figure_path(reports: Path, sha256: str) -> Path:
     """Where a patient tube's figure data goes."""
     return reports / "data" / f"{sha256[:16]}.npz"
+
+
+def gating_ml_path(reports: Path, file: str, sha256: str) -> Path:
+    """Where a patient tube's gates go as GatingML 2.0 (beside its report)."""
+    return report_path(reports, file, sha256).with_suffix(".gating.xml")
 
 
 class Processor:
@@ -242,7 +248,8 @@ class Processor:
                 continue
             patient = self.store.patients.get(header.patient_id or "")
             jobs.append(PatientTube(e, stored.calibration, stored.id, patient.icu_admission if patient else None,
-                                    self.settings, str(figure_path(self.reports_dir, e.sha256))))
+                                    self.settings, str(figure_path(self.reports_dir, e.sha256)),
+                                    str(gating_ml_path(self.reports_dir, e.path, e.sha256))))
         for job, outcome in results(self.workers.run(measure_tube, jobs)):
             out[Path(job.tube.path)] = self._stored_sample(job, outcome, actor, note)
         return out
@@ -250,7 +257,7 @@ class Processor:
     def _calibration_for(self, header: Header) -> StoredCalibration | None:
         pe = header.channel(header.roles.pe)  # type: ignore[arg-type]
         return self.store.calibrations.find(header.instrument or "", header.serial or "", pe.name, pe.voltage,
-                                            pe.gain, self._pairing_day(header), header.scale(pe.name))
+                                            pe.gain, self._pairing_day(header), channel_scale(header, pe.name))
 
     @staticmethod
     def _pairing_day(header: Header) -> date:
@@ -447,6 +454,8 @@ def draw_report(job: Report) -> Path:
         return write_bead_report(job.stored.calibration, job.file, Path(job.path))
     figure = SampleFigure.load(Path(job.figure)) if Path(job.figure).is_file() else None
     meas = job.stored.measurement
+    gates = Path(job.path).with_suffix(".gating.xml")
     return write_sample_report(meas, figure, Path(job.path), bead_file=job.bead_file,
-                               next_step=next_steps.after_measurement(job.stored.id, meas.qc.status, job.stored.review))
+                               next_step=next_steps.after_measurement(job.stored.id, meas.qc.status, job.stored.review),
+                               gating_ml=gates.name if gates.is_file() else None)
 

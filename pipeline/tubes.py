@@ -26,7 +26,9 @@ from pipeline.measurement import Measurement, measure
 from pipeline.report.figure_data import SampleFigure
 
 if TYPE_CHECKING:
+    from gating.result import MonocyteGateResult
     from gating.template import TemplateGate
+    from pipeline.acquisition import Acquisition
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +63,7 @@ class PatientTube:
     admission: date | datetime | None
     settings: Settings
     figure: str                 # where the report's figure data goes
+    gating_ml: str              # where the tube's gates go as GatingML 2.0
 
 
 def examine(job: Examine) -> Examined:
@@ -86,7 +89,25 @@ def measure_tube(job: PatientTube) -> Measurement:
     measurement, gating = measure(acq, job.calibration, settings, admission=job.admission,
                                   template=template(settings.gating_template, settings.gating_template_gate))
     SampleFigure.of(acq, gating, measurement.pe_statistic, measurement.statistic).save(Path(job.figure))
+    write_gates(gating, acq, Path(job.gating_ml))
     return measurement
+
+
+def write_gates(gating: "MonocyteGateResult", acq: "Acquisition", path: Path) -> Path | None:
+    """The tube's automatic gates as GatingML 2.0 (what FlowKit or FlowJo applies to the same file),
+    with the spillover the events were compensated with; None when there is no automatic gate."""
+    from gating.gatingml import write_gatingml
+
+    spill = (acq.spillover.channels, acq.spillover.matrix) if acq.spillover else None
+    try:
+        text = write_gatingml(gating, spill)
+    except ValueError:          # no automatic gate: none found, or the lab's template is the gate
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def _header(e: Examined) -> Header:

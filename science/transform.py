@@ -41,3 +41,12 @@ def asinh_cofactor(values: np.ndarray) -> float:
 def log_transform(values: np.ndarray, width: float) -> np.ndarray:
     """log10(x) for x >> width, linear through 0: log10(width) + asinh(x / 2 width) / ln 10."""
     return np.log10(width) + asinh(values, 2.0 * width) / LN10
+
+
+def transform_width(channel_range: tuple[float, float]) -> float:
+    """The ``width`` of :func:`log_transform` for a channel's linear (low, high) range: a tenth of
+    the low end of a log-amplified range (so decoded values are on a plain log scale), else 2e-4
+    of the top of a linear range (about the electronic noise of 18-bit digital channels, so
+    values near 0 stay together)."""
+    low, high = channel_range
+    return low / 10.0 if low > 0 else high * 2e-4

@@ -24,6 +24,7 @@ from pipeline.config import Settings, load_settings
 from calibration.curve import fit_curve
 from calibration.key import CalibrationKey
 from calibration.result import Calibration, LogHistogram, Population
+from calibration.scale import ChannelScale
 from pipeline.measurement import Measurement
 from pipeline.store import Store, open_store
 
@@ -142,7 +143,7 @@ def calibration(file_n: int = 0, *, voltage: float = 450.0, gain: float | None =
     return Calibration(
         key=CalibrationKey(instrument=instrument, serial=serial, channel=channel, voltage=voltage, gain=gain,
                            acquired=datetime.combine(day, datetime.min.time()).replace(hour=8), lot="lotA",
-                           sha256=sha(file_n), scale="linear, range 262144, gain 1, F"),
+                           sha256=sha(file_n), scale=ChannelScale(channel, "F", 32, 262144.0, gain=1.0)),
         statistic="median", bead_values=values,
         populations=tuple(Population(level=i, bead_value=v, status="fitted", fluorescence=v * 0.9, events=2500,
                                      cv=0.05, residual=0.0) for i, v in enumerate(values)),

@@ -19,10 +19,11 @@ def _calibrate(tmp_path, instrument_key, **kw):
     return calibrate_file(read_fcs(path), Lot("lotA", LOT_A), load_settings(env={})), tube.truth
 
 
-@pytest.mark.parametrize("instrument", ["CANTO", "CALIBUR"])
+@pytest.mark.parametrize("instrument", ["CANTO", "CALIBUR", "LYRIC"])
 def test_generated_tube_matches_truth_within_2_percent(tmp_path, instrument):
     cal, truth = _calibrate(tmp_path, instrument, events=20_000, seed=3)
     assert cal.qc.status == "pass", cal.qc.reasons
+    assert cal.clustering_channels == ()      # QuantiBRITE PE: only PE carries the levels
     assert cal.key.voltage == pytest.approx(truth["pe_voltage"])
     for p, level in zip(cal.populations, truth["levels"]):
         assert p.fluorescence == pytest.approx(level["median_fluorescence"], rel=0.02)

@@ -3,7 +3,8 @@
 FlowCal's reference pipeline (its examples/analyze_mef.py and experiment.xlsx): to_rfi,
 start_end(250, 100), high_low and density2d(0.85) on FSC/SSC, then mef.get_transform_fxn
 clustering on FL1 and FL3 (np.random seeded: FlowCal labels events by sampling posteriors).
-We find the populations on the same channels (FL1 measured, FL3 for clustering).
+We find the populations on the same channels (FL1 measured, FL3 for clustering) when asked,
+and by default on every fluorescence channel that carries the bead levels (FL1, FL2, FL3).
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def comparisons(real_fcs):
         acq = _read(real_fcs / rel)
         lot = Lot(None, tuple(float(v) for v in values))
         rows[rel] = (calibrate_file(acq, lot, settings, channel="FL1", clustering_channels=CLUSTERING),
-                     calibrate_file(acq, lot, settings, channel="FL1"),
-                     _flowcal_medians(real_fcs / rel, values))
+                     calibrate_file(acq, lot, settings, channel="FL1", clustering_channels=("FL1",)),
+                     _flowcal_medians(real_fcs / rel, values),
+                     calibrate_file(acq, lot, settings, channel="FL1"))
     return rows
 
 
@@ -67,7 +69,7 @@ def _medians(cal):
 
 @pytest.mark.parametrize("rel", FILES)
 def test_every_level_found_blank_first(comparisons, rel):
-    cal, _, _ = comparisons[rel]
+    cal, _, _, _ = comparisons[rel]
     assert not cal.missing_levels and not cal.extra_populations
     assert cal.populations[0].status == "blank"
     assert cal.clustering_channels == ("FL3",)
@@ -75,13 +77,23 @@ def test_every_level_found_blank_first(comparisons, rel):
 
 @pytest.mark.parametrize("rel", FILES)
 def test_medians_agree_with_flowcal_on_every_level(comparisons, rel):
-    cal, _, reference = comparisons[rel]
+    cal, _, reference, _ = comparisons[rel]
     np.testing.assert_allclose(_medians(cal), reference, rtol=0.02)
 
 
 @pytest.mark.parametrize("rel", FILES)
+def test_default_chooses_the_bead_channels_and_agrees_with_flowcal(comparisons, rel):
+    """No flag: the fluorescence channels carrying the levels (FL2, FL3; not the scatter
+    widths/areas FSCW, FSCA, SSCW, SSCA, which also correlate) and FlowCal's medians within 2 %."""
+    _, _, reference, default = comparisons[rel]
+    assert default.clustering_channels == ("FL2", "FL3")
+    assert not default.missing_levels and not default.extra_populations
+    np.testing.assert_allclose(_medians(default), reference, rtol=0.02)
+
+
+@pytest.mark.parametrize("rel", FILES)
 def test_single_channel_agrees_from_the_resolved_levels_up(comparisons, rel):
-    _, single, reference = comparisons[rel]
+    _, single, reference, _ = comparisons[rel]
     assert single.clustering_channels == ()
     np.testing.assert_allclose(_medians(single)[SINGLE_CHANNEL_RESOLVED_FROM:],
                                reference[SINGLE_CHANNEL_RESOLVED_FROM:], rtol=0.02)
@@ -89,10 +101,10 @@ def test_single_channel_agrees_from_the_resolved_levels_up(comparisons, rel):
 
 def test_saturated_top_excluded_where_flowcal_drops_it(comparisons):
     for rel in ("FlowCal/examples/FCFiles/sample001.fcs", "FlowCal/history/2016/Beads006.fcs"):
-        cal, _, _ = comparisons[rel]
+        cal, _, _, _ = comparisons[rel]
         assert cal.populations[-1].status == "saturated"
         assert any("excluded: saturated" in r for r in cal.qc.reasons)
-    cal, _, _ = comparisons["FlowCal/examples/FCFiles/max/sample002.fcs"]
+    cal, _, _, _ = comparisons["FlowCal/examples/FCFiles/max/sample002.fcs"]
     assert cal.populations[-1].status == "fitted"
 
 
@@ -120,7 +132,8 @@ def test_cli_calibrate_json_and_errors(real_fcs, capsys, tmp_path):
     assert set(doc["peaks"][0]) >= {"bead_value", "fluorescence", "events", "cv"}
     assert doc["qc"]["status"] in ("pass", "review", "fail") and doc["qc"]["reasons"]
     assert figure.stat().st_size > 10_000
-    assert doc["clustering_channels"] == ["FL1"]
+    assert doc["clustering_channels"] == ["FL1", "FL2", "FL3"]          # chosen without a flag
+    assert [p["fluorescence"] for p in doc["peaks"]][:3] == pytest.approx([154.0, 198.1, 278.8], rel=0.02)
     code = main(["calibrate", path, "--lot-values", "0,792,2079,6588,16471,47497,137049,271647",
                  "--channel", "FL1", "--clustering-channels", "FL1,FL3", "--json"])
     doc = json.loads(capsys.readouterr().out)

@@ -18,7 +18,7 @@ import pytest
 from tests.prefect_harness import cli_env
 
 SUBSET = ("BEADS_2026-03-12_lotA_CANTO.fcs", "BEADS_2026-03-13_lotA_CALIBUR.fcs",
-          "PT-0042_D07_HLADR.fcs", "PT-0043_D06_HLADR.fcs", "PT-0045_D05_HLADR.fcs")
+          "PT-0042_D07_HLADR.fcs", "PT-0043_D06_HLADR.fcs", "PT-0052_D06_HLADR.fcs")
 
 
 def mhladr(args: list[str], env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
@@ -168,7 +168,7 @@ def test_screening_digest_and_artifacts(in_process: Path, data_samples: Path, tm
     inbox = make_inbox(data_samples, tmp_path / "inbox", SUBSET)
     doc = batch_flow(inbox=str(inbox), registry=str(data_samples / "registry.csv"))
     rows = screening_digest_flow()
-    assert rows == doc["screening"] and {r["patient_id"] for r in rows} >= {"PT-0042", "PT-0043", "PT-0045"}
+    assert rows == doc["screening"] and {r["patient_id"] for r in rows} >= {"PT-0042", "PT-0043", "PT-0052"}
     with get_client(sync_client=True) as client:
         def latest(key: str):
             found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
@@ -248,9 +248,9 @@ def test_review_flow_pauses_and_records_the_typed_decision(in_process: Path, dat
     store = open_store(load_settings())
     try:
         pending = store.measurements.pending()
-        assert [m.patient_id for m in pending] == ["PT-0045"]
+        assert [m.patient_id for m in pending] == ["PT-0052"]
         measurement_id = pending[0].id
-        screening_before = {r.patient_id: r.status for r in store.screening.log()}["PT-0045"]
+        screening_before = {r.patient_id: r.status for r in store.screening.log()}["PT-0052"]
     finally:
         store.close()
     outcome: dict = {}

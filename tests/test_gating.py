@@ -140,12 +140,17 @@ def test_cd14_dim_granulocytes_left_out() -> None:
 
 
 def test_gate_ignores_hladr() -> None:
+    """HLA-DR never moves the gate: the polygons and both CD14-dim alternatives are the same
+    with PE shuffled (PE is read only to choose between the alternatives and for stability)."""
     tube = make_tube("canto", seed=5, bimodal=True)
     first = gate_monocytes(tube.events, tube.names, tube.roles, seed=0)
     shuffled = tube.events.copy()
     pe = tube.names.index("PE-A")
     shuffled[:, pe] = np.random.default_rng(0).permutation(shuffled[:, pe])
     second = gate_monocytes(shuffled, tube.names, tube.roles, seed=0)
+    assert first.as_dict()["gate"]["polygons"] == second.as_dict()["gate"]["polygons"]
+    for name in ("cd14_bright", "with_cd14_dim"):
+        assert np.array_equal(first.alternatives[name], second.alternatives[name])
     assert np.array_equal(first.monocytes, second.monocytes)
 
 
@@ -210,9 +215,10 @@ def test_missing_cd14_channel_is_refused() -> None:
 def test_result_as_dict_holds_geometry() -> None:
     tube = make_tube("canto", seed=1)
     record = gate_monocytes(tube.events, tube.names, tube.roles).as_dict()
-    roles = [c["role"] for c in record["gate"]["components"]]
+    roles = [p["role"] for p in record["gate"]["populations"]]
     assert "monocytes" in roles and "lymphocytes" in roles and "granulocytes" in roles
-    assert record["debris"]["threshold"] > 0 and record["separation"] > 2
+    assert record["debris"]["threshold"] > 0 and 0.5 < record["separation"] <= 1.0
+    assert record["gate"]["polygons"][0]["name"] == "monocytes_cd14_bright"
 
 
 # --- lab template in place of the automatic gate ------------------------------------------
@@ -281,9 +287,11 @@ def test_separable_dim_monocytes_and_shoulder_pass(scale: str) -> None:
     assert result.qc.status == "pass"
 
 
-def test_dim_zone_review_thresholds_come_from_config() -> None:
+def test_cd14_dim_review_threshold_comes_from_config() -> None:
     tube = make_tube("canto", seed=3, cd14_dim_fraction=0.3)
-    strict = GatingQCConfig(dim_taken_in_review_above=0.0)
+    result = gate_monocytes(tube.events, tube.names, tube.roles, seed=0)
+    assert result.qc.status == "pass" and result.cd14_dim.kept
+    strict = GatingQCConfig(dim_shift_review_above=abs(result.cd14_dim.pe_median_shift) / 2)
     result = gate_monocytes(tube.events, tube.names, tube.roles, strict, seed=0)
-    assert result.qc.status == "review"
-    assert any("above the monocytes' SSC" in r for r in result.qc.reasons)
+    assert result.qc.status == "review" and result.cd14_dim.kept
+    assert any("CD14-dim" in r and "without them" in r for r in result.qc.reasons)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from data_samples import fcs_writer
-from data_samples.generate import (CALIBUR, CANTO, THRESHOLD, category, fcs_bytes, make_bead_tube,
-                                   make_patient_tube, write_tube)
+from data_samples.generate import (CALIBUR, CANTO, LYRIC, THRESHOLD, Drift, Interruption, category, fcs_bytes,
+                                   make_bead_tube, make_patient_tube, write_tube)
 from data_samples.populations import MONOCYTE_LABELS
 from data_samples.sample_set import LOTS, write_sample_set
 
@@ -217,9 +217,11 @@ def test_committed_truth_tells_the_scenario(data_samples: Path) -> None:
     samples = [t for t in files.values() if t["kind"] == "sample"]
     beads = {(t["instrument"], t["acquired"][:10], t["pe_voltage"]) for t in files.values() if t["kind"] == "beads"}
     assert len(samples) >= 6 and {t["instrument"] for t in samples} == {"CANTO", "CALIBUR"}
+    few = [t["patient_id"] for t in samples if t["n_monocytes"] < 3000]
+    assert few == ["PT-0052"]                 # the one tube that genuinely needs a technician's review
     for t in samples:
         assert (t["instrument"], t["collection_date"], t["pe_voltage"]) in beads
-        assert t["n_monocytes"] >= 3000
+        assert t["n_monocytes"] >= (500 if t["patient_id"] == "PT-0052" else 3000)
         assert t["category"] == category(t["abc"]) and t["below_threshold"] == (t["abc"] < THRESHOLD)
         icu_day = (date.fromisoformat(t["collection_date"]) - date.fromisoformat(t["icu_admission"])).days
         assert t["icu_day"] == icu_day and t["in_window"] == (5 <= icu_day <= 10)
@@ -267,3 +269,61 @@ def test_round_trip_through_read_fcs(tmp_path: Path, instrument) -> None:
         np.testing.assert_allclose(acq.events, comp, rtol=1e-5, atol=1e-2)   # the reader compensates
         assert acq.spillover is not None and acq.spillover.channels == tube.spillover[0]
         np.testing.assert_allclose(acq.spillover.matrix, tube.spillover[1])
+
+
+# --- what septic blood and real acquisitions bring ------------------------------------------
+
+def test_septic_populations_and_their_truth() -> None:
+    tube = make_patient_tube(CANTO, abc=6000, events=20000, seed=13, cd14_dim_fraction=0.3, cd14_dim_hladr=0.5,
+                             immature_granulocyte_fraction=0.15, eosinophil_fraction=0.05, lyse_no_wash=0.3)
+    pops, t = tube.truth["populations"], tube.truth
+    assert pops["immature_granulocyte"] == pytest.approx(3000, rel=0.1)
+    assert pops["eosinophil"] == pytest.approx(1000, rel=0.15)
+    assert pops["red_cell_ghost"] + pops["platelet"] == pytest.approx(6000, rel=0.1)
+    labels, pe = tube.particles.label, tube.particles.pe_molecules
+    assert np.all(pe[np.isin(labels, ("immature_granulocyte", "eosinophil", "red_cell_ghost", "platelet"))] == 0)
+    dim, bright = pe[labels == "monocyte_cd14dim"], pe[labels == "monocyte"]
+    assert np.median(dim) / np.median(bright) == pytest.approx(0.5, rel=0.1)
+    assert t["abc_cd14_bright"] == pytest.approx(np.median(bright), rel=1e-5) and t["abc"] < t["abc_cd14_bright"]
+    ig = labels == "immature_granulocyte"
+    ssc = tube.particles.ssc
+    assert np.median(ssc[labels == "monocyte"]) < np.median(ssc[ig]) < np.median(ssc[labels == "granulocyte"])
+    empty = make_patient_tube(CANTO, abc=6000, events=2000, seed=1, monocyte_fraction=0.0)
+    assert empty.truth["abc"] is None and empty.truth["n_monocytes"] == 0
+
+
+def test_lyric_flavour_big_endian_with_a_reordered_spillover(tmp_path: Path) -> None:
+    tube = make_patient_tube(LYRIC, abc=5000, events=3000, seed=7)
+    path = write_tube(tube, tmp_path / "lyric.fcs")
+    text = _text(path)
+    assert text["$BYTEORD"] == "4,3,2,1" and text["$DATATYPE"] == "F" and text["$P6S"] == "HLA-DR"
+    assert text["$P7N"] == "PerCP-Cy5.5-A" and text["$P7S"] == "CD14"
+    assert text["$SPILLOVER"].startswith("4,PerCP-Cy5.5-A,APC-A,FITC-A,PE-A,")
+    fd = flowio.FlowData(str(path))                        # the independent reader agrees
+    np.testing.assert_allclose(fd.as_array(preprocess=False), tube.events, rtol=2 ** -23, atol=1e-6)
+    assert fd.pnn_labels[4:8] == ["FITC-A", "PE-A", "PerCP-Cy5.5-A", "APC-A"]
+
+
+def test_drift_fades_the_end_of_the_run_in_acquisition_order() -> None:
+    calm = make_patient_tube(CANTO, abc=6000, events=8000, seed=3)
+    fading = make_patient_tube(CANTO, abc=6000, events=8000, seed=3, drift=Drift(start=0.6, drop=0.4))
+    pe = calm.index("pe")
+    ratio = fading.events[:, pe] / calm.events[:, pe]
+    mono = np.isin(calm.particles.label, MONOCYTE_LABELS)
+    head, tail = mono & (np.arange(8000) < 4000), mono & (np.arange(8000) > 7800)
+    assert np.median(ratio[head]) == pytest.approx(1.0, abs=0.01)
+    assert np.median(ratio[tail]) == pytest.approx(0.6, abs=0.05)
+    time = fading.events[:, fading.index("time")]
+    assert np.all(np.diff(time) >= 0) and fading.truth["faults"] == [Drift().as_dict()]
+
+
+def test_interruption_leaves_a_gap_then_a_burst() -> None:
+    tube = make_patient_tube(LYRIC, abc=6000, events=10000, seed=4,
+                             interruption=Interruption(at=0.5, gap_seconds=20.0, burst_fraction=0.05, burst_rate=5.0))
+    seconds = tube.events[:, tube.index("time")] * 0.01
+    gaps = np.diff(seconds)
+    assert gaps.max() == pytest.approx(20.0, abs=0.05) and int(np.argmax(gaps)) == 4999
+    burst, before = np.diff(seconds[5001:5500]).mean(), np.diff(seconds[1000:4000]).mean()
+    assert burst == pytest.approx(before / 5.0, rel=0.25)
+    with pytest.raises(ValueError):
+        Interruption(at=1.5)

@@ -21,11 +21,12 @@ EXPECTED = {  # what a coordinator writes by hand from registry.csv and truth.js
     "PT-0042": "not_eligible",   # 21,995 AB/C on day 7, window closed without a value < 8,000
     "PT-0043": "eligible",       # 2,5xx on day 6, sampled before randomization
     "PT-0044": "not_eligible",   # exclusion: pregnancy
-    "PT-0045": "pending",        # 7,6xx on day 5 but QC review awaits a technician
+    "PT-0045": "eligible",       # 7,6xx on day 5, a clean FACSCalibur tube (no needless review since issue 11)
     "PT-0046": "not_eligible",   # 8,7xx >= 8,000, window closed
     "PT-0047": "eligible",       # day 2 out of window; day 6 6,9xx
     "PT-0048": "not_eligible",   # SOFA 4
     "PT-0049": "not_eligible",   # not mechanically ventilated (and day 11)
+    "PT-0052": "pending",        # 6,5xx on day 6 but only ~1,400 monocytes: QC review awaits a technician
 }
 
 
@@ -66,7 +67,7 @@ def test_sample_set_end_to_end_and_idempotent(tmp_path: Path, inbox: Path) -> No
         assert len(proc.store.audit.entries()) == audit_before
         assert proc.store.audit.verify_chain().ok
         reports = list((tmp_path / "home" / "reports").glob("PT-*.html"))
-        assert len(reports) == 9 and "QC" in reports[0].read_text()
+        assert len(reports) == 10 and "QC" in reports[0].read_text()
     finally:
         proc.close()
 

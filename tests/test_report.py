@@ -85,3 +85,42 @@ def test_ticks_are_round_and_inside() -> None:
     assert ticks(0, 262144) == [0, 50000, 100000, 150000, 200000, 250000]
     assert [tick_label(t) for t in ticks(0, 262144)] == ["0", "50k", "100k", "150k", "200k", "250k"]
     assert ticks(-0.13, 0.13) == pytest.approx([-0.1, -0.05, 0, 0.05, 0.1])
+
+
+def test_a_stored_tube_has_its_report_and_gates_beside_it(tmp_path: Path, data_samples: Path) -> None:
+    """The batch draws each report after storing and links the tube's GatingML next to it."""
+    from pipeline.processing import Processor, gating_ml_path, report_path
+
+    proc = Processor(load_settings(env={"MHLADR_HOME": str(tmp_path / "home")}), lots_csv=data_samples / "lots.csv")
+    try:
+        proc.process(data_samples / "BEADS_2026-03-12_lotA_CANTO.fcs")
+        result = proc.process(data_samples / "PT-0042_D07_HLADR.fcs")
+    finally:
+        proc.close()
+    report = Path(result.fields["report"])
+    gates = gating_ml_path(proc.reports_dir, result.file, result.sha256)
+    assert report == report_path(proc.reports_dir, result.file, result.sha256) and report.is_file()
+    assert gates.is_file() and 'id="monocytes"' in gates.read_text()
+    assert f'href="{gates.name}"' in report.read_text()
+
+
+def test_cd14_dim_monocytes_are_converted_both_ways(tmp_path: Path) -> None:
+    """A tube with CD14-dim monocytes of lower HLA-DR: the AB/C with and without them, and by how much."""
+    from datetime import date
+
+    from data_samples.generate import CANTO, make_bead_tube, make_patient_tube, write_tube
+    from pipeline.bead_calibration import calibrate_file
+    from pipeline.lots import Lot
+    from pipeline.measurement import measure
+
+    lot = (474.0, 5359.0, 23843.0, 62336.0)
+    settings = load_settings(env={})
+    beads = read_fcs(write_tube(make_bead_tube(CANTO, lot, seed=1), tmp_path))
+    tube = make_patient_tube(CANTO, abc=7000.0, seed=5, cd14_dim_fraction=0.3, cd14_dim_hladr=0.4,
+                             collection_date=date(2026, 3, 12))
+    meas, _ = measure(read_fcs(write_tube(tube, tmp_path)), calibrate_file(beads, Lot("lotA", lot), settings),
+                      settings)
+    both = meas.gates["abc_alternatives"]
+    assert both["with_cd14_dim"] < both["cd14_bright"]
+    assert any(n.startswith("AB/C with the CD14-dim monocytes") for n in meas.notes)
+    assert meas.abc in (pytest.approx(both["with_cd14_dim"]), pytest.approx(both["cd14_bright"]))

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from app.common import LOTS_HELP, add_json, command, figure_target, optional_file
+from app.common import LOTS_HELP, add_json, command, optional_file, output_target
 
 
 def _human(doc: dict[str, Any]) -> str:
@@ -32,6 +32,8 @@ def _human(doc: dict[str, Any]) -> str:
     lines += [f"  note: {n}" for n in doc["notes"]]
     if doc.get("figure"):
         lines.append(f"  figure {doc['figure']}")
+    if doc.get("gating_ml"):
+        lines.append(f"  gates (GatingML 2.0) {doc['gating_ml']}")
     return "\n".join(lines)
 
 
@@ -43,9 +45,10 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.lots import choose_lot
     from pipeline.measurement import measure, measurement_document, require_panel
     from pipeline.registry import admission_of
-    from pipeline.tubes import template
+    from pipeline.tubes import template, write_gates
 
-    figure = figure_target(args.figure)
+    figure = output_target(args.figure)
+    gating_ml = output_target(args.gating_ml, ".xml", "the gates are written as GatingML 2.0 XML")
     registry = optional_file(args.registry)
     settings = load_settings()
     sample = read_fcs(args.sample, settings)
@@ -67,6 +70,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         from pipeline.report.figures import gating_chart
         data = SampleFigure.of(sample, gating, result.pe_statistic, result.statistic)
         doc["figure"] = str(to_png(gating_chart(data, result.qc, Path(sample.path).name), figure))
+    if gating_ml is not None:
+        if write_gates(gating, sample, gating_ml) is None:
+            raise InputError(args.gating_ml, BAD_INPUT, "no gates written: this tube has no automatic monocyte "
+                                                        "gate (none found, or the lab's template is the gate)")
+        doc["gating_ml"] = str(gating_ml)
     return doc, _human(doc)
 
 
@@ -87,5 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lots", help=LOTS_HELP)
     parser.add_argument("--registry", help="patient registry CSV (ICU admission for the ICU day)")
     parser.add_argument("--figure", metavar="PNG", help="write the gating figure here (a .png file)")
+    parser.add_argument("--gating-ml", metavar="XML", help="write the tube's gates here as GatingML 2.0 (a .xml file "
+                                                           "FlowKit or FlowJo applies to the same FCS file; the final "
+                                                           "gate's id is 'monocytes')")
     add_json(parser)
     parser.set_defaults(func=run)

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from app.common import LOTS_HELP, add_json, command, figure_target
+from app.common import LOTS_HELP, add_json, command, output_target
 
 
 def _human(doc: dict[str, Any]) -> str:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.fcs import read_fcs
     from pipeline.lots import choose_lot
 
-    figure = figure_target(args.figure)
+    figure = output_target(args.figure)
     settings = load_settings()
     acq = read_fcs(args.beads, settings)
     if acq.kind == "sample":

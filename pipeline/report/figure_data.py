@@ -34,6 +34,7 @@ class SampleFigure:
     gate_labels: tuple[str, str]
     gate: Grid
     gate_outlines: tuple[np.ndarray, ...]          # closed polylines (n, 2) in the gate's display space
+    dim_zone: tuple[np.ndarray, ...]                # the CD14-dim band the other gate choice adds (0 or 1)
     monocytes: int
     singlet_labels: tuple[str, str] | None          # None: no FSC area/height pair
     singlet: Grid | None
@@ -57,12 +58,12 @@ class SampleFigure:
             x, y = asinh(cd14, geometry.cd14_cofactor), asinh(ssc, geometry.ssc_cofactor)
             labels = (f"asinh({roles.cd14} / {geometry.cd14_cofactor:.3g})",
                       f"asinh({ssc_name} / {geometry.ssc_cofactor:.3g})")
-            outlines = tuple(_ellipse(np.asarray(c.mean), np.asarray(c.covariance), geometry.distance2_max)
-                             for c in geometry.monocyte_components)
+            outlines = tuple(p.as_array() for p in geometry.polygons)
+            dim_zone = (geometry.dim_zone.as_array(),) if geometry.dim_zone is not None else ()
         else:
             x, y = np.log10(np.clip(cd14, 1, None)), np.log10(np.clip(ssc, 1, None))
-            labels, outlines = (f"log10 {roles.cd14}", f"log10 {ssc_name}"), ()
-        gate = _grid(x, y, ~mono, mono, include=outlines)
+            labels, outlines, dim_zone = (f"log10 {roles.cd14}", f"log10 {ssc_name}"), (), ()
+        gate = _grid(x, y, ~mono, mono, include=outlines + dim_zone)
         singlet, singlet_labels, lines = None, None, ()
         counts = gating.counts
         if gating.doublets is not None:
@@ -75,7 +76,8 @@ class SampleFigure:
         logs = np.log10(pe[pe > 0]) if pe.size else np.empty(0)
         lo, hi = (float(logs.min()), float(logs.max())) if logs.size else (0.0, 1.0)
         pe_counts, pe_edges = np.histogram(logs, bins=PE_BINS, range=(lo, hi if hi > lo else lo + 1.0))
-        return SampleFigure(gate_labels=labels, gate=gate, gate_outlines=outlines, monocytes=int(counts["monocytes"]),
+        return SampleFigure(gate_labels=labels, gate=gate, gate_outlines=outlines, dim_zone=dim_zone,
+                            monocytes=int(counts["monocytes"]),
                             singlet_labels=singlet_labels, singlet=singlet, singlet_lines=lines,
                             singlet_counts=(int(counts["singlets"]), int(counts["cells"])),
                             pe_label=f"log10 {roles.pe} (monocytes)", pe_edges=pe_edges, pe_counts=pe_counts,
@@ -87,10 +89,11 @@ class SampleFigure:
         arrays = {"gate_background": self.gate.background, "gate_foreground": self.gate.foreground,
                   "pe_edges": self.pe_edges, "pe_counts": self.pe_counts}
         arrays.update({f"outline_{i}": o for i, o in enumerate(self.gate_outlines)})
+        arrays.update({f"dim_zone_{i}": o for i, o in enumerate(self.dim_zone)})
         if self.singlet is not None:
             arrays.update(singlet_background=self.singlet.background, singlet_foreground=self.singlet.foreground)
         meta = {"gate_labels": self.gate_labels, "gate_extent": self.gate.extent,
-                "outlines": len(self.gate_outlines), "monocytes": self.monocytes,
+                "outlines": len(self.gate_outlines), "dim_zones": len(self.dim_zone), "monocytes": self.monocytes,
                 "singlet_labels": self.singlet_labels,
                 "singlet_extent": self.singlet.extent if self.singlet is not None else None,
                 "singlet_lines": self.singlet_lines, "singlet_counts": self.singlet_counts,
@@ -111,6 +114,7 @@ class SampleFigure:
                 gate_labels=tuple(meta["gate_labels"]),
                 gate=Grid(tuple(meta["gate_extent"]), data["gate_background"], data["gate_foreground"]),
                 gate_outlines=tuple(data[f"outline_{i}"] for i in range(meta["outlines"])),
+                dim_zone=tuple(data[f"dim_zone_{i}"] for i in range(meta["dim_zones"])),
                 monocytes=meta["monocytes"],
                 singlet_labels=tuple(meta["singlet_labels"]) if meta["singlet_labels"] else None,
                 singlet=singlet, singlet_lines=tuple(meta["singlet_lines"]),
@@ -148,10 +152,3 @@ def _grid(x: np.ndarray, y: np.ndarray, background: np.ndarray, foreground: np.n
 
     return Grid(extent, counts(background), counts(foreground))
 
-
-def _ellipse(mean: np.ndarray, cov: np.ndarray, d2: float, n: int = 72) -> np.ndarray:
-    """The closed outline {x : (x - mean)' cov^-1 (x - mean) = d2}."""
-    values, vectors = np.linalg.eigh(cov)
-    angle = np.linspace(0.0, 2.0 * np.pi, n)
-    circle = np.column_stack([np.cos(angle), np.sin(angle)]) * np.sqrt(d2 * np.maximum(values, 0.0))
-    return mean + circle @ vectors.T

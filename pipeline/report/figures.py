@@ -29,7 +29,9 @@ def gating_chart(fig: SampleFigure, qc: QC, title: str = "Gates") -> Chart:
     gate = Panel(f"monocytes ({fig.monocytes:,})", fig.gate_labels[0], fig.gate_labels[1], (x0, x1), (y0, y1),
                  (Density(fig.gate.background, fig.gate.extent, GREY),
                   Density(fig.gate.foreground, fig.gate.extent, RED),
-                  *(Line(tuple(o[:, 0]), tuple(o[:, 1]), colour="#b00", width=1.5) for o in fig.gate_outlines)))
+                  *(Line(tuple(o[:, 0]), tuple(o[:, 1]), colour="#b00", width=1.5) for o in _closed(fig.gate_outlines)),
+                  *(Line(tuple(o[:, 0]), tuple(o[:, 1]), colour="#b00", width=1.0, dash=True,
+                         label="CD14-dim band (left out)") for o in _closed(fig.dim_zone))))
     if fig.singlet is not None and fig.singlet_labels is not None:
         sx0, sx1, sy0, sy1 = fig.singlet.extent
         singlets, cells = fig.singlet_counts
@@ -90,6 +92,11 @@ def calibration_chart(cal: Calibration, title: str = "Bead calibration") -> Char
                           tuple(p.residual for p in fitted if p.residual is not None),  # type: ignore[misc]
                           colour=LEVEL_COLOURS["fitted"])))
     return Chart(qc_title(title, cal.qc), (hist, curve, resid), title_colour=QC_COLOURS.get(cal.qc.status, "#222"))
+
+
+def _closed(outlines: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Polygons as closed polylines (the first vertex repeated at the end)."""
+    return tuple(np.vstack([o, o[:1]]) for o in outlines if len(o))
 
 
 def _span(values: list[float], pad: float = 0.15) -> tuple[float, float]:

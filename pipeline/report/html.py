@@ -44,15 +44,18 @@ def calibration_table(cal: Calibration, bead_file: str | None) -> str:
             + _row("bead file SHA-256", key.sha256) + _row("lot", key.lot)
             + _row("instrument", f"{key.instrument or '?'} {key.serial or ''}".strip())
             + _row("channel / voltage / gain", f"{key.channel} / {fmt.setting(key.voltage)} V / {fmt.setting(key.gain)}")
-            + _row("scale", key.scale)
+            + _row("scale", f"{key.scale.amplifier}, $PnR {key.scale.range:g}, $DATATYPE {key.scale.datatype}"
+                   if key.scale and key.scale.range is not None else None)
             + _row("curve", f"log10(AB/C) = {curve.slope:.4f} × log10(F) + {curve.intercept:.4f}, "
                             f"R² {curve.r2:.4f}" if curve else None)
             + _row("calibration QC", cal.qc.status) + "</table>")
 
 
 def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Path, *,
-                        bead_file: str | None = None, next_step: str | None = None) -> Path:
-    """Write the report of one measured patient tube."""
+                        bead_file: str | None = None, next_step: str | None = None,
+                        gating_ml: str | None = None) -> Path:
+    """Write the report of one measured patient tube (``gating_ml``: the file name of its gates
+    as GatingML 2.0, beside the report, to open the automatic gate in FlowJo or FlowKit)."""
     qc = meas.qc
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in qc.reasons) or "<li>none</li>"
     flag = {True: "yes (below the cut-off)", False: "no", None: "no decision (QC fail)"}[
@@ -69,7 +72,10 @@ def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Pa
             + _row("collection date", meas.collection_date) + _row("monocytes", f"{meas.monocytes:,}")
             + _row(f"monocyte PE {meas.statistic}", fmt.number(meas.pe_statistic)) + "</table>"
             + f'<h2>QC: <span class="{qc.status}">{qc.status}</span></h2><ul>{reasons}</ul>'
-            + f"<h2>Gates</h2>{gates}<h2>Bead calibration</h2>{beads}"
+            + f"<h2>Gates</h2>{gates}"
+            + (f'<p>The gates as GatingML 2.0 (FlowJo, FlowKit): <a href="{html.escape(gating_ml)}">'
+               f"{html.escape(gating_ml)}</a></p>" if gating_ml else "")
+            + f"<h2>Bead calibration</h2>{beads}"
             + "<h2>Provenance</h2><table>" + _row("file", meas.file) + _row("SHA-256", meas.sha256)
             + _row("software version", meas.software_version) + _row("analysed at", meas.analysed_at.isoformat(timespec="seconds"))
             + _row("notes", "; ".join(meas.notes)) + "</table>")

@@ -14,6 +14,7 @@ from calibration.bead_gate import GateCounts
 from calibration.curve import Curve
 from calibration.key import CalibrationKey
 from calibration.result import Calibration, LogHistogram, Population
+from calibration.scale import ChannelScale, scale_findings
 from pipeline import __version__
 from pipeline.acquisition import same_setting
 from pipeline.store import files
@@ -52,7 +53,7 @@ def to_record(cal: Calibration) -> dict[str, Any]:
         "key": {"instrument": key.instrument, "serial": key.serial, "channel": key.channel,
                 "voltage": key.voltage, "gain": key.gain,
                 "acquired": key.acquired.isoformat() if key.acquired else None,
-                "lot": key.lot, "sha256": key.sha256, "scale": key.scale},
+                "lot": key.lot, "sha256": key.sha256, "scale": key.scale.as_dict() if key.scale else None},
         "statistic": cal.statistic,
         "bead_values": list(cal.bead_values),
         "populations": [_population(p) for p in cal.populations],
@@ -84,7 +85,8 @@ def from_record(r: dict[str, Any]) -> Calibration:
         key=CalibrationKey(instrument=k["instrument"], serial=k["serial"], channel=k["channel"],
                            voltage=k["voltage"], gain=k["gain"],
                            acquired=datetime.fromisoformat(k["acquired"]) if k["acquired"] else None,
-                           lot=k["lot"], sha256=k["sha256"], scale=k["scale"]),
+                           lot=k["lot"], sha256=k["sha256"],
+                           scale=ChannelScale(**k["scale"]) if k["scale"] else None),
         statistic=r["statistic"], bead_values=tuple(r["bead_values"]),
         populations=tuple(_population_from(p) for p in r["populations"]),
         extra_populations=tuple(_population_from(p) for p in r["extra_populations"]),
@@ -131,7 +133,7 @@ class Calibrations:
         files.settle_in(tx, key.sha256 or "", "beads", cal.qc, path=path, size=size, note=note)
         row = m.Calibration(
             instrument=key.instrument or "", serial=key.serial or "", channel=key.channel or "",
-            voltage=key.voltage, gain=key.gain, scale=key.scale, acquisition_date=acquisition_day(cal),
+            voltage=key.voltage, gain=key.gain, acquisition_date=acquisition_day(cal),
             lot=key.lot or "", file_sha256=key.sha256 or "", qc_status=cal.qc.status,
             statistic=cal.statistic, record=to_record(cal), software_version=__version__,
             created=tx.now())
@@ -142,14 +144,15 @@ class Calibrations:
         return stored(row)
 
     def find(self, instrument: str, serial: str, channel: str, voltage: float | None, gain: float | None,
-             day: date, scale: str | None = None) -> StoredCalibration | None:
+             day: date, scale: ChannelScale | None = None) -> StoredCalibration | None:
         """The calibration valid for a tube: same instrument, serial, channel, PE voltage, gain
-        and scale (when both are known), same acquisition day, QC not ``fail``; a ``pass`` beats
-        a ``review``, then the latest."""
+        and scale (:func:`calibration.scale.scale_findings`, when both are known), same acquisition
+        day, QC not ``fail``; a ``pass`` beats a ``review``, then the latest."""
         candidates = [c for c in self.on_day(instrument, serial, channel, day)
                       if c.calibration.qc.status != "fail" and same_setting(c.calibration.key.voltage, voltage)
                       and same_setting(c.calibration.key.gain, gain)
-                      and (scale is None or c.calibration.key.scale in (None, scale))]
+                      and (scale is None or c.calibration.key.scale is None
+                           or not scale_findings(c.calibration.key.scale, scale))]
         if not candidates:
             return None
         return min(candidates, key=lambda c: (c.calibration.qc.status != "pass", -c.id))

@@ -105,7 +105,6 @@ class Calibration(Base):
     channel: Mapped[str] = mapped_column(String(64))
     voltage: Mapped[float | None] = mapped_column(Float)
     gain: Mapped[float | None] = mapped_column(Float)
-    scale: Mapped[str | None] = mapped_column(String(128))
     acquisition_date: Mapped[date] = mapped_column(Date)
     lot: Mapped[str] = mapped_column(String(64))
     file_sha256: Mapped[str] = mapped_column(String(64))

@@ -1,5 +1,5 @@
-"""Results stored whole: a calibration's full record in one JSON column (with the PE channel's
-scale beside its key), a measurement's notes and analysis time in their own columns.
+"""Results stored whole: a calibration's full record in one JSON column, a measurement's notes
+and analysis time in their own columns.
 
 Rows written by 0001 are converted here, once: the calibration record is rebuilt from the old
 columns (what 0001 did not keep -- the fit's residual SD, the bead histogram, the gate counts,
@@ -56,7 +56,6 @@ def _legacy_record(row: Any) -> dict[str, Any]:
 def upgrade() -> None:
     bind = op.get_bind()
     with op.batch_alter_table("calibrations") as batch:
-        batch.add_column(sa.Column("scale", sa.String(128)))
         batch.add_column(sa.Column("record", sa.JSON))
     with op.batch_alter_table("measurements") as batch:
         batch.add_column(sa.Column("notes", sa.JSON))

@@ -1,0 +1,180 @@
+"""QC against known truth: ``mhladr analyze`` on a broad seeded set of generated tubes.
+
+Two steps, so the same files can be analysed by two versions of the code:
+
+    .venv/bin/python benchmarks/qc_truth.py write DIR [--per-kind 12]
+    .venv/bin/python benchmarks/qc_truth.py analyze DIR           # this checkout
+    PYTHONPATH=/path/to/other/checkout .venv/bin/python benchmarks/qc_truth.py analyze DIR
+
+``write`` makes, for each instrument flavour (CANTO float + $SPILLOVER, CALIBUR 10-bit log,
+LYRIC big-endian with a reordered $SPILLOVER), clean tubes (random AB/C, monocyte share,
+HLA-DR spread; nothing a technician would question), messy but sound tubes (left shift,
+eosinophils, lyse-no-wash, CD14-dim monocytes, all of them), and tubes with a real problem
+(too few monocytes, none, unresolvable monocytes, CD14-dim monocytes of another HLA-DR, a
+drifting or interrupted acquisition, a mismatched scale, an absurd spillover matrix), each
+with its truth. ``analyze`` runs the command line in-process on every tube and prints, per
+group and flavour: QC statuses, the share of clean tubes sent to review (needless reviews),
+and the AB/C error against the truth (for drifting tubes, against the same tube undisturbed).
+Only the command line is used, so any version of the pipeline can be measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+
+LOT_A = (474.0, 5359.0, 23843.0, 62336.0)
+DAY = date(2026, 3, 12)
+
+
+def _kinds(rng: np.random.Generator) -> dict[str, dict]:
+    """One random parameter set per kind of tube (fractions of all events)."""
+    u = rng.uniform
+    clean = {"abc": float(10 ** u(np.log10(1500), np.log10(30000))), "monocyte_fraction": u(0.065, 0.14),
+             "hladr_sigma": u(0.3, 0.5)}
+    left = {"immature_granulocyte_fraction": u(0.08, 0.20), "immature_granulocyte_cd14": u(5000, 15000)}
+    return {
+        "clean": clean,
+        "left_shift": clean | left,
+        "eosinophils": clean | {"eosinophil_fraction": u(0.02, 0.08)},
+        "lyse_no_wash": clean | {"lyse_no_wash": u(0.2, 0.35)},
+        "cd14_dim": clean | {"cd14_dim_fraction": u(0.05, 0.30)},
+        "septic_all": clean | left | {"eosinophil_fraction": u(0.02, 0.06), "lyse_no_wash": u(0.15, 0.3),
+                                      "cd14_dim_fraction": u(0.05, 0.3)},
+        "monocytopenia_review": clean | {"monocyte_fraction": u(0.015, 0.045)},
+        "monocytopenia_fail": clean | {"monocyte_fraction": u(0.002, 0.011)},
+        "no_monocytes_left_shift": clean | left | {"monocyte_fraction": 0.0},
+        "unresolvable": clean | {"monocyte_cd14": 30000.0, "immature_granulocyte_fraction": u(0.05, 0.2),
+                                 "immature_granulocyte_cd14": 12000.0, "immature_granulocyte_ssc": 0.2},
+        "cd14_dim_other_hladr": clean | {"cd14_dim_fraction": u(0.2, 0.3), "cd14_dim_hladr": 0.4},
+        "drift": clean | {"drift": ("Drift", {"start": 0.6, "drop": 0.4})},
+        "interruption": clean | {"interruption": ("Interruption", {"at": u(0.3, 0.7), "gap_seconds": 20.0})},
+    }
+
+
+def write(folder: Path, per_kind: int) -> None:
+    from data_samples import faults
+    from data_samples.generate import CALIBUR, CANTO, LYRIC, make_bead_tube, make_patient_tube, write_tube
+
+    folder.mkdir(parents=True, exist_ok=True)
+    index = []
+    for ins in (CANTO, CALIBUR, LYRIC):
+        beads = write_tube(make_bead_tube(ins, LOT_A, seed=7, acquired=datetime(2026, 3, 12, 8, 0),
+                                          filename=f"BEADS_{DAY}_lotA_{ins.key}.fcs"), folder)
+        rng = np.random.default_rng(20260312)
+        for i in range(per_kind):
+            for kind, opts in _kinds(rng).items():
+                opts = {k: (getattr(faults, v[0])(**v[1]) if isinstance(v, tuple) else v) for k, v in opts.items()}
+                name = f"{ins.key}_{kind}_{i:02d}.fcs"
+                seed = 1000 * i + 17
+                tube = make_patient_tube(ins, seed=seed, collection_date=DAY, patient_id="PT-0900",
+                                         acquired=datetime(2026, 3, 12, 10, 0), filename=name, **opts)
+                truth = dict(tube.truth)
+                if "drift" in opts or "interruption" in opts:
+                    calm = {k: v for k, v in opts.items() if k not in ("drift", "interruption")}
+                    truth["monocyte_pe_median_undisturbed"] = make_patient_tube(
+                        ins, seed=seed, collection_date=DAY, **calm).truth["monocyte_pe_median"]
+                index.append({"file": name, "beads": beads.name, "kind": kind, "instrument": ins.key,
+                              "abc": truth["abc"], "abc_cd14_bright": truth["abc_cd14_bright"],
+                              "pe_median": truth["monocyte_pe_median"],
+                              "pe_median_undisturbed": truth.get("monocyte_pe_median_undisturbed"),
+                              "n_monocytes": truth["n_monocytes"]})
+                write_tube(tube, folder)
+        for label, value in (("spill_nan", "2,PE-A,PerCP-Cy5-5-A,1,nan,0.02,1"),
+                             ("spill_singular", "2,PE-A,PerCP-Cy5-5-A,1,0.15,1,0.15"),
+                             ("spill_1e30", "2,PE-A,PerCP-Cy5-5-A,1,1e30,0.02,1")):
+            if ins is not CANTO:
+                continue
+            tube = make_patient_tube(ins, abc=6000.0, seed=5, collection_date=DAY, patient_id="PT-0900",
+                                     acquired=datetime(2026, 3, 12, 10, 0), filename=f"CANTO_{label}.fcs")
+            write_tube(dataclasses.replace(tube, keywords=tube.keywords | {"$SPILLOVER": value}), folder)
+            index.append({"file": tube.filename, "beads": beads.name, "kind": label, "instrument": ins.key,
+                          "abc": tube.truth["abc"]})
+        if ins is CALIBUR:
+            base = make_patient_tube(ins, abc=7800.0, seed=6, collection_date=DAY, patient_id="PT-0900",
+                                     acquired=datetime(2026, 3, 12, 10, 0), filename="CALIBUR_scale.fcs")
+            raw = write_tube(base, folder).read_bytes()
+            for label, old, new in (("scale_pne_0", b"/$P4E/4,0/", b"/$P4E/0,0/"),
+                                    ("scale_pne_5", b"/$P4E/4,0/", b"/$P4E/5,0/"),
+                                    ("scale_pnr_4096", b"/$P4R/1024/", b"/$P4R/4096/")):
+                (folder / f"CALIBUR_{label}.fcs").write_bytes(raw.replace(old, new, 1))
+                index.append({"file": f"CALIBUR_{label}.fcs", "beads": beads.name, "kind": label,
+                              "instrument": ins.key, "abc": base.truth["abc"]})
+    (folder / "index.json").write_text(json.dumps(index, indent=1))
+
+
+def _analyze_one(folder: Path, row: dict) -> dict:
+    from app.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(["analyze", str(folder / row["file"]), "--beads", str(folder / row["beads"]),
+                         "--lot-values", ",".join(f"{v:g}" for v in LOT_A), "--json"])
+        except Exception as exc:                       # a traceback is a finding here, not a crash
+            return {"outcome": f"traceback {type(exc).__name__}: {exc}"[:160]}
+    doc = json.loads(out.getvalue())
+    if code != 0:
+        return {"outcome": f"error {doc['error']['code']}", "reason": doc["error"]["message"]}
+    result = {"outcome": doc["qc"]["status"], "reasons": doc["qc"]["reasons"], "abc": doc["abc"],
+              "pe": doc["pe_statistic"], "monocytes": doc["monocytes"]}
+    import calibration
+    if (Path(calibration.__file__).parent / "scale.py").is_file():   # the scale check, as measure() will run it
+        from calibration.scale import scale_findings
+        from pipeline.channel_scale import channel_scale
+        from pipeline.fcs import read_fcs
+        sample, beads = read_fcs(folder / row["file"]), read_fcs(folder / row["beads"])
+        findings = scale_findings(channel_scale(beads, beads.roles.pe), channel_scale(sample, sample.roles.pe))
+        if findings:
+            result["outcome"] = "fail"
+            result["reasons"] = result["reasons"] + [r for _, r in findings]
+    return result
+
+
+def analyze(folder: Path) -> None:
+    index = json.loads((folder / "index.json").read_text())
+    groups: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+    for row in index:
+        groups.setdefault((row["kind"], row["instrument"]), []).append((row, _analyze_one(folder, row)))
+    print(f"{'kind':26s} {'flavour':8s} {'n':>3s}  {'pass':>4s} {'review':>6s} {'fail':>4s} {'other':>5s}  "
+          f"{'AB/C error median / max':>24s}  notes")
+    for (kind, ins), rows in groups.items():
+        outcomes = [r["outcome"] for _, r in rows]
+        errors = []
+        for truth, r in rows:
+            if r.get("pe") is None or truth.get("pe_median") is None:
+                continue
+            reference = truth.get("pe_median_undisturbed") or truth["pe_median"]
+            errors.append(abs(r["pe"] / reference - 1.0) * 100 if kind in ("drift", "interruption")
+                          else abs(r["abc"] / truth["abc"] - 1.0) * 100)
+        err = f"{np.median(errors):5.1f} % / {max(errors):5.1f} %" if errors else "-"
+        other = [o for o in outcomes if o not in ("pass", "review", "fail")]
+        reasons = sorted({x.split("(")[0].split(":")[0][:60] for _, r in rows if r["outcome"] != "pass"
+                          for x in r.get("reasons", [r.get("reason", r["outcome"])])})
+        print(f"{kind:26s} {ins:8s} {len(rows):3d}  {outcomes.count('pass'):4d} {outcomes.count('review'):6d} "
+              f"{outcomes.count('fail'):4d} {len(other):5d}  {err:>24s}  {'; '.join(reasons)[:150]}")
+        for o in sorted(set(other)):
+            print(f"{'':40s}{o}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=("write", "analyze"))
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--per-kind", type=int, default=12)
+    args = parser.parse_args(argv)
+    if args.step == "write":
+        write(args.folder, args.per_kind)
+    else:
+        analyze(args.folder)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
