@@ -24,7 +24,7 @@ def test_run_prints_the_table_and_a_summary_and_no_log_line(prefect_server, data
                                                             tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    for name in ("BEADS_2026-03-13_lotA_CALIBUR.fcs", "PT-0043_D06_HLADR.fcs", "PT-0045_D05_HLADR.fcs"):
+    for name in ("BEADS_2026-03-13_lotA_CALIBUR.fcs", "PT-0043_D06_HLADR.fcs", "PT-0052_D06_HLADR.fcs"):
         shutil.copy(data_samples / name, inbox / name)
     (inbox / "lots.csv").write_text("lot,low,med_low,med_high,high\nlotB,638,6930,31008,67601\n")
     home = tmp_path / "home"
@@ -50,7 +50,7 @@ def test_run_prints_the_table_and_a_summary_and_no_log_line(prefect_server, data
     (inbox / "lots.csv").write_text((data_samples / "lots.csv").read_text())
     fixed = mhladr(["reprocess", str(inbox / "BEADS_2026-03-13_lotA_CALIBUR.fcs"), "--reason", "lotA added"], env)
     assert fixed.returncode == 0 and fixed.stdout.splitlines()[0] == "BEADS_2026-03-13_lotA_CALIBUR.fcs: calibrated"
-    assert "PT-0043_D06_HLADR.fcs: measured" in fixed.stdout and "PT-0045_D05_HLADR.fcs: measured" in fixed.stdout
+    assert "PT-0043_D06_HLADR.fcs: measured" in fixed.stdout and "PT-0052_D06_HLADR.fcs: measured" in fixed.stdout
 
     verbose = mhladr([*args, "--verbose"], env)             # the same check sees log lines when they are shown
     assert verbose.returncode == 0 and ORCHESTRATOR_LINE.search(verbose.stderr)
@@ -60,7 +60,7 @@ def test_run_prints_the_table_and_a_summary_and_no_log_line(prefect_server, data
     review = re.search(r"- next: QC review: approve or reject with mhladr review approve\|reject (\d+) --reason TEXT",
                        verbose.stdout)
     assert review is not None
-    report = next((home / "reports").glob("PT-0045_D05_HLADR_*.html")).read_text()
+    report = next((home / "reports").glob("PT-0052_D06_HLADR_*.html")).read_text()
     assert f"mhladr review approve|reject {review.group(1)} --reason TEXT" in report
 
     empty = tmp_path / "empty"
