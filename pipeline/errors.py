@@ -21,6 +21,8 @@ CORRUPT = "corrupt"            # an FCS file whose TEXT or offsets contradict th
 BAD_LOT = "bad_lot"            # unknown bead lot or wrong number of lot values
 BAD_INPUT = "bad_input"        # a CSV or option that cannot be used
 NO_BEADS = "no_beads"          # bead populations not found in a bead tube
+ALREADY_RUNNING = "already_running"  # a second `mhladr serve` on the same home
+UNREACHABLE = "unreachable"    # a server the command depends on stopped answering
 
 
 class InputError(Exception):
