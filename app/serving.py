@@ -166,6 +166,14 @@ def serve(home: Path, deployments: list, console: ConsoleThread, prefect_api: st
     return asyncio.run(_serve(Path(home), deployments, console, prefect_api, prefect_ui, limit))
 
 
+def _warnings_without_tracebacks(record: logging.LogRecord) -> bool:
+    """Prefect's clients warn with a full traceback when the server's websocket drops; a warning
+    line says enough in the terminal of ``serve`` (errors keep theirs)."""
+    if record.levelno < logging.ERROR:
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
 async def _wait(event: asyncio.Event, seconds: float) -> None:
     try:
         await asyncio.wait_for(event.wait(), seconds)
@@ -176,6 +184,8 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
 async def _serve(home: Path, deployments: list, console: ConsoleThread, prefect_api: str, prefect_ui: str,
                  limit: int | None) -> Endpoints:
     loop = asyncio.get_running_loop()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_warnings_without_tracebacks)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -190,7 +200,7 @@ async def _serve(home: Path, deployments: list, console: ConsoleThread, prefect_
     state = home / STATE_FILE
     gone = False
     try:
-        if not task.done():
+        if not task.done() and not stop.is_set():
             tmp = state.with_suffix(".tmp")
             tmp.write_text(json.dumps(asdict(endpoints), indent=2) + "\n")
             tmp.replace(state)

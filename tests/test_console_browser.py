@@ -24,11 +24,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PREFECT_ERRORS = ("Unable to connect", "Something went wrong", "Oops")
 
 
-@pytest.fixture(scope="session")
-def browser(prefect_server) -> Iterator["object"]:  # noqa: ANN001
-    """Chromium for the session. It is started after (so closed before) the Prefect server:
-    while Playwright's sync API is open, this thread counts as running an event loop, and the
-    Prefect server's teardown would then not drain its clients."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator["object"]:
+    """Chromium, once for the session's browser tests (all in this module). Closed when they
+    end: while Playwright's sync API is open this thread counts as running an event loop, and
+    Prefect's sync calls in later tests would then hand back coroutines instead of acting."""
     if not CHROMIUM.is_file():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium before the tests")
@@ -112,10 +112,15 @@ def test_a_technician_reviews_with_the_figures_and_sees_the_screening_change(
     page.goto(console.url + "/beads")
     assert page.locator("figure svg").count() >= 4
     shoot(page, screenshots, "07_beads")
+    page.goto(console.url + f"/reviews/{console.measurement_of(BLINDED_FILE)}")       # after randomization
+    gates = page.locator("figure", has=page.locator("figcaption", has_text="Gates")).inner_html()
+    assert "monocytes (" in gates and "monocyte PE" not in gates                # the PE histogram is withheld
+    assert page.locator(".decide dd.big").inner_text() == "withheld"
+    shoot(page, screenshots, "08_review_blinded")
     page.goto(console.url + f"/reviews/{target}")
     assert page.locator("input[name=supersede]").count() == 1                   # a second decision is explicit
     page.set_viewport_size({"width": 800, "height": 1100})                      # a tablet held upright
-    shoot(page, screenshots, "08_review_decided_tablet")
+    shoot(page, screenshots, "09_review_decided_tablet")
     page.close()
 
 
@@ -129,15 +134,15 @@ def test_an_investigator_sees_screening_without_post_randomization_values_and_ca
     assert page.url == console.url + "/screening"
     assert page.locator("nav a[href='/']").count() == 0 and page.locator("nav a[href='/beads']").count() == 0
     assert hidden not in page.content()
-    shoot(page, screenshots, "09_investigator_screening")
+    shoot(page, screenshots, "10_investigator_screening")
     page.click("a[href='/patients/PT-0047']")
     assert hidden not in page.content() and "withheld from your role" in page.content()
     assert page.locator("a[href^='/reviews/']").count() == 0
-    shoot(page, screenshots, "10_investigator_patient")
+    shoot(page, screenshots, "11_investigator_patient")
     response = page.goto(console.url + f"/reviews/{blinded}")
     assert response.status == 403 and "may not review" in page.content()
     assert page.locator("button[value=approve]").count() == 0
-    shoot(page, screenshots, "11_investigator_refused")
+    shoot(page, screenshots, "12_investigator_refused")
     page.close()
 
 

@@ -216,9 +216,8 @@ def bead_trends(store: Store) -> list[BeadTrend]:
         points = [p for day in days for p in control_points(cals, day)]
         if not points:
             continue
-        title = f"{instrument} {serial} · {channel} · lot {lot or '?'}".replace("  ", " ")
         shown = points[-CHART_RUNS:]
-        chart = levey_jennings_chart(shown, title, first_run=len(points) - len(shown) + 1)
+        chart = levey_jennings_chart(shown, "Levey-Jennings", first_run=len(points) - len(shown) + 1)
         trends.append(BeadTrend(instrument, serial, channel, lot, points, {c.id: c for c in cals},
                                 to_svg(chart, f"lj{len(trends)}")))
     return trends

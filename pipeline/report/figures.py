@@ -105,6 +105,13 @@ def calibration_chart(cal: Calibration, title: str = "Bead calibration") -> Char
     return Chart(qc_title(title, cal.qc), (hist, curve, resid), title_colour=QC_COLOURS.get(cal.qc.status, "#222"))
 
 
+def _legend_room(ylim: tuple[float, float], marks: Sequence[object]) -> tuple[float, float]:
+    """``ylim`` raised so the legend (top left, one line per labelled mark) sits above the data."""
+    entries = sum(1 for m in marks if getattr(m, "label", None) or getattr(m, "legend", None))
+    low, high = ylim
+    return (low, high + (high - low) * 0.11 * entries)
+
+
 def whole_ticks(last: int, first: int = 0) -> tuple[float, ...]:
     """Ticks on whole numbers (days, runs) from ``first`` to ``last``, at most about 12 of them."""
     step = next((s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500) if (last - first) / s <= 12),
@@ -150,7 +157,8 @@ def stability_chart(stability: Mapping[str, Any]) -> Chart:
             if flagged:
                 marks.append(Points(tuple(x for x, _ in flagged), tuple(y for _, y in flagged), colour=RED_HEX,
                                     marker="x", legend="flagged bin"))
-        panels.append(Panel(ylabel, axis, "relative", xlim, _span(values, pad=0.2), tuple(marks), height=0.8))
+        panels.append(Panel(ylabel, axis, "relative", xlim, _legend_room(_span(values, pad=0.2), marks), tuple(marks),
+                            height=0.8))
     excluded = stability.get("excluded_share")
     title = (f"Acquisition stability: {stability.get('status', '?')}"
              + (f", {fmt.percent(excluded)} of the run excluded" if excluded is not None else "")
@@ -166,7 +174,7 @@ def patient_trend_chart(results: Sequence["StoredMeasurement"], rules: Rules, ti
     last = max(days + [rules.window_last_day + 2])
     values = [r.abc for r in results if r.abc is not None and math.isfinite(r.abc)]
     highs = [r.measurement.abc_interval[1] for r in results if r.measurement.abc_interval]
-    top = max(values + highs + [rules.abc_threshold * 2.0]) * 1.1
+    top = max(values + highs + [rules.abc_threshold * 1.5]) * 1.05
     marks: list[object] = [
         Band(rules.window_first_day - 0.5, rules.window_last_day + 0.5, colour="#eef3fb",
              label=f"ICU day {rules.window_first_day}-{rules.window_last_day} window"),
@@ -189,8 +197,8 @@ def patient_trend_chart(results: Sequence["StoredMeasurement"], rules: Rules, ti
                             colour=colour, marker=marker, legend=status,
                             labels=tuple(f"day {r.measurement.icu_day}: {fmt.abc(r.abc)} AB/C "
                                          f"({r.collection_date.isoformat()}, {status})" for r in found)))
-    panel = Panel("AB/C by ICU day", "ICU day (admission = 0)", "AB/C", (-0.5, last + 0.5), (0.0, top),
-                  tuple(marks), note=None if groups else "no result with an ICU day and a value",
+    panel = Panel("AB/C by ICU day", "ICU day (admission = 0)", "AB/C", (-0.5, last + 0.5),
+                  _legend_room((0.0, top), marks), tuple(marks), note=None if groups else "no result with an ICU day and a value",
                   xticks=whole_ticks(last))
     return Chart(title, (panel,), panel_size=(660, 300))
 
@@ -238,11 +246,12 @@ def levey_jennings_chart(points: Sequence["ControlPoint"], title: str, first_run
                                     colour=colour, marker=marker, legend=kind,
                                     labels=tuple(f"run {int(x)}, {p.day.isoformat()}: {name} "
                                                  f"{getattr(p, value):.4f}" for x, p in chosen)))
-        panels.append(Panel(name, "run (bead tube, in acquisition order)", name, xlim, _span(ys, pad=0.1),
-                            tuple(marks), height=0.9, xticks=whole_ticks(last, first=first_run)))
+        panels.append(Panel(name, "run (bead tube, in acquisition order)", name, xlim,
+                            _legend_room(_span(ys, pad=0.1), marks),
+                            tuple(marks), xticks=whole_ticks(last, first=first_run)))
     flagged = sum(1 for p in points if p.flags)
     return Chart(title + (f": {flagged} curve(s) beyond 2 SD" if flagged else ""), tuple(panels),
-                 columns=2, panel_size=(420, 260), title_colour="#b00" if flagged else "#222")
+                 columns=2, panel_size=(420, 300), title_colour="#b00" if flagged else "#222")
 
 
 def _control_kind(p: "ControlPoint") -> str:
