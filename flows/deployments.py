@@ -5,6 +5,9 @@ all schedules whenever the update carries a schedule list (even an empty one). S
 would wipe a schedule a technician added or edited in the UI/CLI. Here a deployment gets the
 default schedules only when it does not exist yet; when it exists, its current schedules
 (cadence, active flag, parameters, slug) are read back and re-applied unchanged.
+
+:class:`Serving` runs them with one Prefect runner inside the caller's event loop (what
+``prefect.serve`` does, minus its own signal handling): ``mhladr serve`` decides when it stops.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.flows import Flow
+from prefect.runner import Runner
 
 from flows.batch import batch_flow
 from flows.daily_qc import daily_qc_flow
@@ -88,3 +92,32 @@ def build(inbox: str | None, registry: str | None, lots: str | None, *,
                                     schedules=schedules_to_apply(spec), tags=TAGS,
                                     description=spec.description)
             for spec in specs(inbox, registry, lots, timezone=timezone)]
+
+
+class Serving:
+    """The deployments served by one Prefect runner in the running event loop."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.runner = Runner(limit=limit, pause_on_shutdown=True)
+
+    async def register(self, deployments: list[RunnerDeployment]) -> None:
+        """Create or update the deployments on the server (schedules as :func:`build` chose)."""
+        for deployment in deployments:
+            await self.runner.aadd_deployment(deployment)
+
+    async def run(self) -> None:
+        """Poll for scheduled runs and start them until :meth:`stop`. (Prefect's runner installs
+        its own SIGTERM handler when it starts; a caller with its own re-installs it after.)"""
+        await self.runner.start()
+
+    @property
+    def started(self) -> bool:
+        return bool(self.runner.started)
+
+    async def stop(self, *, pause: bool) -> None:
+        """Stop polling and cancel the runs in flight; ``pause`` the deployments (Prefect's
+        default, so no scheduled run piles up while no one serves them) only when the server
+        still answers: a server that is gone would make each call wait for its retries."""
+        self.runner.pause_on_shutdown = pause
+        if self.runner.started:
+            await self.runner.astop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
+from flows.review_runs import run_name
 from pipeline.store import Store
 
 REVIEW_DEPLOYMENT = "mhladr-review/review"
@@ -27,5 +28,5 @@ def request_reviews(store: Store) -> list[int]:
         for measurement_id in pending:
             client.create_flow_run_from_deployment(
                 deployment.id, parameters={"measurement_id": measurement_id},
-                name=f"review-{measurement_id}", idempotency_key=f"review-{measurement_id}")
+                name=run_name(measurement_id), idempotency_key=run_name(measurement_id))
         return pending

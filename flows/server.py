@@ -43,17 +43,21 @@ class PrefectServer:
 
 
 def server_home(mhladr_home: Path) -> Path:
-    return Path(mhladr_home) / "prefect"
+    """Absolute: the server runs in this folder, so a relative ``MHLADR_HOME`` would point it elsewhere."""
+    return Path(mhladr_home).absolute() / "prefect"
 
 
-def server_environment(prefect_home: Path, base: dict[str, str] | None = None,
+def server_environment(prefect_home: Path, api_url: str, base: dict[str, str] | None = None,
                        database_url: str | None = None) -> dict[str, str]:
     """The server's environment: its home, its database (SQLite under the home unless
-    ``database_url``, e.g. ``postgresql+asyncpg://...``), no telemetry."""
+    ``database_url``, e.g. ``postgresql+asyncpg://...``), no telemetry, and the API URL its UI
+    is told to use (``/ui-settings``; Prefect's default is port 4200, not the port served)."""
     env = dict(os.environ if base is None else base)
-    env.pop("PREFECT_API_URL", None)
+    for name in ("PREFECT_API_URL", "PREFECT_UI_API_URL"):
+        env.pop(name, None)
     env.update({
         "PREFECT_HOME": str(prefect_home),
+        "PREFECT_SERVER_UI_API_URL": api_url,
         "PREFECT_API_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
@@ -142,7 +146,7 @@ def ensure_server(mhladr_home: Path, *, timeout: float = START_TIMEOUT,
             proc = subprocess.Popen(
                 [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                  "--port", str(port), "--analytics-off"],
-                env=server_environment(home, database_url=database_url), cwd=home, stdin=subprocess.DEVNULL, stdout=log,
+                env=server_environment(home, url, database_url=database_url), cwd=home, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True)
         (home / STATE_FILE).write_text(json.dumps({"url": url, "pid": proc.pid, "port": port}))
         deadline = time.monotonic() + timeout

@@ -24,6 +24,7 @@ NO_BEADS = "no_beads"          # bead populations not found in a bead tube
 BAD_SETTING = "bad_setting"    # a setting (settings file, MHLADR_* variable) that cannot be used
 UNREACHABLE = "unreachable"    # a database or server named by a setting does not answer
 USAGE = "usage"                # a command line that does not parse (missing or unknown option)
+ALREADY_RUNNING = "already_running"  # a second `mhladr serve` on the same home
 
 
 class InputError(Exception):

@@ -28,4 +28,5 @@ def data_samples() -> Path:
     return REPO / "data_samples"
 
 
-from tests.prefect_harness import prefect_server  # noqa: E402,F401  (one Prefect server per test session)
+from tests.prefect_harness import prefect_home, prefect_server  # noqa: E402,F401  (one Prefect server per test session)
+from tests.console_fixtures import console, console_template  # noqa: E402,F401  (one lab console per test session)

@@ -18,16 +18,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["object"]:
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``MHLADR_HOME`` whose embedded Prefect server is the session's (``mhladr serve`` with
+    this home and no ``PREFECT_API_URL`` reuses it)."""
+    return tmp_path_factory.mktemp("prefect-server")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(prefect_home: Path) -> Iterator["object"]:
     from flows.server import ensure_server, stop_server
 
-    home = tmp_path_factory.mktemp("prefect-server")
-    server = ensure_server(home)
+    server = ensure_server(prefect_home)
     try:
         yield server
     finally:
         drain_prefect_clients()
-        stop_server(home, timeout=5.0)
+        stop_server(prefect_home, timeout=5.0)
 
 
 def drain_prefect_clients(timeout: float = 10.0) -> None:
@@ -44,7 +50,7 @@ def cli_env(server_url: str, home: Path, **extra: str) -> dict[str, str]:
     """Environment of an ``mhladr`` subprocess that uses the session's server and its own results home."""
     env = dict(os.environ)
     env.update({"PREFECT_API_URL": server_url, "MHLADR_HOME": str(home), "DO_NOT_TRACK": "1",
-                "PREFECT_LOGGING_LEVEL": "WARNING",
+                "PREFECT_LOGGING_LEVEL": "WARNING", "MHLADR_CONSOLE_PORT": "0",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
     env.update(extra)
     return env

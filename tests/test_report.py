@@ -74,7 +74,8 @@ def test_sample_report_shows_numbers_as_a_person_reads_them(measured, tmp_path: 
 
     meas, figure = measured["PT-0042_D07_HLADR.fcs"]
     text = write_sample_report(meas, figure, tmp_path / "r.html").read_text()
-    assert f"{meas.abc:,.0f}" in text and "<svg" in text
+    assert f"{meas.abc:,.0f}" in text and text.count("<svg") == 3      # gates, acquisition stability, bead curve
+    assert "Acquisition stability: pass" in text
     assert not re.search(r"\d\.\d{6,}", re.sub(r"<svg.*?</svg>", "", text, flags=re.S)), "raw floats in the report"
     assert "True" not in text and "False" not in text
 

@@ -142,7 +142,8 @@ def test_review_flow_reevaluates_patient(store):
     assert store.measurements.pending() == []
     assert store.measurements.get(meas.id).review == "approve"
     assert store.screening.log()[0].status == "eligible"
-    store.measurements.review(meas.id, "reject", "clot found", "tech-b", today=date(2026, 3, 7))
+    store.measurements.review(meas.id, "reject", "clot found", "tech-b", supersede=True,
+                              today=date(2026, 3, 7))
     assert store.screening.log()[0].status == "pending"
     assert [r.decision for r in store.measurements.reviews(meas.id)] == ["approve", "reject"]
     actions = [e.action for e in store.audit.entries()]
@@ -207,7 +208,7 @@ def test_measurement_of_file_carries_the_latest_review(store):
                                                qc=QC("review", ("1,500 monocytes",))), today=date(2026, 3, 7))
     assert store.measurements.of_file(sha(14)) == meas
     store.measurements.review(meas.id, "approve", "smear checked", "tech-a", today=date(2026, 3, 7))
-    store.measurements.review(meas.id, "reject", "clot found", "tech-b", today=date(2026, 3, 7))
+    store.measurements.review(meas.id, "reject", "clot found", "tech-b", supersede=True, today=date(2026, 3, 7))
     found = store.measurements.of_file(sha(14))
     assert (found.id, found.review) == (meas.id, "reject")
     assert store.measurements.add(measurement(14, "PT-1", date(2026, 3, 7), 5000.0)).review == "reject"

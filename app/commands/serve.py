@@ -1,7 +1,10 @@
-"""``mhladr serve``: the local Prefect server (UI on localhost) and the lab's deployments.
+"""``mhladr serve``: the lab's deployments on the local Prefect server, and the lab console.
 
-Default schedules are created once; later edits in the UI/CLI survive restarts
-(:mod:`flows.deployments`). ``--stop-server`` stops the embedded server instead.
+One ``serve`` per home (:mod:`app.serving`): a second one exits 2 naming the running one and
+touches nothing. Once ready it writes ``MHLADR_HOME/serve.json`` (``pid``, ``prefect_api``,
+``prefect_ui``, ``console``). Default schedules are created once; later edits in the UI/CLI
+survive restarts (:mod:`flows.deployments`). Ctrl-C (or SIGTERM) stops it within seconds;
+``--stop-server`` stops a running ``serve`` of this home and then the embedded Prefect server.
 """
 
 from __future__ import annotations
@@ -25,36 +28,72 @@ def local_timezone() -> str:
         return "UTC"
 
 
+def stop(home: Path) -> tuple[dict[str, Any], str]:
+    from app.serving import stop_running
+    from flows.server import stop_server
+
+    pid = stop_running(home)
+    stopped = stop_server(home)
+    done = ([f"stopped mhladr serve (pid {pid})"] if pid else []) + (["stopped the Prefect server"] if stopped else [])
+    return {"serve_stopped": pid, "stopped": stopped}, "; ".join(done) or "nothing was running"
+
+
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.config import load_settings
 
     settings = load_settings()
-    from flows.server import resolve_server, stop_server
-
     if args.stop_server:
-        stopped = stop_server(settings.home)
-        return {"stopped": stopped}, "stopped" if stopped else "no embedded server was running"
+        return stop(settings.home)
+    from app.serving import HomeLock, already_running, bind_console, console_address
+
     inbox = str(folder(args.inbox).resolve()) if args.inbox else None
     registry, lots = optional_file(args.registry), optional_file(args.lots)
+    lock = HomeLock(settings.home)
+    if not lock.acquire():
+        raise already_running(settings.home)
+    try:
+        return serve_locked(args, settings, inbox, registry, lots, bind_console(*console_address()))
+    finally:
+        lock.release()
+
+
+def serve_locked(args: argparse.Namespace, settings: Any, inbox: str | None, registry: str | None,
+                 lots: str | None, sock: Any) -> tuple[dict[str, Any], str]:
+    """Everything after the home's lock is held: server, deployments, console, the loop."""
+    from app.console.thread import ConsoleThread
+    from app.console.web import ConsoleConfig, create_app
+    from app.serving import serve
+    from flows.deployments import build
+    from flows.server import connected, resolve_server
+
     server = resolve_server(settings.home)
     os.environ["PREFECT_API_URL"] = server.url        # inherited by the served flow-run processes
-    import prefect
-    from flows.deployments import build
-
-    deployments = build(inbox, registry, lots, timezone=args.timezone or local_timezone())
+    with connected(server.url, heartbeats=True):
+        deployments = build(inbox, registry, lots, timezone=args.timezone or local_timezone())
     names = [f"{d.flow_name}/{d.name}" for d in deployments]
-    sys.stderr.write(f"Prefect UI: {server.ui_url}\nserving {', '.join(names)}\n")
-    sys.stderr.flush()
-    prefect.serve(*deployments, print_starting_message=False, limit=args.limit)
-    return {"ui": server.ui_url, "deployments": names}, "stopped serving"
+    app = create_app(ConsoleConfig(settings, prefect_api=server.url, prefect_ui=server.ui_url))
+    console = ConsoleThread(app, sock).start()
+    try:
+        sys.stderr.write(f"Lab console: {console.url}\nPrefect UI:  {server.ui_url}\n"
+                         f"serving {', '.join(names)} (Ctrl-C to stop)\n")
+        sys.stderr.flush()
+        with connected(server.url, heartbeats=True):
+            endpoints = serve(settings.home, deployments, console, server.url, server.ui_url, args.limit)
+    finally:
+        console.stop()
+        app.state.console.close()
+    return ({"console": endpoints.console, "prefect_ui": endpoints.prefect_ui, "prefect_api": endpoints.prefect_api,
+             "deployments": names}, "stopped serving")
 
 
 def register(subparsers: Any) -> None:
-    parser = command(subparsers, "serve", summary="serve the Prefect deployments and schedules (foreground)",
+    parser = command(subparsers, "serve", summary="serve the deployments, their schedules and the lab console (foreground)",
                      description="Stays in the foreground until Ctrl-C: serves the deployments (batch,\n"
                                  "finish-pending, daily bead QC, screening digest, review) with their schedules on the\n"
-                                 "local Prefect server (started on first use; the UI address is printed) or the one in\n"
-                                 "PREFECT_API_URL. --stop-server stops the local server that run/watch/serve leave running.",
+                                 "local Prefect server (started on first use) or the one in PREFECT_API_URL, and the\n"
+                                 "lab console; both addresses are printed and written to MHLADR_HOME/serve.json.\n"
+                                 "One serve per home. --stop-server stops this home's serve and the local server that\n"
+                                 "run/watch/serve leave running.",
                      examples="mhladr serve --inbox ./inbox --registry registry.csv\n"
                               "mhladr serve --stop-server")
     parser.add_argument("--inbox", help="folder the batch deployment processes (no batch deployment without)")
@@ -62,6 +101,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--lots", help=LOTS_HELP)
     parser.add_argument("--timezone", help="IANA time zone of the daily schedules (default: local)")
     parser.add_argument("--limit", type=int, default=None, help="most flow runs at once (default: no limit)")
-    parser.add_argument("--stop-server", action="store_true", help="stop the embedded Prefect server and exit")
+    parser.add_argument("--stop-server", action="store_true",
+                        help="stop this home's running serve and its embedded Prefect server, then exit")
     add_json(parser)
     parser.set_defaults(func=run)

@@ -82,6 +82,7 @@ class Panel:
     marks: tuple[object, ...] = ()
     note: str | None = None          # a message drawn in the middle (e.g. "no FSC-A/FSC-H pair")
     height: float = 1.0              # relative height when panels are stacked in one column
+    xticks: tuple[float, ...] | None = None   # where to tick x (None: about 5 round values)
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ def _svg_panel(f: _Frame, index: int, uid: str) -> list[str]:
            f'<rect x="{f.left:.1f}" y="{f.top:.1f}" width="{f.width:.1f}" height="{f.height:.1f}" '
            f'fill="#fff" stroke="#888"/>']
     out += _svg_marks(f, clip)
-    for t in ticks(*p.xlim) if not p.note else ():
+    for t in (p.xticks if p.xticks is not None else ticks(*p.xlim)) if not p.note else ():
         x = f.px(t)
         if f.left - 0.5 <= x <= f.left + f.width + 0.5:
             out.append(f'<line x1="{x:.1f}" y1="{f.top + f.height:.1f}" x2="{x:.1f}" '
@@ -328,7 +329,10 @@ def to_png(chart: Chart, path: Path) -> Path:
         ax.set_xlabel(panel.xlabel, fontsize=8)
         ax.set_ylabel(panel.ylabel, fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+        if panel.xticks is not None:
+            ax.set_xticks(panel.xticks)
+        else:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
         if panel.note:
             ax.text(0.5, 0.5, panel.note, ha="center", va="center", transform=ax.transAxes)
         if ax.get_legend_handles_labels()[0]:

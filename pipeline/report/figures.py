@@ -1,21 +1,34 @@
 """The project's figures as charts (:mod:`pipeline.report.chart`): a patient tube's gates, a bead
-calibration. Drawing only: every number comes from a stored result or its figure data."""
+calibration, the acquisition stability of a tube, a patient's mHLA-DR over ICU days and the
+Levey-Jennings control of a detector's bead curves. Drawing only: every number comes from a
+stored result or its figure data."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from calibration.result import Calibration
 from pipeline import formatting as fmt
-from pipeline.report.chart import Chart, Density, Line, Panel, Points, Steps
+from pipeline.eligibility import Rules
+from pipeline.report.chart import Band, Chart, Density, Line, Panel, Points, Steps
 from pipeline.report.figure_data import SampleFigure
 from science.qc import QC
+
+if TYPE_CHECKING:
+    from pipeline.qc_trend import ControlPoint
+    from pipeline.store import StoredMeasurement
 
 QC_COLOURS = {"pass": "#070", "review": "#a60", "fail": "#b00"}
 LEVEL_COLOURS = {"fitted": "#1f77b4", "blank": "#888", "saturated": "#d62728", "below_range": "#ff7f0e"}
 GREY, RED, BLUE = (110, 110, 110), (214, 39, 40), (31, 119, 180)
+RED_HEX = "#d62728"
+# How a result counts for screening (patient trend): colour and marker
+TREND_STYLE = {"QC pass": ("#070", "o"), "review approved": ("#1f77b4", "o"),
+               "awaiting review": ("#a60", "x"), "not counted": ("#888", "x")}
 
 
 def qc_title(what: str, qc: QC) -> str:
@@ -99,6 +112,20 @@ def _closed(outlines: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
     return tuple(np.vstack([o, o[:1]]) for o in outlines if len(o))
 
 
+def _legend_room(ylim: tuple[float, float], marks: Sequence[object]) -> tuple[float, float]:
+    """``ylim`` raised so the legend (top left, one line per labelled mark) sits above the data."""
+    entries = sum(1 for m in marks if getattr(m, "label", None) or getattr(m, "legend", None))
+    low, high = ylim
+    return (low, high + (high - low) * 0.11 * entries)
+
+
+def whole_ticks(last: int, first: int = 0) -> tuple[float, ...]:
+    """Ticks on whole numbers (days, runs) from ``first`` to ``last``, at most about 12 of them."""
+    step = next((s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500) if (last - first) / s <= 12),
+                math.ceil((last - first) / 12))
+    return tuple(float(v) for v in range(first, last + 1) if (v - first) % step == 0)
+
+
 def _span(values: list[float], pad: float = 0.15) -> tuple[float, float]:
     """Axis limits around ``values`` with a margin (so no point sits on the frame)."""
     finite = [v for v in values if math.isfinite(v)]
@@ -108,3 +135,133 @@ def _span(values: list[float], pad: float = 0.15) -> tuple[float, float]:
     margin = max((high - low) * pad, 0.1)
     return (low - margin, high + margin)
 
+
+
+def stability_chart(stability: Mapping[str, Any]) -> Chart:
+    """The monocytes' PE and CD14 level and the flow rate per bin along the acquisition, relative
+    to the run's level (1 = on level), flagged bins as crosses, the kept stretches shaded; from
+    the ``stability`` record a gating stores (``axis``, ``kept``, ``status``, ``rate``/``pe``/
+    ``cd14`` series of ``position``, ``value``, ``flagged``)."""
+    axis = "time (s)" if stability.get("axis") == "time" else "event (acquisition order)"
+    rows = [("monocyte level / run level", ((stability.get("pe"), "PE (HLA-DR)", "#1f77b4"),
+                                            (stability.get("cd14"), "CD14", "#2ca02c")))]
+    if stability.get("rate"):
+        rows.append(("flow rate / median", ((stability["rate"], "events per second", "#9467bd"),)))
+    positions = [x for _, group in rows for series, _, _ in group if series for x in series["position"]]
+    xlim = _span(positions, pad=0.03)
+    kept = tuple(Band(start, end, colour="#eaf5ea") for start, end in stability.get("kept") or ())
+    panels = []
+    for ylabel, group in rows:
+        marks: list[object] = [*kept, Line(xlim, (1.0, 1.0), colour="#888")]
+        values = [1.0]
+        for series, label, colour in group:
+            if not series:
+                continue
+            xs, ys = tuple(series["position"]), tuple(series["value"])
+            values += list(ys)
+            marks += [Line(xs, ys, colour=colour, width=1.5, label=label), Points(xs, ys, colour=colour)]
+            flagged = [(x, y) for x, y, f in zip(xs, ys, series["flagged"]) if f]
+            if flagged:
+                marks.append(Points(tuple(x for x, _ in flagged), tuple(y for _, y in flagged), colour=RED_HEX,
+                                    marker="x", legend="flagged bin"))
+        panels.append(Panel(ylabel, axis, "relative", xlim, _legend_room(_span(values, pad=0.2), marks), tuple(marks),
+                            height=0.8))
+    excluded = stability.get("excluded_share")
+    title = (f"Acquisition stability: {stability.get('status', '?')}"
+             + (f", {fmt.percent(excluded)} of the run excluded" if excluded is not None else "")
+             + ("; " + "; ".join(stability["findings"]) if stability.get("findings") else ""))
+    return Chart(title, tuple(panels), columns=1, panel_size=(660, 220),
+                 title_colour=QC_COLOURS.get(str(stability.get("status")), "#222"))
+
+
+def patient_trend_chart(results: Sequence["StoredMeasurement"], rules: Rules, title: str = "mHLA-DR") -> Chart:
+    """A patient's AB/C over ICU days: each result with its 95 % interval, coloured by QC (a
+    review result counts only once approved), the cut-off line and the sampling window."""
+    days = [r.measurement.icu_day for r in results if r.measurement.icu_day is not None]
+    last = max(days + [rules.window_last_day + 2])
+    values = [r.abc for r in results if r.abc is not None and math.isfinite(r.abc)]
+    highs = [r.measurement.abc_interval[1] for r in results if r.measurement.abc_interval]
+    top = max(values + highs + [rules.abc_threshold * 1.5]) * 1.05
+    marks: list[object] = [
+        Band(rules.window_first_day - 0.5, rules.window_last_day + 0.5, colour="#eef3fb",
+             label=f"ICU day {rules.window_first_day}-{rules.window_last_day} window"),
+        Line((-0.5, last + 0.5), (rules.abc_threshold, rules.abc_threshold), colour="#b00", width=1.5, dash=True,
+             label=f"cut-off {fmt.abc(rules.abc_threshold)} AB/C")]
+    groups: dict[str, list["StoredMeasurement"]] = {}
+    for r in results:
+        if r.measurement.icu_day is not None and r.abc is not None and math.isfinite(r.abc):
+            groups.setdefault(_trend_status(r), []).append(r)
+    for status in sorted(groups):
+        found = groups[status]
+        colour, marker = TREND_STYLE[status]
+        for r in found:
+            if r.measurement.abc_interval:
+                low, high = r.measurement.abc_interval
+                day = float(r.measurement.icu_day)  # type: ignore[arg-type]
+                marks.append(Line((day, day), (low, high), colour=colour, width=1.0))
+        marks.append(Points(tuple(float(r.measurement.icu_day) for r in found),  # type: ignore[arg-type]
+                            tuple(float(r.abc) for r in found),  # type: ignore[arg-type]
+                            colour=colour, marker=marker, legend=status,
+                            labels=tuple(f"day {r.measurement.icu_day}: {fmt.abc(r.abc)} AB/C "
+                                         f"({r.collection_date.isoformat()}, {status})" for r in found)))
+    panel = Panel("AB/C by ICU day", "ICU day (admission = 0)", "AB/C", (-0.5, last + 0.5),
+                  _legend_room((0.0, top), marks), tuple(marks), note=None if groups else "no result with an ICU day and a value",
+                  xticks=whole_ticks(last))
+    return Chart(title, (panel,), panel_size=(660, 300))
+
+
+
+def _trend_status(r: "StoredMeasurement") -> str:
+    """How a result counts for screening, in words (see :func:`pipeline.eligibility.is_decisive`)."""
+    if r.qc.status == "pass":
+        return "QC pass"
+    if r.qc.status == "review" and r.review == "approve":
+        return "review approved"
+    if r.qc.status == "review" and r.review is None:
+        return "awaiting review"
+    return "not counted"
+
+
+def levey_jennings_chart(points: Sequence["ControlPoint"], title: str, first_run: int = 1) -> Chart:
+    """Levey-Jennings chart of one detector's bead curves (slope and intercept by run, the first
+    of ``points`` being run ``first_run``): each curve against the mean and +/- 2 SD of the
+    earlier curves (:mod:`pipeline.qc_trend`); points beyond the limits red, points without
+    enough history grey."""
+    runs = tuple(float(first_run + i) for i in range(len(points)))
+    last = first_run + len(points) - 1
+    xlim = (first_run - 0.5, last + 0.5)
+    panels = []
+    for name, value, mean, sd in (("slope", "slope", "slope_mean", "slope_sd"),
+                                  ("intercept", "intercept", "intercept_mean", "intercept_sd")):
+        ys = [getattr(p, value) for p in points]
+        marks: list[object] = []
+        limited = [(x, getattr(p, mean), getattr(p, sd)) for x, p in zip(runs, points)
+                   if getattr(p, mean) is not None and getattr(p, sd) is not None]
+        if limited:
+            xs = tuple(v for x, _, _ in limited for v in (x - 0.5, x + 0.5))
+            for k, colour, dash, label in ((0.0, "#555", False, "mean of earlier curves"),
+                                           (2.0, "#b00", True, "± 2 SD"), (-2.0, "#b00", True, None)):
+                marks.append(Line(xs, tuple(m + k * s for _, m, s in limited for _ in (0, 1)),
+                                  colour=colour, dash=dash, label=label))
+            ys += [m + k * s for _, m, s in limited for k in (-2.5, 2.5)]
+        marks.append(Line(runs, tuple(getattr(p, value) for p in points), colour="#1f77b4"))
+        for kind, colour, marker in (("in control", "#1f77b4", "o"), ("beyond 2 SD", RED_HEX, "x"),
+                                     ("too little history", "#888", "o")):
+            chosen = [(x, p) for x, p in zip(runs, points) if _control_kind(p) == kind]
+            if chosen:
+                marks.append(Points(tuple(x for x, _ in chosen), tuple(getattr(p, value) for _, p in chosen),
+                                    colour=colour, marker=marker, legend=kind,
+                                    labels=tuple(f"run {int(x)}, {p.day.isoformat()}: {name} "
+                                                 f"{getattr(p, value):.4f}" for x, p in chosen)))
+        panels.append(Panel(name, "run (bead tube, in acquisition order)", name, xlim,
+                            _legend_room(_span(ys, pad=0.1), marks),
+                            tuple(marks), xticks=whole_ticks(last, first=first_run)))
+    flagged = sum(1 for p in points if p.flags)
+    return Chart(title + (f": {flagged} curve(s) beyond 2 SD" if flagged else ""), tuple(panels),
+                 columns=2, panel_size=(420, 300), title_colour="#b00" if flagged else "#222")
+
+
+def _control_kind(p: "ControlPoint") -> str:
+    if p.flags:
+        return "beyond 2 SD"
+    return "too little history" if p.slope_mean is None else "in control"

@@ -11,7 +11,7 @@ from pipeline import formatting as fmt
 from pipeline.measurement import Measurement
 from pipeline.report.chart import to_svg
 from pipeline.report.figure_data import SampleFigure
-from pipeline.report.figures import calibration_chart, gating_chart
+from pipeline.report.figures import calibration_chart, gating_chart, stability_chart
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:1040px;color:#222}
 th{text-align:left;padding-right:1em;font-weight:normal;color:#555}td{padding:1px 0}
@@ -61,6 +61,9 @@ def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Pa
     flag = {True: "yes (below the cut-off)", False: "no", None: "no decision (QC fail)"}[
         None if qc.status == "fail" else meas.below_threshold]
     gates = to_svg(gating_chart(figure, qc), "g") if figure is not None else "<p><em>no figure data</em></p>"
+    stability = meas.gates.get("stability")
+    if stability:
+        gates += to_svg(stability_chart(stability), "s")
     beads = (to_svg(calibration_chart(meas.calibration), "b") + calibration_table(meas.calibration, bead_file)
              if meas.calibration is not None else "<p><em>no calibration</em></p>")
     body = (f"<h1>mHLA-DR {html.escape(meas.patient_id or '-')} &mdash; {html.escape(Path(meas.file).name)}</h1>"

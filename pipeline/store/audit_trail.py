@@ -34,3 +34,8 @@ class AuditTrail:
             raise ValueError("an unblinded read needs a named actor")
         with self.store.write(actor) as tx:
             tx.audit(action, "screening", ",".join(sorted(patient_ids)) or "-", None, detail)
+
+    def log_access(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        """Record a sign-in, a refused sign-in or a sign-out (the lab console's sessions)."""
+        with self.store.write(actor) as tx:
+            tx.audit(action, "session", actor, None, detail)

@@ -155,8 +155,9 @@ class Measurements:
 
     # -- reviews ------------------------------------------------------------------------------
     def review(self, measurement_id: int, decision: str, reason: str, actor: str, *,
-               today: date | None = None) -> ReviewRecord:
-        """A technician's approve/reject of a QC ``review`` result; re-evaluates the patient."""
+               supersede: bool = False, today: date | None = None) -> ReviewRecord:
+        """A technician's approve/reject of a QC ``review`` result; re-evaluates the patient.
+        A second decision is refused (``ValueError`` naming the earlier one) unless ``supersede``."""
         if decision not in m.REVIEW_DECISIONS:
             raise ValueError(f"decision must be one of {m.REVIEW_DECISIONS}, not {decision!r}")
         if not reason.strip() or not actor.strip():
@@ -170,6 +171,11 @@ class Measurements:
             if meas.qc_status != "review":
                 raise ValueError(f"measurement {measurement_id} has QC {meas.qc_status}; "
                                  "only QC review results are reviewed")
+            if before is not None and not supersede:
+                earlier = s.scalars(select(m.ReviewDecision).where(m.ReviewDecision.measurement_id == measurement_id)
+                                    .order_by(m.ReviewDecision.id.desc()).limit(1)).one()
+                raise ValueError(f"measurement {measurement_id} was already {earlier.decision}d by {earlier.actor} "
+                                 f"at {earlier.decided_at:%Y-%m-%d %H:%M}; supersede to change the decision")
             row = m.ReviewDecision(measurement_id=measurement_id, decision=decision, reason=reason.strip(),
                                    actor=actor, decided_at=tx.now())
             s.add(row)
