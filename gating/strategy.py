@@ -22,9 +22,9 @@ MAX_NON_FINITE = 0.001          # a channel with more non-finite values than thi
 
 def _count_findings(n: int, config: GatingQCConfig) -> QC:
     if n < config.monocytes_fail_below:
-        return QC("fail", (f"{n} monocytes (fewer than {config.monocytes_fail_below})",))
+        return QC("fail", (f"{n:,} monocytes (fewer than {config.monocytes_fail_below:,})",))
     if n < config.monocytes_review_below:
-        return QC("review", (f"{n} monocytes (fewer than {config.monocytes_review_below})",))
+        return QC("review", (f"{n:,} monocytes (fewer than {config.monocytes_review_below:,})",))
     return QC()
 
 

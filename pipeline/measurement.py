@@ -142,10 +142,11 @@ def alternative_abcs(gates: MonocyteGateResult, pe: np.ndarray, cal: Calibration
 
 
 def cd14_dim_note(both_ways: dict[str, float]) -> str:
-    """How far the CD14-dim monocytes move the AB/C, in words."""
+    """How far the CD14-dim monocytes move the AB/C, in words (a relative change only: a note is
+    shown where a post-randomization value must not be)."""
     bright, with_dim = both_ways["cd14_bright"], both_ways["with_cd14_dim"]
-    return (f"AB/C with the CD14-dim monocytes {fmt.abc(with_dim)}, CD14-bright only {fmt.abc(bright)} "
-            f"({fmt.percent(with_dim / bright - 1.0, 1)})")
+    return (f"CD14-dim monocytes at the monocytes' scatter: the AB/C with them differs by "
+            f"{fmt.percent(with_dim / bright - 1.0, 1)} from the CD14-bright monocytes alone")
 
 
 def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,

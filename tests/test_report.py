@@ -123,5 +123,7 @@ def test_cd14_dim_monocytes_are_converted_both_ways(tmp_path: Path) -> None:
                       settings)
     both = meas.gates["abc_alternatives"]
     assert both["with_cd14_dim"] < both["cd14_bright"]
-    assert any(n.startswith("AB/C with the CD14-dim monocytes") for n in meas.notes)
+    shift = both["with_cd14_dim"] / both["cd14_bright"] - 1.0
+    assert any(n.startswith("CD14-dim monocytes at the monocytes' scatter") and f"{shift:.1%}" in n
+               for n in meas.notes)
     assert meas.abc in (pytest.approx(both["with_cd14_dim"]), pytest.approx(both["cd14_bright"]))

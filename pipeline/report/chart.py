@@ -13,6 +13,7 @@ import base64
 import html
 import math
 import struct
+import textwrap
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,14 +275,15 @@ def to_svg(chart: Chart, uid: str = "c") -> str:
     columns = chart.columns or len(chart.panels)
     weights = [p.height for p in chart.panels]
     rows = math.ceil(len(chart.panels) / columns)
-    title_h = 24 if chart.title else 4
+    lines = textwrap.wrap(chart.title, width=max(40, int(columns * w / 6.6))) if chart.title else []
+    title_h = 8 + 15 * len(lines) if lines else 4
     row_heights = [max(weights[r * columns:(r + 1) * columns]) * h for r in range(rows)]
     width, height = columns * w, title_h + sum(row_heights)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height:.0f}" '
            f'width="100%" style="max-width:{width}px" font-family="sans-serif" role="img" '
            f'aria-label="{_esc(chart.title)}">']
-    if chart.title:
-        out.append(f'<text x="8" y="16" font-size="12" fill="{chart.title_colour}">{_esc(chart.title)}</text>')
+    for i, line in enumerate(lines):
+        out.append(f'<text x="8" y="{16 + 15 * i}" font-size="12" fill="{chart.title_colour}">{_esc(line)}</text>')
     for i, panel in enumerate(chart.panels):
         r, c = divmod(i, columns)
         top = title_h + sum(row_heights[:r])
