@@ -78,8 +78,7 @@ class Patients:
                 row.exclusion = facts.exclusion
                 row.randomized_at = iso(facts.randomized_at)
                 row.updated = tx.now()
-                s.flush()
-                tx.audit("upsert_patient", "patient", facts.patient_id, before, after)
+                tx.save(row, "upsert_patient", "patient", before, after)
                 tx.touch(facts.patient_id)
         return ImportSummary(tuple(added), tuple(changed), tuple(unchanged))
 
