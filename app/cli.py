@@ -32,6 +32,8 @@ COMMAND_MODULES = (
     "run",
     "watch",
     "serve",
+    "audit",
+    "users",
 )
 
 EXIT_OK = 0
@@ -39,7 +41,10 @@ EXIT_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mhladr", description="Automated monocytic HLA-DR (AB/C) pipeline.")
+    from app.identity import SINGLE_USER_NOTE
+
+    parser = argparse.ArgumentParser(prog="mhladr", description="Automated monocytic HLA-DR (AB/C) pipeline.",
+                                     epilog=SINGLE_USER_NOTE)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"app.commands.{name}").register(sub)
@@ -59,14 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     as_json = bool(getattr(args, "json", False))
     try:
-        document, human = args.func(args)
+        document, human, *code = args.func(args)     # a command may add its own exit code (audit verify: 1)
     except InputError as err:
         sys.stderr.write(f"{err.file}: {err.message}\n")
         if as_json:
             sys.stdout.write(json.dumps({"error": err.as_dict()}) + "\n")
         return EXIT_INPUT
     emit(document, human, as_json)
-    return EXIT_OK
+    return code[0] if code else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

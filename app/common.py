@@ -1,4 +1,4 @@
-"""Arguments and checks several commands share (folders, optional files, unblinded reads, dates)."""
+"""Arguments and checks several commands share (folders, optional files, dates)."""
 
 from __future__ import annotations
 
@@ -29,21 +29,6 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", help="patient registry CSV (imported, idempotent)")
     parser.add_argument("--lots", help="bead lot table CSV (default: INBOX/lots.csv if present)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-
-
-def add_unblinding(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--unblinded", action="store_true",
-                        help="include results collected after randomization (audited)")
-    parser.add_argument("--actor", default="", help="who reads or acts (required with --unblinded)")
-
-
-def unblinded_actor(args: argparse.Namespace) -> str | None:
-    """The named actor of an unblinded read, or None for a blinded one."""
-    if not args.unblinded:
-        return None
-    if not args.actor.strip():
-        raise InputError("--unblinded", BAD_INPUT, "an unblinded read needs --actor NAME")
-    return args.actor.strip()
 
 
 def parse_today(text: str | None) -> date | None:

@@ -12,7 +12,8 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="patients_command", required=True)
     imp = sub.add_parser("import", help="import a registry CSV (idempotent; bad rows reported)")
     imp.add_argument("csv", help="patient_id,icu_admission,sofa_24h,mechanical_ventilation,exclusion[,randomized_at]")
-    imp.add_argument("--actor", default="registry", help="who imports (audit trail)")
+    imp.add_argument("--actor", default="", help="who imports: single-user mode only (default: the login), "
+                                                 "or an admin's script")
     imp.add_argument("--json", action="store_true", help="print one JSON document")
     imp.set_defaults(func=run_import)
 
@@ -22,8 +23,11 @@ def run_import(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.registry import import_registry
     from pipeline.store import open_store
 
+    from app.identity import acting
+
     with open_store(load_settings()) as store:
-        summary, errors = import_registry(store, args.csv, actor=args.actor)
+        who = acting(store, "patients import", actor=args.actor)
+        summary, errors = import_registry(store, args.csv, actor=who.name)
     document = {
         "file": args.csv,
         "added": list(summary.added),

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.commands.screening import human as screening_table
 from app.common import add_inputs, folder, optional_file
+from app.identity import require
 
 
 def _detail(f: dict[str, Any], threshold: float) -> str:
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     inbox = folder(args.inbox).resolve()
     registry, lots = optional_file(args.registry), optional_file(args.lots)
     settings = load_settings()
+    require("run")
     workers.warm_up()          # the workers load the science while this process loads Prefect
     from flows.batch import batch_flow
     from flows.server import connected, resolve_server

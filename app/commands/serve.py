@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.common import optional_file
+from app.identity import require
 
 
 def local_timezone() -> str:
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.config import load_settings
 
     settings = load_settings()
+    require("serve")
     from flows.server import resolve_server, stop_server
 
     if args.stop_server:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.common import add_inputs, folder, optional_file
+from app.identity import require
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -19,6 +20,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     inbox = folder(args.inbox).resolve()
     registry, lots = optional_file(args.registry), optional_file(args.lots)
     settings = load_settings()
+    require("watch")
     workers.warm_up()
     from flows.batch import batch_flow
     from flows.server import connected, resolve_server
