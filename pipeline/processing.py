@@ -30,6 +30,7 @@ from typing import Any
 from calibration.result import Calibration
 from pipeline.acquisition import Header
 from pipeline.bead_calibration import calibration_document
+from pipeline.blinding import withheld_document, withheld_reasons
 from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
 from pipeline.fcs import sha256_file
@@ -292,6 +293,8 @@ class Processor:
         fields = measurement_document(meas, calibration)
         fields.update(measurement_id=stored.id, review=stored.review,
                       report=str(report_path(self.reports_dir, meas.file, meas.sha256)))
+        if self.store.measurements.is_blinded(stored):       # collected after randomization: no value shown
+            fields, reasons = withheld_document(fields), withheld_reasons(reasons)
         return FileResult(meas.file, meas.sha256, "sample", status, reasons, meas.patient_id, fields)
 
     def _path_of(self, sha256: str | None) -> str | None:
@@ -323,6 +326,7 @@ class Processor:
     def reports(self, done: Iterable[FileResult]) -> list[Path]:
         """Draw the HTML report of every stored result among ``done`` (workers)."""
         jobs = []
+        blinded = {mm.id for mm in self.store.measurements.blinded()}
         for r in done:
             if r.status in ("calibrated", "measured", "qc_fail") and r.fields.get("report"):
                 stored = (self.store.measurements.of_file(r.sha256) if r.kind == "sample"
@@ -330,7 +334,8 @@ class Processor:
                 if stored is not None:
                     jobs.append(Report(r.file, r.fields["report"], stored,
                                        str(figure_path(self.reports_dir, r.sha256)),
-                                       self._bead_file(stored)))
+                                       self._bead_file(stored),
+                                       isinstance(stored, StoredMeasurement) and stored.id in blinded))
         drawn = []
         for job, outcome in results(self.workers.run(draw_report, jobs)):
             if isinstance(outcome, BaseException):
@@ -422,6 +427,7 @@ class Report:
     stored: StoredCalibration | StoredMeasurement
     figure: str
     bead_file: str | None
+    blinded: bool = False           # collected after randomization: the report withholds the value
 
 
 def draw_report(job: Report) -> Path:
@@ -429,5 +435,6 @@ def draw_report(job: Report) -> Path:
     if isinstance(job.stored, StoredCalibration):
         return write_bead_report(job.stored.calibration, job.file, Path(job.path))
     figure = SampleFigure.load(Path(job.figure)) if Path(job.figure).is_file() else None
-    return write_sample_report(job.stored.measurement, figure, Path(job.path), bead_file=job.bead_file)
+    return write_sample_report(job.stored.measurement, figure, Path(job.path), bead_file=job.bead_file,
+                               blinded=job.blinded)
 
