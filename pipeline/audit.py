@@ -116,7 +116,7 @@ def _plain(value: Any) -> Any:
         return value.isoformat(timespec="microseconds")
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
@@ -129,7 +129,12 @@ def row_digest(values: Mapping[str, Any]) -> str:
     The digest is computed from what is read back, never from what was meant to be written, so
     the write and every later verification hash the same bytes on the same backend.
     """
-    return hashlib.sha256(canonical_json(_plain(dict(values))).encode("utf-8")).hexdigest()
+    row = dict(values)
+    try:
+        text = canonical_json(row)
+    except (ValueError, TypeError):     # NaN/inf, naive date-times, bytes: made plain first (same text otherwise)
+        text = canonical_json(_plain(row))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def entry_hash(seq: int, at: datetime, actor: str, action: str, entity: str, entity_id: str,

@@ -110,3 +110,13 @@ def test_every_write_audits_itself_with_actor_and_utc_time(store, clock):
     assert (entry.actor, entry.action, entry.entity, entry.entity_id) == ("watcher", "record_file", "file", sha(1))
     assert entry.before is None and entry.after["path"] == "/in/a.fcs"
     assert entry.at == clock.now and entry.at.utcoffset() == timedelta(0)
+
+
+def test_row_digest_is_order_free_and_reads_any_driver_value():
+    from pipeline.audit import row_digest
+    aware = datetime(2026, 3, 1, 9, tzinfo=timezone(timedelta(hours=1)))
+    assert row_digest({"a": 1, "at": aware}) == row_digest({"at": aware.astimezone(timezone.utc), "a": 1})
+    assert row_digest({"a": 1}) != row_digest({"a": 1.0}) != row_digest({"a": "1"})
+    odd = {"x": float("inf"), "naive": datetime(2026, 3, 1), "raw": b"\x00\x01", "nested": {"y": [float("nan")]}}
+    assert len(row_digest(odd)) == 64 and row_digest(odd) == row_digest(dict(reversed(list(odd.items()))))
+    assert row_digest(odd) != row_digest({**odd, "x": float("-inf")})

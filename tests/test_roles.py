@@ -182,3 +182,18 @@ def test_single_user_mode_until_the_first_admin(home, monkeypatch, capsys):
     assert all(h.startswith("scrypt$16384$8$1$") for h in hashes)
     trail = json.dumps([[e.before, e.after] for e in home.audit.entries()])
     assert "horse" not in trail and "scrypt" not in trail and "staple" not in trail
+
+
+def test_the_readme_role_matrix_is_the_one_enforced() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Records, users and roles", 1)[1].split("\n## ", 1)[0]
+    header = "| command | technician | investigator | unblinded | admin |"
+    rows = section.split(header, 1)[1].strip().splitlines()[1:]
+    documented = {}
+    for row in rows:
+        if not row.startswith("|"):
+            break
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        for command in cells[0].replace("`", "").split(", "):
+            documented[command] = {role for role, cell in zip(ROLES, cells[1:]) if cell == "yes"}
+    assert documented == {c: set(PERMISSIONS[a]) for c, a in COMMAND_ACTIONS.items()}

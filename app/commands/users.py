@@ -19,8 +19,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("users", help="register, list and disable the people who use the system")
     sub = parser.add_subparsers(dest="users_command", required=True)
     add = sub.add_parser("add", help="register a person with a role (the first one: an admin)",
-                         description="Register a person. Example: "
-                                     "echo 'a long passphrase' | mhladr users add ann --role admin --password-stdin")
+                         description="Register a person; on a terminal the password is typed without "
+                                     "echo, from a script it is the first line of standard input. Example: "
+                                     "mhladr users add ann --role admin --password-stdin")
     add.add_argument("name", help="the person's login name (the command line acts as the operating-system login)")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--password-stdin", action="store_true", required=True,

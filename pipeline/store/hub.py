@@ -64,8 +64,7 @@ class Tx:
         self.session.add(row)
         self.session.flush()
         table = row.__table__
-        (pk,) = table.primary_key.columns
-        key = getattr(row, pk.key)
+        key = getattr(row, integrity.key_column(table))
         self.audit(action, entity, key if entity_id is None else entity_id, before, after,
                    row=integrity.row_ref(self.session, table, key))
 

@@ -5,7 +5,7 @@ covered table with the last digest the audit trail recorded for it.
 Covered: every table of the store except ``audit_log`` itself (files, calibrations,
 measurements, review decisions, patients, screening decisions, users, outbox). What
 :func:`verify` reports (EMA guideline on computerised systems and electronic data in clinical
-trials, 2023, section on audit trails; ICH E6(R3) 4.2 data integrity):
+trials, 2023, on audit trails; ICH E6(R3) on data governance):
 
 - a break in the hash chain (an entry edited, removed, inserted or renumbered);
 - a row whose content differs from its last audited digest (edited behind the application);
@@ -23,6 +23,7 @@ table: it must call :func:`baseline` after the change (as 0004 does for the rows
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Iterator
@@ -45,15 +46,21 @@ def raw_table(table: sa.Table, names: Iterable[str] | None = None) -> sa.TableCl
     return sa.table(table.name, *(sa.column(n) for n in names))
 
 
-def _key(table: sa.Table) -> str:
+def key_column(table: sa.Table) -> str:
+    """The name of the table's (single-column) primary key."""
     (pk,) = table.primary_key.columns
     return pk.name
 
 
+@functools.cache
+def _one_row(table: sa.Table) -> sa.Select[Any]:
+    raw = raw_table(table)
+    return select(raw).where(raw.c[key_column(table)] == sa.bindparam("key"))
+
+
 def row_ref(bind: Session | Connection, table: sa.Table, key: Any) -> chain.RowRef:
     """The digest of one row as the database holds it now (in the caller's transaction)."""
-    raw = raw_table(table)
-    found = bind.execute(select(raw).where(raw.c[_key(table)] == key)).mappings().first()
+    found = bind.execute(_one_row(table), {"key": key}).mappings().first()
     if found is None:
         raise LookupError(f"{table.name} {key}: no such row to audit")
     return chain.RowRef(table.name, str(key), chain.row_digest(found))
@@ -63,7 +70,7 @@ def _rows(bind: Session | Connection, table: sa.Table, names: Iterable[str] | No
           ) -> Iterator[tuple[str, str]]:
     """(key, digest) of every row of ``table``, streamed."""
     raw = raw_table(table, names)
-    key = _key(table)
+    key = key_column(table)
     result = bind.execute(select(raw).order_by(raw.c[key]).execution_options(yield_per=_BATCH))
     for row in result.mappings():
         yield str(row[key]), chain.row_digest(row)

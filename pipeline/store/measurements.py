@@ -182,7 +182,7 @@ class Measurements:
 
         A result is decided once: a second decision is refused (:class:`AlreadyDecided`) unless
         ``supersede``, and then recorded as a new decision naming the one it replaces (both stay,
-        each with its actor and reason: ICH E6(R3) 4.2, changes keep the original readable).
+        each with its actor and reason: ICH E6(R3), changes keep the original readable).
         """
         if decision not in m.REVIEW_DECISIONS:
             raise ValueError(f"decision must be one of {m.REVIEW_DECISIONS}, not {decision!r}")

@@ -68,7 +68,6 @@ class Patients:
                     continue
                 if row is None:
                     row = m.Patient(patient_id=facts.patient_id)
-                    s.add(row)
                     added.append(facts.patient_id)
                 else:
                     changed.append(facts.patient_id)
