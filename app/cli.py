@@ -23,8 +23,10 @@ import importlib
 import json
 import os
 import sys
+import textwrap
 from typing import Any, NoReturn
 
+from app.identity import SINGLE_USER_NOTE
 from pipeline import __version__
 from pipeline.config import home_from, log_file
 from pipeline.errors import USAGE, InputError
@@ -43,6 +45,8 @@ COMMAND_MODULES = (
     "reprocess",
     "patients",
     "export",
+    "audit",
+    "users",
 )
 
 EXIT_OK = 0
@@ -94,7 +98,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="mhladr", description=DESCRIPTION,
-                    epilog=EPILOG.format(home=home_from(os.environ)), formatter_class=Help)
+                    epilog=EPILOG.format(home=home_from(os.environ)) + "\n\n" + textwrap.fill(SINGLE_USER_NOTE, 96), formatter_class=Help)
     parser.add_argument("--version", action="version", version=f"mhladr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -137,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     as_json = "--json" in argv
     try:
         args = build_parser().parse_args(argv)
-        document, human = args.func(args)
+        document, human, *code = args.func(args)   # a command may add its own exit code (audit verify: 1)
         emit(document, human, as_json)
+        if code:
+            return int(code[0])
     except InputError as err:
         return _unusable(err, as_json)
     except BrokenPipeError:                      # e.g. `mhladr results | head`: the reader left

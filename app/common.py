@@ -1,5 +1,5 @@
 """Arguments and checks several commands share (help layout, folders, optional files, the lot
-table rule, figure targets, the Prefect server, unblinded reads, dates)."""
+table rule, figure targets, the Prefect server, dates)."""
 
 from __future__ import annotations
 
@@ -98,21 +98,6 @@ def prefect_server(settings: "Settings", verbose: bool) -> "PrefectServer":
         raise InputError(server.url, UNREACHABLE, "no Prefect server answers at PREFECT_API_URL: start it, or "
                                                   "unset PREFECT_API_URL to use the embedded one")
     return server
-
-
-def add_unblinding(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--unblinded", action="store_true",
-                        help="include results collected after randomization (audited)")
-    parser.add_argument("--actor", default="", help="who reads or acts (required with --unblinded)")
-
-
-def unblinded_actor(args: argparse.Namespace) -> str | None:
-    """The named actor of an unblinded read, or None for a blinded one."""
-    if not args.unblinded:
-        return None
-    if not args.actor.strip():
-        raise InputError("--unblinded", BAD_INPUT, "an unblinded read needs --actor NAME")
-    return args.actor.strip()
 
 
 def parse_today(text: str | None) -> date | None:

@@ -1,9 +1,11 @@
 """Technician review of a QC ``review`` result: the flow run pauses until a typed decision arrives.
 
 The decision (approve/reject, a reason, the technician) is recorded through the same store
-call as ``mhladr review approve|reject`` (:meth:`pipeline.store.Store.record_review`), which
-re-evaluates the patient: only approved results count towards eligibility. A decision taken on
-the command line while the flow waits is respected: the flow then records nothing.
+call as ``mhladr review approve|reject`` (``store.measurements.review``), which re-evaluates the
+patient: only approved results count towards eligibility. The flow never supersedes: a decision
+taken elsewhere while it waits stands, and the flow records nothing. Once users are registered,
+the technician named in the UI must be a registered user whose role may review. Values of
+post-randomization samples are withheld from the request (blinding).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.input import RunInput
 from pydantic import Field
 
-from pipeline.config import load_settings
 from pipeline import formatting as fmt
+from pipeline.blinding import WITHHELD, withheld_reasons
+from pipeline.config import load_settings
 from pipeline.store import Store, StoredMeasurement, open_store
+from pipeline.store.measurements import AlreadyDecided
 
 DEFAULT_TIMEOUT_HOURS = 72.0
 
@@ -34,8 +38,9 @@ def describe(store: Store, stored: StoredMeasurement) -> str:
     """The review request as markdown; AB/C is withheld for post-randomization (blinded) samples."""
     meas = stored.measurement
     blinded = store.measurements.is_blinded(stored)
-    abc = "withheld (collected after randomization)" if blinded else f"{fmt.abc(meas.abc)} AB/C"
-    reasons = "\n".join(f"- {r}" for r in meas.qc.reasons) or "- (none given)"
+    abc = f"AB/C {WITHHELD}" if blinded else f"{fmt.abc(meas.abc)} AB/C"
+    shown = withheld_reasons(meas.qc.reasons) if blinded else meas.qc.reasons
+    reasons = "\n".join(f"- {r}" for r in shown) or "- (none given)"
     return (f"# Review measurement {stored.id}\n\n"
             f"Patient {stored.patient_id}, collected {stored.collection_date.isoformat()}, ICU day "
             f"{meas.icu_day if meas.icu_day is not None else '—'}; {meas.monocytes:,} monocytes; {abc}.\n\n"
@@ -61,11 +66,13 @@ def review_flow(measurement_id: int, timeout_hours: float = DEFAULT_TIMEOUT_HOUR
                                  description="result waiting for a technician")
         decision = pause_flow_run(wait_for_input=ReviewDecision, timeout=int(timeout_hours * 3600),
                                   poll_interval=poll_seconds)
-        current = store.measurements.get(measurement_id)
-        if current is not None and current.review is not None:
-            logger.info("measurement %s was decided meanwhile (%s); not recorded again",
-                        measurement_id, current.review)
-            return current.review
-        store.measurements.review(measurement_id, decision.decision, decision.reason, decision.technician)
+        refused = store.users.refusal(decision.technician, "review")
+        if refused is not None:
+            raise PermissionError(f"measurement {measurement_id}: review {refused}; nothing recorded")
+        try:
+            store.measurements.review(measurement_id, decision.decision, decision.reason, decision.technician)
+        except AlreadyDecided as taken:
+            logger.info("measurement %s: %s; not recorded again", measurement_id, taken)
+            return taken.earlier.decision
         logger.info("measurement %s: %s by %s", measurement_id, decision.decision, decision.technician)
         return decision.decision

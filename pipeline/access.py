@@ -32,10 +32,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "export": frozenset({"investigator", "unblinded", "admin"}),
     "users": frozenset({"admin"}),
     "settings": frozenset({"admin"}),
-    "audit": frozenset({"admin"}),
 }
 
 _N, _R, _P, _SALT, _LEN = 2 ** 14, 8, 1, 16, 32
+# NIST SP 800-63B 5.1.1.2: memorized secrets of at least 8 characters, no composition rules.
+MIN_PASSWORD_LENGTH = 8
+FORBIDDEN = "forbidden"         # the InputError code of a refused role (exit 2)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,13 @@ class User:
 def roles_for(action: str) -> tuple[str, ...]:
     """The roles allowed to take ``action``, in :data:`ROLES` order (for messages)."""
     return tuple(r for r in ROLES if r in PERMISSIONS[action])
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused (None when it is acceptable)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"a password needs at least {MIN_PASSWORD_LENGTH} characters"
+    return None
 
 
 def hash_password(password: str) -> str:

@@ -1,9 +1,18 @@
-"""Hash-chained audit trail: canonical JSON, entry hashes and chain verification.
+"""Hash-chained audit trail: canonical JSON, entry hashes, row digests and chain verification.
 
 Each entry's hash is SHA-256 over the canonical JSON (sorted keys, no insignificant whitespace,
 UTF-8; in the spirit of RFC 8785) of its content plus the previous entry's hash, so editing,
 inserting or deleting an entry breaks every later link (a hash chain as in RFC 6962's
 append-only logs). Entries are numbered 1, 2, 3, ... without gaps; a gap reveals a deletion.
+
+An entry that records a write of a stored row also carries a :class:`RowRef`: the row's table,
+primary key and :func:`row_digest` (SHA-256 of the row's columns as the database returns them),
+so a row changed behind the application's back no longer matches its last audited digest
+(``pipeline.store.integrity`` compares them). Entries written before row digests existed have
+no ``row``; their hash is computed exactly as before.
+
+The chain's head (``HASH@SEQ``, :func:`head_text`) is what to publish: a chain rewritten from
+the start verifies on its own, but not against a head published earlier (:func:`parse_head`).
 Pure functions: the store persists entries, these compute and check them.
 """
 
@@ -11,11 +20,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 GENESIS_HASH = "0" * 64
+AUDIT_TABLE = "audit_log"
+
+
+@dataclass(frozen=True)
+class RowRef:
+    """The stored row an entry covers: its table, primary key (as text) and content digest."""
+
+    table: str
+    key: str
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -32,15 +53,32 @@ class AuditEntry:
     after: Any
     prev_hash: str
     hash: str
+    row: RowRef | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of a verification: which table and row, and what is wrong with it."""
+
+    table: str
+    row: str
+    what: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"table": self.table, "row": self.row, "what": self.what}
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.row}: {self.what}"
 
 
 @dataclass(frozen=True)
 class ChainCheck:
-    """Result of :func:`verify_chain`: ``ok`` and one message per broken link."""
+    """Result of :func:`verify_chain`: ``ok``, the entries read, the problems, the last entry."""
 
     ok: bool
     entries: int
-    problems: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    head: AuditEntry | None = None
 
 
 def _default(value: Any) -> Any:
@@ -69,39 +107,103 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+def _plain(value: Any) -> Any:
+    """A database value as canonical-JSON-able data: non-finite floats as text, naive
+    date-times (SQLite) in ISO form, bytes in hex; containers element by element."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def row_digest(values: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a row's columns as the database driver returns them (name -> value).
+
+    The digest is computed from what is read back, never from what was meant to be written, so
+    the write and every later verification hash the same bytes on the same backend.
+    """
+    row = dict(values)
+    try:
+        text = canonical_json(row)
+    except (ValueError, TypeError):     # NaN/inf, naive date-times, bytes: made plain first (same text otherwise)
+        text = canonical_json(_plain(row))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def entry_hash(seq: int, at: datetime, actor: str, action: str, entity: str, entity_id: str,
-               before: Any, after: Any, prev_hash: str) -> str:
+               before: Any, after: Any, prev_hash: str, row: RowRef | None = None) -> str:
     """SHA-256 (hex) of the canonical JSON of an entry's content and its predecessor's hash."""
     body = {
         "seq": seq, "at": utc_iso(at), "actor": actor, "action": action, "entity": entity,
         "entity_id": entity_id, "before": before, "after": after, "prev_hash": prev_hash,
     }
+    if row is not None:
+        body["row"] = {"table": row.table, "key": row.key, "digest": row.digest}
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
 def make_entry(prev: AuditEntry | None, at: datetime, actor: str, action: str, entity: str,
-               entity_id: str, before: Any, after: Any) -> AuditEntry:
+               entity_id: str, before: Any, after: Any, row: RowRef | None = None) -> AuditEntry:
     """The entry that follows ``prev`` (or starts the chain)."""
     seq = 1 if prev is None else prev.seq + 1
     prev_hash = GENESIS_HASH if prev is None else prev.hash
     before, after = jsonable(before), jsonable(after)
-    digest = entry_hash(seq, at, actor, action, entity, entity_id, before, after, prev_hash)
-    return AuditEntry(seq, at, actor, action, entity, entity_id, before, after, prev_hash, digest)
+    digest = entry_hash(seq, at, actor, action, entity, entity_id, before, after, prev_hash, row)
+    return AuditEntry(seq, at, actor, action, entity, entity_id, before, after, prev_hash, digest, row)
+
+
+class ChainVerifier:
+    """Checks numbering, links and hashes of entries fed in ``seq`` order, one at a time (the
+    trail can be streamed instead of loaded whole)."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.head: AuditEntry | None = None
+        self._expected_seq, self._prev_hash = 1, GENESIS_HASH
+
+    def feed(self, entry: AuditEntry) -> None:
+        self.count += 1
+        row = str(entry.seq)
+        if entry.seq != self._expected_seq:
+            self.problems.append(Problem(AUDIT_TABLE, row, f"expected entry {self._expected_seq} here "
+                                                           "(entries missing or renumbered)"))
+        if entry.prev_hash != self._prev_hash:
+            self.problems.append(Problem(AUDIT_TABLE, row, "does not link to the previous entry's hash"))
+        recomputed = entry_hash(entry.seq, entry.at, entry.actor, entry.action, entry.entity, entry.entity_id,
+                                entry.before, entry.after, entry.prev_hash, entry.row)
+        if recomputed != entry.hash:
+            self.problems.append(Problem(AUDIT_TABLE, row, "content does not match its hash (edited)"))
+        self._expected_seq, self._prev_hash = entry.seq + 1, entry.hash
+        self.head = entry
+
+    def result(self) -> ChainCheck:
+        return ChainCheck(ok=not self.problems, entries=self.count, problems=tuple(self.problems), head=self.head)
 
 
 def verify_chain(entries: Iterable[AuditEntry]) -> ChainCheck:
     """Check numbering, links and hashes of entries given in ``seq`` order."""
-    problems: list[str] = []
-    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    verifier = ChainVerifier()
     for entry in entries:
-        count += 1
-        if entry.seq != expected_seq:
-            problems.append(f"entry {entry.seq}: expected entry {expected_seq} (entries missing)")
-        if entry.prev_hash != prev_hash:
-            problems.append(f"entry {entry.seq}: does not link to the previous entry's hash")
-        recomputed = entry_hash(entry.seq, entry.at, entry.actor, entry.action, entry.entity,
-                                entry.entity_id, entry.before, entry.after, entry.prev_hash)
-        if recomputed != entry.hash:
-            problems.append(f"entry {entry.seq}: content does not match its hash (edited)")
-        expected_seq, prev_hash = entry.seq + 1, entry.hash
-    return ChainCheck(ok=not problems, entries=count, problems=tuple(problems))
+        verifier.feed(entry)
+    return verifier.result()
+
+
+def head_text(entry: AuditEntry | None) -> str:
+    """The publishable head of a chain: ``HASH@SEQ`` (the genesis hash at 0 for an empty chain)."""
+    return f"{GENESIS_HASH}@0" if entry is None else f"{entry.hash}@{entry.seq}"
+
+
+def parse_head(text: str) -> tuple[str, int]:
+    """``HASH@SEQ`` -> (hash, seq); raises ``ValueError`` for anything else."""
+    found = re.fullmatch(r"\s*([0-9a-fA-F]{64})@(\d+)\s*", text)
+    if found is None:
+        raise ValueError(f"{text!r} is not a chain head (HASH@SEQ: 64 hex digits, '@', an entry number)")
+    return found.group(1).lower(), int(found.group(2))

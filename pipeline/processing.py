@@ -30,6 +30,7 @@ from typing import Any
 from calibration.result import Calibration
 from pipeline.acquisition import Header
 from pipeline.bead_calibration import calibration_document
+from pipeline.blinding import withheld_document, withheld_reasons
 from pipeline.channel_scale import channel_scale
 from pipeline.config import Settings
 from pipeline import next_steps
@@ -307,8 +308,10 @@ class Processor:
         fields.update(measurement_id=stored.id, review=stored.review,
                       report=str(report_path(self.reports_dir, meas.file, meas.sha256)))
         step = next_steps.after_measurement(stored.id, meas.qc.status, stored.review)
-        return FileResult(meas.file, meas.sha256, "sample", status, reasons + ((f"next: {step}",) if step else ()),
-                          meas.patient_id, fields)
+        reasons = reasons + ((f"next: {step}",) if step else ())
+        if self.store.measurements.is_blinded(stored):       # collected after randomization: no value shown
+            fields, reasons = withheld_document(fields), withheld_reasons(reasons)
+        return FileResult(meas.file, meas.sha256, "sample", status, reasons, meas.patient_id, fields)
 
     def _path_of(self, sha256: str | None) -> str | None:
         rec = self.store.files.original(sha256) if sha256 else None
@@ -339,6 +342,7 @@ class Processor:
     def reports(self, done: Iterable[FileResult]) -> list[Path]:
         """Draw the HTML report of every stored result among ``done`` (workers)."""
         jobs = []
+        blinded = {mm.id for mm in self.store.measurements.blinded()}
         for r in done:
             if r.status in ("calibrated", "measured", "qc_fail") and r.fields.get("report"):
                 stored = (self.store.measurements.of_file(r.sha256) if r.kind == "sample"
@@ -346,7 +350,8 @@ class Processor:
                 if stored is not None:
                     jobs.append(Report(r.file, r.fields["report"], stored,
                                        str(figure_path(self.reports_dir, r.sha256)),
-                                       self._bead_file(stored)))
+                                       self._bead_file(stored),
+                                       isinstance(stored, StoredMeasurement) and stored.id in blinded))
         drawn = []
         for job, outcome in results(self.workers.run(draw_report, jobs)):
             if isinstance(outcome, BaseException):
@@ -446,6 +451,7 @@ class Report:
     stored: StoredCalibration | StoredMeasurement
     figure: str
     bead_file: str | None
+    blinded: bool = False           # collected after randomization: the report withholds the value
 
 
 def draw_report(job: Report) -> Path:
@@ -457,5 +463,5 @@ def draw_report(job: Report) -> Path:
     gates = Path(job.path).with_suffix(".gating.xml")
     return write_sample_report(meas, figure, Path(job.path), bead_file=job.bead_file,
                                next_step=next_steps.after_measurement(job.stored.id, meas.qc.status, job.stored.review),
-                               gating_ml=gates.name if gates.is_file() else None)
+                               gating_ml=gates.name if gates.is_file() else None, blinded=job.blinded)
 

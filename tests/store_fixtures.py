@@ -128,6 +128,22 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return settings
 
 
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """A SQLite store under a fresh MHLADR_HOME that the command line points at, with the CSV
+    sink on (for command-line checks that do not depend on the backend)."""
+    for key in list(os.environ):
+        if key.startswith("MHLADR_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("MHLADR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MHLADR_CSV_EXPORT", str(tmp_path / "ecrf.csv"))
+    opened = open_store(load_settings(), clock=Clock())
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
 def sha(n: int | str) -> str:
     """A deterministic fake SHA-256 for file ``n``."""
     import hashlib

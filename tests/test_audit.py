@@ -40,14 +40,15 @@ def test_edit_is_detected():
     entries = chain_of(5)
     entries[2] = dataclasses.replace(entries[2], after={"v": 999})
     check = verify_chain(entries)
-    assert not check.ok and any("entry 3" in p and "edited" in p for p in check.problems)
+    assert not check.ok and [p.as_dict() for p in check.problems] == [
+        {"table": "audit_log", "row": "3", "what": "content does not match its hash (edited)"}]
 
 
 def test_deletion_is_detected():
     entries = chain_of(5)
     del entries[1]
     check = verify_chain(entries)
-    assert not check.ok and any("missing" in p for p in check.problems)
+    assert not check.ok and any(p.row == "3" and "missing" in p.what for p in check.problems)
 
 
 def test_rehashed_edit_still_breaks_the_next_link():
@@ -55,7 +56,8 @@ def test_rehashed_edit_still_breaks_the_next_link():
     forged = make_entry(entries[0], entries[1].at, "intruder", "act", "file", "1", None, None)
     entries[1] = forged
     check = verify_chain(entries)
-    assert not check.ok and any("entry 3" in p and "link" in p for p in check.problems)
+    assert not check.ok and [(p.row, p.what) for p in check.problems] == [
+        ("3", "does not link to the previous entry's hash")]
 
 
 def test_naive_time_is_refused():
@@ -99,7 +101,7 @@ def test_store_verification_detects_tampering_behind_the_guard(store, tamper):
             conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
     check = store.audit.verify_chain()
     assert not check.ok
-    assert any(("edited" if tamper == "edit" else "missing") in p for p in check.problems)
+    assert any(("edited" if tamper == "edit" else "missing") in p.what for p in check.problems)
 
 
 def test_every_write_audits_itself_with_actor_and_utc_time(store, clock):
@@ -108,3 +110,13 @@ def test_every_write_audits_itself_with_actor_and_utc_time(store, clock):
     assert (entry.actor, entry.action, entry.entity, entry.entity_id) == ("watcher", "record_file", "file", sha(1))
     assert entry.before is None and entry.after["path"] == "/in/a.fcs"
     assert entry.at == clock.now and entry.at.utcoffset() == timedelta(0)
+
+
+def test_row_digest_is_order_free_and_reads_any_driver_value():
+    from pipeline.audit import row_digest
+    aware = datetime(2026, 3, 1, 9, tzinfo=timezone(timedelta(hours=1)))
+    assert row_digest({"a": 1, "at": aware}) == row_digest({"at": aware.astimezone(timezone.utc), "a": 1})
+    assert row_digest({"a": 1}) != row_digest({"a": 1.0}) != row_digest({"a": "1"})
+    odd = {"x": float("inf"), "naive": datetime(2026, 3, 1), "raw": b"\x00\x01", "nested": {"y": [float("nan")]}}
+    assert len(row_digest(odd)) == 64 and row_digest(odd) == row_digest(dict(reversed(list(odd.items()))))
+    assert row_digest(odd) != row_digest({**odd, "x": float("-inf")})

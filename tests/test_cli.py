@@ -57,6 +57,8 @@ def commands(inbox: Path) -> dict[str, list[str]]:
         "reprocess": ["reprocess", str(inbox / BEADS), "--reason", "lot added"],
         "patients": ["patients", "import", str(inbox / "registry.csv")],
         "export": ["export"],
+        "audit": ["audit", "verify"],
+        "users": ["users", "list"],
     }
 
 

@@ -42,11 +42,13 @@ def test_screening_json_shape_and_statuses(store, cli_env, tmp_path, capsys):
     assert "16000" not in json.dumps(rows)                     # the post-randomization value stays hidden
 
 
-def test_unblinded_screening_needs_actor_and_is_audited(store, cli_env, tmp_path, capsys):
+def test_unblinded_screening_in_single_user_mode_is_audited(store, cli_env, tmp_path, capsys, monkeypatch):
     load(store, tmp_path)
     capsys.readouterr()
-    assert main(screening("--unblinded")) == 2
-    assert "--actor" in capsys.readouterr().err
+    monkeypatch.setenv("LOGNAME", "lab-pc")
+    assert main(screening("--unblinded")) == 0
+    assert store.audit.entries()[-1].actor == "lab-pc"            # no user registered: the login acts
+    capsys.readouterr()
     assert main(screening("--unblinded", "--actor", "dsmb-stat")) == 0
     rows = {r["patient_id"]: r for r in json.loads(capsys.readouterr().out)}
     late = rows["PT-3"]["post_randomization"]

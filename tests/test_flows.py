@@ -178,6 +178,7 @@ def test_screening_digest_and_artifacts(in_process: Path, data_samples: Path, tm
         reports = latest("batch-reports").data
     for row in rows:
         assert f"| {row['patient_id']} | {row['status']} |" in digest
+    assert "every stored row matches its audit trail" in digest and "Chain head: `" in digest
     table = json.loads(files_table) if isinstance(files_table, str) else files_table
     assert sorted(r["file"] for r in table) == sorted(SUBSET)
     for f in doc["files"]:

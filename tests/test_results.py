@@ -58,7 +58,6 @@ def test_unblinded_results_show_the_value_and_are_audited(store, settings, cli_e
     assert rows[1]["abc"] == 16000.0 and rows[1]["report"] == str(reports[3])
     entry = store.audit.entries()[-1]
     assert (entry.actor, entry.action, entry.entity_id) == ("dsmb-stat", "unblinded_results", "PT-3")
-    assert main(["results", "--unblinded"]) == 2
 
 
 def test_results_per_file_by_path_or_hash(store, settings, cli_env, tmp_path, capsys):

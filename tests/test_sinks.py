@@ -16,9 +16,11 @@ from fhir.resources.R4B.observation import Observation
 from science.qc import QC
 from app.cli import main
 from pipeline.eligibility import PatientFacts
+from pipeline.sinks import SinkError
 from pipeline.sinks.csv_export import CsvSink
 from pipeline.sinks.fhir import FhirSink, observation
 from pipeline.sinks.outbox import deliver_outbox, enqueue_results
+from pipeline.sinks.payload import versioned
 from pipeline.sinks.webhook import WebhookSink
 from tests.store_fixtures import cli_env, clock, db_url, measurement, settings, store  # noqa: F401
 
@@ -132,15 +134,32 @@ def test_failed_push_stays_in_outbox_until_delivered(store, receiver, clock):
     assert all(i.delivered_at is not None for i in store.outbox.list("webhook"))
 
 
-def test_changed_result_gets_a_new_key(store, clock):
+def test_changed_result_gets_a_new_version_of_the_same_record(store, clock):
     seed(store)
     enqueue_results(store, ("csv",))
     review_id = next(m.id for m in store.measurements.list() if m.qc.status == "review")
     store.measurements.review(review_id, "approve", "smear checked", "tech-a", today=date(2026, 3, 8))
     assert enqueue_results(store, ("csv",)) == 1
-    payloads = [i.payload for i in store.outbox.list("csv") if i.payload["measurement_id"] == review_id]
+    items = [i for i in store.outbox.list("csv") if i.measurement_id == review_id]
+    payloads = [i.payload for i in items]
     assert [p["review"] for p in payloads] == [None, "approve"]
     assert [p["decisive"] for p in payloads] == [False, True]
+    assert [(i.version, p["version"], p["status"]) for i, p in zip(items, payloads)] == [
+        (1, 1, "preliminary"), (2, 2, "final")]
+    sha = payloads[0]["file_sha256"]
+    assert {p["result_id"] for p in payloads} == {sha}
+    assert [i.idempotency_key for i in items] == [f"mhladr-{sha}-v1", f"mhladr-{sha}-v2"]
+
+
+def test_a_newly_configured_sink_gets_the_newest_version_only(store):
+    seed(store)
+    enqueue_results(store, ("csv",))
+    review_id = next(m.id for m in store.measurements.list() if m.qc.status == "review")
+    store.measurements.review(review_id, "approve", "smear checked", "tech-a", today=date(2026, 3, 8))
+    assert enqueue_results(store, ("csv", "fhir")) == 1 + 3         # csv: version 2; fhir: each newest version
+    fhir = store.outbox.list("fhir")
+    assert sorted((i.measurement_id, i.version) for i in fhir) == [(1, 1), (2, 1), (3, 2)]
+    assert enqueue_results(store, ("csv", "fhir")) == 0
 
 
 def test_fhir_observation_is_valid_r4_with_sensible_coding(store, tmp_path, clock):
@@ -150,8 +169,9 @@ def test_fhir_observation_is_valid_r4_with_sensible_coding(store, tmp_path, cloc
     files = sorted((tmp_path / "fhir").glob("*.json"))
     assert len(files) == len(report.delivered) == 3
     docs = [json.loads(f.read_text()) for f in files]
-    for doc in docs:
+    for f, doc in zip(files, docs):
         Observation.model_validate(doc)                        # R4 (R4B) model
+        assert doc["id"] == f.stem == doc["identifier"][0]["value"] and doc["meta"]["versionId"] == "1"
         assert doc["code"]["text"] == "Monocyte HLA-DR (AB/C)"
         assert doc["subject"]["identifier"]["value"] in {"PT-1", "PT-2"}
     low = next(d for d in docs if d.get("valueQuantity", {}).get("value") == pytest.approx(6500.0))
@@ -166,10 +186,80 @@ def test_fhir_observation_is_valid_r4_with_sensible_coding(store, tmp_path, cloc
 
 
 def test_fhir_qc_fail_has_no_value():
-    payload = {"patient_id": "PT-1", "collection_date": "2026-03-07", "abc": None, "threshold": 8000.0,
-               "below_threshold": None, "qc": {"status": "fail", "reasons": ["120 monocytes"]}, "review": None}
-    obs = observation("k", payload)
+    content = {"patient_id": "PT-1", "collection_date": "2026-03-07", "abc": None, "threshold": 8000.0,
+               "below_threshold": None, "qc": {"status": "fail", "reasons": ["120 monocytes"]}, "review": None,
+               "file_sha256": "ab" * 32}
+    obs = observation(versioned(content, None, 1))
     assert obs.status == "cancelled" and obs.valueQuantity is None and obs.dataAbsentReason is not None
+
+
+def _fhir_file(folder, store, measurement_id):
+    sha = store.measurements.get(measurement_id).file_sha256
+    return json.loads((folder / f"{sha}.json").read_text())
+
+
+def test_fhir_lifecycle_one_observation_updated_in_place(store, receiver, tmp_path, clock):
+    """preliminary -> final -> cancelled -> amended, each version a valid R4 Observation with the
+    same id and identifier, delivered once per sink (the webhook key names the version)."""
+    seed(store)
+    folder = tmp_path / "fhir"
+    sinks = {"fhir": FhirSink(folder), "webhook": WebhookSink(receiver.url, tries=1)}
+    review_id = next(m.id for m in store.measurements.list() if m.qc.status == "review")
+    steps = [None, ("approve", "smear checked", False), ("reject", "clot found on re-read", True),
+             ("approve", "clot was a bubble", True)]
+    seen = []
+    for step in steps:
+        if step is not None:
+            decision, reason, supersede = step
+            store.measurements.review(review_id, decision, reason, "tech-a", supersede=supersede,
+                                      today=date(2026, 3, 9))
+        enqueue_results(store, tuple(sinks))
+        deliver_outbox(store, clock.now, sinks)
+        seen.append(_fhir_file(folder, store, review_id))
+    sinks["webhook"].close()
+    for doc in seen:
+        Observation.model_validate(doc)
+    assert [d["status"] for d in seen] == ["preliminary", "final", "cancelled", "amended"]
+    assert [d["meta"]["versionId"] for d in seen] == ["1", "2", "3", "4"]
+    assert len({d["id"] for d in seen}) == 1 and len({json.dumps(d["identifier"]) for d in seen}) == 1
+    assert [("valueQuantity" in d, "dataAbsentReason" in d) for d in seen] == [
+        (True, False), (True, False), (False, True), (True, False)]
+    sha = seen[0]["id"]
+    versions = [k for k in receiver.accepted if k.startswith(f"mhladr-{sha}-")]
+    assert versions == [f"mhladr-{sha}-v{n}" for n in (1, 2, 3, 4)] and not receiver.duplicates
+    assert [receiver.accepted[k]["status"] for k in versions] == ["preliminary", "final", "cancelled", "amended"]
+    # only the screening status moves: a new version, the Observation keeps its status
+    store.patients.upsert([PatientFacts("PT-1", date(2026, 3, 1), 8, True, "pregnancy")], today=date(2026, 3, 9))
+    assert enqueue_results(store, ("fhir",)) == 2                   # PT-1's two results
+    deliver_outbox(store, clock.now, {"fhir": sinks["fhir"]})
+    last = _fhir_file(folder, store, review_id)
+    assert (last["meta"]["versionId"], last["status"]) == ("5", "amended")
+    Observation.model_validate(last)
+
+
+def test_versions_are_delivered_in_order_and_never_overwritten_by_older_ones(store, receiver, tmp_path, clock):
+    seed(store)
+    review_id = next(m.id for m in store.measurements.list() if m.qc.status == "review")
+    hook = WebhookSink(receiver.url, tries=1)
+    enqueue_results(store, ("webhook",))
+    receiver.fail_next = 10**6
+    deliver_outbox(store, clock.now, {"webhook": hook}, base_delay=timedelta(minutes=5))
+    store.measurements.review(review_id, "approve", "smear checked", "tech-a", today=date(2026, 3, 9))
+    enqueue_results(store, ("webhook",))
+    receiver.fail_next = 0
+    early = deliver_outbox(store, clock.now + timedelta(minutes=1), {"webhook": hook})
+    assert early.delivered == ()                            # version 2 waits for version 1's retry
+    late = deliver_outbox(store, clock.now + timedelta(minutes=5), {"webhook": hook})
+    hook.close()
+    sha = store.measurements.get(review_id).file_sha256
+    order = [k for k in late.delivered if sha in k]
+    assert order == [f"mhladr-{sha}-v1", f"mhladr-{sha}-v2"] and late.queued == 0
+    # an older version delivered late never replaces the newer file
+    sink = FhirSink(tmp_path / "fhir")
+    v1, v2 = (i.payload for i in store.outbox.list("webhook") if i.measurement_id == review_id)
+    sink.deliver("k2", v2)
+    sink.deliver("k1", v1)
+    assert _fhir_file(tmp_path / "fhir", store, review_id)["meta"]["versionId"] == "2"
 
 
 def test_csv_sink_appends_each_key_once(tmp_path):
@@ -199,17 +289,20 @@ def test_csv_sink_reads_existing_keys_once_and_closes_as_a_no_op(tmp_path):
     assert [r["idempotency_key"] for r in rows] == ["key-1", "key-2"]
 
 
-def test_enqueue_many_queues_each_sink_and_key_once_in_one_transaction(store):
-    assert store.outbox.enqueue("csv", "k1", {"n": 1})
+def test_each_version_is_queued_once_per_sink_in_one_audited_transaction(store):
+    seed(store)
     entries = len(store.audit.entries())
-    items = [("csv", "k1", {"n": 1}), ("fhir", "k1", {"n": 1}), ("csv", "k2", {"n": 2}), ("csv", "k2", {"n": 2})]
-    assert store.outbox.enqueue_many(items, actor="export") == 2
-    assert [(i.sink, i.idempotency_key) for i in store.outbox.list()] == [("csv", "k1"), ("fhir", "k1"), ("csv", "k2")]
-    assert len(store.audit.entries()) == entries + 2 and store.audit.verify_chain().ok
-    assert store.outbox.enqueue_many(items) == 0 and store.outbox.enqueue_many([]) == 0
-    assert (store.outbox.undelivered_count(("csv",)), store.outbox.undelivered_count(("csv", "fhir"))) == (2, 3)
+    assert enqueue_results(store, ("csv", "fhir")) == 6
+    items = store.outbox.list()
+    assert sorted((i.sink, i.measurement_id, i.version) for i in items) == [
+        (s, mid, 1) for s in ("csv", "fhir") for mid in (1, 2, 3)]
+    added = store.audit.entries()[entries:]
+    assert [e.action for e in added] == ["enqueue"] * 6 and all(e.row.table == "outbox" for e in added)
+    assert len({e.at for e in added}) == 1 and store.audit.verify().ok
+    assert enqueue_results(store, ("csv", "fhir")) == 0 and store.outbox.enqueue_results([], ("csv",)) == 0
+    assert (store.outbox.undelivered_count(("csv",)), store.outbox.undelivered_count(("csv", "fhir"))) == (3, 6)
     store.outbox.mark_delivered(store.outbox.list("csv")[0].id, store.clock())
-    assert store.outbox.undelivered_count(("csv", "webhook")) == 1 and store.outbox.undelivered_count(()) == 0
+    assert store.outbox.undelivered_count(("csv", "webhook")) == 2 and store.outbox.undelivered_count(()) == 0
 
 
 def test_cli_export_all_and_blinding(store, cli_env, tmp_path, monkeypatch, capsys):
@@ -222,13 +315,48 @@ def test_cli_export_all_and_blinding(store, cli_env, tmp_path, monkeypatch, caps
     assert len(list(csv.DictReader((tmp_path / "ecrf.csv").open()))) == 3
     assert main(["export", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["queued"] == 0
-    # unblinded export needs a named actor and is audited
-    assert main(["export", "--sink", "csv", "--unblinded", "--json"]) == 2
-    capsys.readouterr()
+    assert "15000" not in (tmp_path / "ecrf.csv").read_text()
+    # single-user mode: an unblinded export is audited under --actor (or the login)
     assert main(["export", "--sink", "csv", "--unblinded", "--actor", "dsmb-stat", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["delivered"] == 1
     entry = [e for e in store.audit.entries() if e.action == "unblinded_export"][-1]
     assert entry.actor == "dsmb-stat" and entry.entity_id == "PT-2"
+    assert "15000.0" in (tmp_path / "ecrf.csv").read_text()
+
+
+def test_csv_rebuild_rewrites_the_ecrf_file_from_the_store(store, cli_env, tmp_path, monkeypatch, capsys):
+    seed(store)
+    target = tmp_path / "ecrf.csv"
+    monkeypatch.setenv("MHLADR_CSV_EXPORT", str(target))
+    assert main(["export", "--sink", "csv", "--json"]) == 0
+    review_id = next(m.id for m in store.measurements.list() if m.qc.status == "review")
+    store.measurements.review(review_id, "approve", "smear checked", "tech-a", today=date(2026, 3, 9))
+    assert main(["export", "--sink", "csv", "--json"]) == 0
+    written = target.read_text()
+    rows = list(csv.DictReader(written.splitlines()))
+    assert [(r["version"], r["status"]) for r in rows if r["review"]] == [("2", "final")]
+    assert len(rows) == 4 and [r["version"] for r in rows].count("1") == 3
+    target.unlink()
+    capsys.readouterr()
+    assert main(["export", "--sink", "csv", "--json"]) == 0      # nothing new to queue: the file stays gone
+    assert json.loads(capsys.readouterr().out)["queued"] == 0 and not target.exists()
+    assert main(["export", "--sink", "csv", "--rebuild", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"sinks": ["csv"], "rebuilt": 4}
+    assert target.read_text() == written                         # the same file, from the store
+    assert main(["export", "--sink", "csv", "--rebuild", "--unblinded", "--actor", "dsmb-stat"]) == 0
+    assert "15000.0" in target.read_text() and len(target.read_text().splitlines()) == 1 + 5
+    assert main(["export", "--sink", "csv", "--rebuild"]) == 0  # blinded again: the post-randomization row goes
+    assert target.read_text() == written
+    assert main(["export", "--sink", "fhir", "--rebuild"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "--rebuild: --rebuild rewrites the eCRF CSV: use it with --sink csv"
+
+
+def test_csv_of_an_earlier_layout_asks_for_a_rebuild(tmp_path):
+    target = tmp_path / "ecrf.csv"
+    target.write_text("patient_id,abc,idempotency_key\nPT-1,6500.0,mhladr-old\n")
+    with pytest.raises(SinkError, match="export --sink csv --rebuild"):
+        CsvSink(target).deliver("k", {"qc": {"status": "pass", "reasons": []}})
 
 
 def test_cli_export_unconfigured_sink_exits_2(cli_env, capsys):

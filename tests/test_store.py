@@ -14,6 +14,7 @@ from science.qc import QC
 from pipeline.eligibility import PatientFacts
 from pipeline.store import open_store
 from pipeline.store.engine import HEAD, current_revision, head_revision
+from pipeline.store.measurements import AlreadyDecided, NotReviewable
 from pipeline.store.models import Base
 from tests.store_fixtures import (calibration, clock, db_url, measurement, settings, sha,  # noqa: F401
                             store)
@@ -27,7 +28,7 @@ def admit(store, pid="PT-1", admission=date(2026, 3, 1), **kw):
 
 def test_migrations_reach_head_and_match_the_models(store):
     with store.engine.connect() as conn:
-        assert current_revision(conn) == head_revision() == HEAD == "0003"
+        assert current_revision(conn) == head_revision() == HEAD == "0004"
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
 
@@ -142,17 +143,25 @@ def test_review_flow_reevaluates_patient(store):
     assert store.measurements.pending() == []
     assert store.measurements.get(meas.id).review == "approve"
     assert store.screening.log()[0].status == "eligible"
-    store.measurements.review(meas.id, "reject", "clot found", "tech-b", supersede=True,
-                              today=date(2026, 3, 7))
+    with pytest.raises(AlreadyDecided, match=r"already approved by tech-a at 2026-03-01T08:00:00\+00:00 "
+                                              r"\(smear checked\).*--supersede"):
+        store.measurements.review(meas.id, "reject", "clot found", "tech-b", today=date(2026, 3, 7))
+    assert store.screening.log()[0].status == "eligible"              # the refused decision changed nothing
+    store.measurements.review(meas.id, "reject", "clot found", "tech-b", supersede=True, today=date(2026, 3, 7))
     assert store.screening.log()[0].status == "pending"
-    assert [r.decision for r in store.measurements.reviews(meas.id)] == ["approve", "reject"]
-    actions = [e.action for e in store.audit.entries()]
-    assert "review_approve" in actions and "review_reject" in actions
+    first, second = store.measurements.reviews(meas.id)
+    assert (first.decision, first.actor, first.supersedes) == ("approve", "tech-a", None)
+    assert (second.decision, second.actor, second.reason, second.supersedes) == ("reject", "tech-b", "clot found",
+                                                                               first.id)
+    entries = [e for e in store.audit.entries() if e.action.startswith("review_")]
+    assert [(e.action, e.actor, e.before, e.after["reason"]) for e in entries] == [
+        ("review_approve", "tech-a", None, "smear checked"),
+        ("review_reject", "tech-b", {"review": "approve", "review_id": first.id}, "clot found")]
 
 
 def test_review_refuses_non_review_results(store):
     meas = store.measurements.add(measurement(8, "PT-1", date(2026, 3, 7), 5000.0, qc=QC("fail", ("x",))))
-    with pytest.raises(ValueError, match="only QC review"):
+    with pytest.raises(NotReviewable, match="QC is fail, not review: only QC review results .* never counts"):
         store.measurements.review(meas.id, "approve", "looks fine", "tech-a")
     with pytest.raises(KeyError):
         store.measurements.review(999, "approve", "looks fine", "tech-a")

@@ -1,54 +1,63 @@
-"""``mhladr export [--sink webhook|fhir|csv|all]``: push results to the configured sinks.
+"""``mhladr export [--sink webhook|fhir|csv|all] [--rebuild]``: push results to the configured sinks.
 
-Results are queued in the outbox once per sink and idempotency key, then every due item is
-delivered; failures stay queued for the next export (nothing is lost).
+Each result is exported as numbered versions of one record (FHIR: one Observation per result,
+updated in place): a version is queued once per sink, then every due item is delivered, each
+result's versions in order; failures stay queued for the next export (nothing is lost).
+``--sink csv --rebuild`` rewrites the eCRF file from the store. Results collected after
+randomization stay out unless ``--unblinded`` (role unblinded; audited).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from typing import TYPE_CHECKING
-
-from app.common import add_unblinding, unblinded_actor
+from app.identity import add_acting
 from pipeline.sinks import SINK_NAMES
 
 if TYPE_CHECKING:
-    from pipeline.config import Settings
     from pipeline.sinks import Sink
-    from pipeline.sinks.outbox import DeliveryReport
+    from pipeline.store import Store
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("export", help="push results to the webhook / FHIR / CSV sinks")
     parser.add_argument("--sink", choices=(*SINK_NAMES, "all"), default="all")
-    add_unblinding(parser)
+    parser.add_argument("--rebuild", action="store_true",
+                        help="with --sink csv: rewrite the eCRF file from the store (every version)")
+    add_acting(parser, unblinding=True)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
 
-def _export(settings: "Settings", wanted: tuple[str, ...], selected: "dict[str, Sink]",
-            actor: str | None) -> "tuple[int, DeliveryReport]":
-    """Queue the results for the wanted sinks and deliver what is due (an unblinded export is
-    audited first)."""
-    from pipeline.sinks.outbox import deliver_outbox, enqueue_results
-    from pipeline.store import open_store
+def _export(store: "Store", wanted: tuple[str, ...], selected: "dict[str, Sink]", actor: str,
+            unblinded: bool, rebuild: bool) -> dict[str, Any]:
+    """Queue the results for the wanted sinks and deliver what is due, or rebuild the CSV (an
+    unblinded export is audited first)."""
+    from pipeline.sinks.outbox import deliver_outbox, enqueue_results, rebuild_csv
 
-    with open_store(settings) as store:
-        if actor is not None:
-            blinded = store.measurements.blinded()
-            store.audit.log_unblinded_read(actor, "unblinded_export", sorted({mm.patient_id for mm in blinded}),
-                                           {"sinks": list(wanted), "measurements": [mm.id for mm in blinded]})
-        queued = enqueue_results(store, wanted, include_blinded=actor is not None, actor=actor or "export")
-        return queued, deliver_outbox(store, store.clock(), selected, actor=actor or "export")
+    if unblinded:
+        blinded = store.measurements.blinded()
+        store.audit.log_unblinded_read(actor, "unblinded_export", sorted({mm.patient_id for mm in blinded}),
+                                       {"sinks": list(wanted), "measurements": [mm.id for mm in blinded]})
+    if rebuild:
+        rows = rebuild_csv(store, selected["csv"], store.clock(), include_blinded=unblinded, actor=actor)
+        return {"sinks": ["csv"], "rebuilt": rows}
+    queued = enqueue_results(store, wanted, include_blinded=unblinded, actor=actor)
+    report = deliver_outbox(store, store.clock(), selected, actor=actor)
+    return {"sinks": list(wanted), "queued": queued, "delivered": len(report.delivered),
+            "failed": len(report.failed), "pending": report.queued}
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from app.identity import acting
     from pipeline.config import load_settings
     from pipeline.errors import BAD_INPUT, InputError
     from pipeline.sinks.outbox import configured_sinks
+    from pipeline.store import open_store
 
-    actor = unblinded_actor(args)
+    if args.rebuild and args.sink != "csv":
+        raise InputError("--rebuild", BAD_INPUT, "--rebuild rewrites the eCRF CSV: use it with --sink csv")
     settings = load_settings()
     sinks = configured_sinks(settings)
     try:
@@ -58,12 +67,15 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             raise InputError("--sink", BAD_INPUT,
                              f"sink(s) not configured: {', '.join(missing) or 'none'} "
                              "(set MHLADR_WEBHOOK_URL, MHLADR_FHIR_DIR or MHLADR_CSV_EXPORT)")
-        queued, report = _export(settings, wanted, {name: sinks[name] for name in wanted}, actor)
+        with open_store(settings) as store:
+            who = acting(store, "export --unblinded" if args.unblinded else "export", actor=args.actor)
+            document = _export(store, wanted, {name: sinks[name] for name in wanted}, who.name, args.unblinded,
+                               args.rebuild)
     finally:
         for sink in sinks.values():
             sink.close()
-    document = {"sinks": list(wanted), "queued": queued, "delivered": len(report.delivered),
-                "failed": len(report.failed), "pending": report.queued}
-    text = (f"sinks {', '.join(wanted)}: {queued} queued, {len(report.delivered)} delivered, "
-            f"{len(report.failed)} failed, {report.queued} still pending")
+    if args.rebuild:
+        return document, f"{settings.csv_export}: rewritten with {document['rebuilt']} row(s) from the store"
+    text = (f"sinks {', '.join(wanted)}: {document['queued']} queued, {document['delivered']} delivered, "
+            f"{document['failed']} failed, {document['pending']} still pending")
     return document, text

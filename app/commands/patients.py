@@ -20,7 +20,8 @@ def register(subparsers: Any) -> None:
     imp = sub.add_parser("import", help="import a registry CSV (idempotent; bad rows reported)",
                          description="Import a registry CSV (idempotent; bad rows reported with their line).")
     imp.add_argument("csv", help="patient_id,icu_admission,sofa_24h,mechanical_ventilation,exclusion[,randomized_at]")
-    imp.add_argument("--actor", default="registry", help="who imports (audit trail)")
+    imp.add_argument("--actor", default="", help="who imports: single-user mode only (default: the login), "
+                                                 "or an admin's script")
     add_json(imp)
     imp.set_defaults(func=run_import)
 
@@ -30,9 +31,12 @@ def run_import(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.registry import import_registry
     from pipeline.store import open_store
 
+    from app.identity import acting
+
     optional_file(args.csv)
     with open_store(load_settings()) as store:
-        summary, errors = import_registry(store, args.csv, actor=args.actor)
+        who = acting(store, "patients import", actor=args.actor)
+        summary, errors = import_registry(store, args.csv, actor=who.name)
     document = {
         "file": args.csv,
         "added": list(summary.added),

@@ -9,12 +9,12 @@ calibrated this way finishes the samples that were waiting for it (``finished``)
 from __future__ import annotations
 
 import argparse
-import getpass
 import re
 from pathlib import Path
 from typing import Any
 
 from app.common import LOTS_HELP, add_json, command, lots_table, optional_file
+from app.identity import require
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                                             "rejected files to quarantine/), or its SHA-256")
     sha = target.lower() if by_hash else sha256_file(Path(target))
     settings = load_settings()
+    who = require("reprocess", actor=args.actor)
     if by_hash:                       # the lot table beside the file where the database last saw it
         from pipeline.store import open_store
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         folder = Path(target).resolve().parent
     processor = Processor(settings, registry_csv=optional_file(args.registry), lots_csv=lots_table(args.lots, folder))
     try:
-        result = processor.reprocess(sha, reason=args.reason, actor=args.actor.strip() or getpass.getuser(),
+        result = processor.reprocess(sha, reason=args.reason, actor=who.name,
                                      path=None if by_hash else target)
         finished = processor.finish_pending() if result.status == "calibrated" else []
         processor.reports(finished)

@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.common import add_json, add_unblinding, command, unblinded_actor
+from app.common import add_json, command
+from app.identity import add_acting
 
 if TYPE_CHECKING:
     from pipeline.store import FileRecord, StoredCalibration, StoredMeasurement, Store
@@ -121,7 +122,8 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     from pipeline.fcs import sha256_file
     from pipeline.store import open_store
 
-    actor = unblinded_actor(args)
+    from app.identity import acting
+
     sha256 = None
     if args.file is not None:
         if re.fullmatch(r"[0-9a-fA-F]{64}", args.file):
@@ -132,11 +134,12 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
             raise InputError(args.file, BAD_INPUT, "no such file: give the file where it is now, or its SHA-256")
     settings = load_settings()
     with open_store(settings) as store:
+        who = acting(store, "results --unblinded" if args.unblinded else "results", actor=args.actor)
         rows = listing(store, settings.home / "reports", patient=args.patient, sha256=sha256,
-                       unblinded=actor is not None)
+                       unblinded=args.unblinded)
         shown = [r for r in rows if r.get("post_randomization")]
-        if actor is not None and shown:
-            store.audit.log_unblinded_read(actor, "unblinded_results", sorted({r["patient_id"] for r in shown}),
+        if args.unblinded and shown:
+            store.audit.log_unblinded_read(who.name, "unblinded_results", sorted({r["patient_id"] for r in shown}),
                                            {"measurements": [r["measurement_id"] for r in shown]})
     what = f"for patient {args.patient}" if args.patient else f"for {args.file}" if args.file else ""
     return rows, human(rows, what)
@@ -150,10 +153,10 @@ def register(subparsers: Any) -> None:
                                  "Values and reports of samples collected after randomization are withheld.",
                      examples="mhladr results --patient PT-0042\n"
                               "mhladr results --file inbox/PT-0045_D05_HLADR.fcs --json\n"
-                              "mhladr results --patient PT-0043 --unblinded --actor unblinded_stat1")
+                              "mhladr results --patient PT-0043 --unblinded")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--patient", metavar="ID", help="only this patient's files")
     which.add_argument("--file", metavar="PATH|SHA256", help="only this file (where it is now, or its SHA-256)")
-    add_unblinding(parser)
+    add_acting(parser, unblinding=True)
     add_json(parser)
     parser.set_defaults(func=run)

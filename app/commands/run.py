@@ -18,6 +18,7 @@ from typing import Any
 
 from app.commands.screening import human as screening_table
 from app.common import add_inputs, command, folder, optional_file, prefect_server
+from app.identity import acting
 
 STATUS_ORDER = ("calibrated", "measured", "pending_calibration", "qc_fail", "rejected", "duplicate")
 RESULT_COLUMN = 65
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     registry, lots = optional_file(args.registry), optional_file(args.lots)
     settings = load_settings()
     with open_store(settings) as store:      # the results database answers before Prefect starts
+        acting(store, "run")
         workers.warm_up()          # the workers load the science while this process loads Prefect
         from flows.batch import batch_flow
         from flows.server import connected

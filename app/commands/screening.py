@@ -1,7 +1,7 @@
 """``mhladr screening``: the screening log (one status per patient) from the results database.
 
-Results collected after a patient's randomization stay out unless ``--unblinded --actor NAME``
-is given; such a read is recorded in the audit trail.
+Results collected after a patient's randomization stay out unless ``--unblinded``, which needs
+the ``unblinded`` role (any user in single-user mode); such a read is recorded in the audit trail.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from app.common import add_unblinding, parse_today, unblinded_actor
+from app.identity import add_acting
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("screening", help="show the trial screening log")
     parser.add_argument("--today", help="evaluate as of this date (YYYY-MM-DD; default: today)")
-    add_unblinding(parser)
+    add_acting(parser, unblinding=True)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
@@ -34,12 +34,14 @@ def human(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
+    from app.common import parse_today
+    from app.identity import acting
     from pipeline.config import load_settings
     from pipeline.screening import screening_rows
     from pipeline.store import open_store
 
-    actor = unblinded_actor(args)
     today = parse_today(args.today)
     with open_store(load_settings()) as store:
-        rows = screening_rows(store, today, actor)
+        who = acting(store, "screening --unblinded" if args.unblinded else "screening", actor=args.actor)
+        rows = screening_rows(store, today, who.name if args.unblinded else None)
     return rows, human(rows)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.common import LOTS_HELP, add_json, command, folder, optional_file
+from app.identity import require
 
 
 def local_timezone() -> str:
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.config import load_settings
 
     settings = load_settings()
+    require("serve")
     if args.stop_server:
         return stop(settings.home)
     from app.serving import HomeLock, already_running, bind_console, console_address

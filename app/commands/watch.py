@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.common import add_inputs, command, folder, optional_file, prefect_server
+from app.identity import acting
 
 
 def announce(document: dict, threshold: float, as_json: bool) -> None:
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
     moved: dict[str, int] = {"files": 0}
     with open_store(settings) as store:   # the database answers before Prefect starts; records the moves
+        acting(store, "watch")
         workers.warm_up()
         from flows.batch import batch_flow
         from flows.server import connected

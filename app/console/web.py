@@ -160,16 +160,17 @@ def sign_in(console: Console, name: str, password: str, address: str) -> tuple[U
     if user is None:
         console.throttle.failed(name, address)
         known = console.store.users.get(name) is not None
-        console.store.audit.log_access(name if known else "(unknown name)", "login_failed", {"address": address})
+        who = name if known else "(unknown name)"
+        console.store.audit.log_event(who, "login_failed", "session", who, {"address": address})
         return None, 0
     console.throttle.succeeded(name)
-    console.store.audit.log_access(user.name, "login", {"address": address, "role": user.role})
+    console.store.audit.log_event(user.name, "login", "session", user.name, {"address": address, "role": user.role})
     return user, 0
 
 
 def sign_out(console: Console, who: Viewer, address: str) -> None:
     console.sessions.revoke(who.session)
-    console.store.audit.log_access(who.user.name, "logout", {"address": address})
+    console.store.audit.log_event(who.user.name, "logout", "session", who.user.name, {"address": address})
 
 
 def decide(console: Console, who: Viewer, measurement_id: int, decision: str, reason: str,

@@ -4,12 +4,14 @@ self-contained file per result, written after the result is stored."""
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from pathlib import Path
 
 from calibration.result import Calibration
 from pipeline import formatting as fmt
+from pipeline.blinding import WITHHELD, withheld_reasons
 from pipeline.measurement import Measurement
-from pipeline.report.chart import to_svg
+from pipeline.report.chart import Chart, to_svg
 from pipeline.report.figure_data import SampleFigure
 from pipeline.report.figures import calibration_chart, gating_chart, stability_chart
 
@@ -51,29 +53,46 @@ def calibration_table(cal: Calibration, bead_file: str | None) -> str:
             + _row("calibration QC", cal.qc.status) + "</table>")
 
 
+def _blinded_chart(chart: Chart) -> Chart:
+    """The gates without the monocyte PE histogram (its statistic is the value, blinded)."""
+    return replace(chart, panels=tuple(p for p in chart.panels if not p.title.startswith("monocyte PE")))
+
+
 def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Path, *,
                         bead_file: str | None = None, next_step: str | None = None,
-                        gating_ml: str | None = None) -> Path:
+                        gating_ml: str | None = None, blinded: bool = False) -> Path:
     """Write the report of one measured patient tube (``gating_ml``: the file name of its gates
-    as GatingML 2.0, beside the report, to open the automatic gate in FlowJo or FlowKit)."""
+    as GatingML 2.0, beside the report, to open the automatic gate in FlowJo or FlowKit);
+    ``blinded`` (collected after the patient's randomization): the value and everything it
+    derives from are withheld (:mod:`pipeline.blinding`)."""
     qc = meas.qc
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in qc.reasons) or "<li>none</li>"
+    shown = withheld_reasons(qc.reasons) if blinded else qc.reasons
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in shown) or "<li>none</li>"
     flag = {True: "yes (below the cut-off)", False: "no", None: "no decision (QC fail)"}[
         None if qc.status == "fail" else meas.below_threshold]
-    gates = to_svg(gating_chart(figure, qc), "g") if figure is not None else "<p><em>no figure data</em></p>"
+    gating = None if figure is None else gating_chart(figure, qc)
+    if gating is not None and blinded:
+        gating = _blinded_chart(gating)
+    gates = to_svg(gating, "g") if gating is not None else "<p><em>no figure data</em></p>"
     stability = meas.gates.get("stability")
-    if stability:
+    if stability:                       # levels relative to the run's own: no value to withhold
         gates += to_svg(stability_chart(stability), "s")
+
+    def value(text: object) -> object:
+        return WITHHELD if blinded else text
+
     beads = (to_svg(calibration_chart(meas.calibration), "b") + calibration_table(meas.calibration, bead_file)
              if meas.calibration is not None else "<p><em>no calibration</em></p>")
     body = (f"<h1>mHLA-DR {html.escape(meas.patient_id or '-')} &mdash; {html.escape(Path(meas.file).name)}</h1>"
             + (f'<p class="next">{html.escape(next_step)}</p>' if next_step else "")
+            + (f'<p class="next">Values {html.escape(WITHHELD)}: this trial is blinded; the unblinded role reads '
+               "them with <code>mhladr screening --unblinded</code> (audited).</p>" if blinded else "")
             + "<h2>Result</h2><table>"
-            + _row("AB/C", fmt.abc(meas.abc)) + _row("95 % interval", fmt.interval(meas.abc_interval))
-            + _row("category", meas.category) + _row("below the cut-off", flag)
+            + _row("AB/C", value(fmt.abc(meas.abc))) + _row("95 % interval", value(fmt.interval(meas.abc_interval)))
+            + _row("category", value(meas.category)) + _row("below the cut-off", value(flag))
             + _row("ICU day", meas.icu_day) + _row("in the day 5-10 window", fmt.yes_no(meas.in_window))
             + _row("collection date", meas.collection_date) + _row("monocytes", f"{meas.monocytes:,}")
-            + _row(f"monocyte PE {meas.statistic}", fmt.number(meas.pe_statistic)) + "</table>"
+            + _row(f"monocyte PE {meas.statistic}", value(fmt.number(meas.pe_statistic))) + "</table>"
             + f'<h2>QC: <span class="{qc.status}">{qc.status}</span></h2><ul>{reasons}</ul>'
             + f"<h2>Gates</h2>{gates}"
             + (f'<p>The gates as GatingML 2.0 (FlowJo, FlowKit): <a href="{html.escape(gating_ml)}">'

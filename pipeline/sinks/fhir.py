@@ -1,6 +1,12 @@
 """FHIR R4 Observation files, validated with ``fhir.resources.R4B`` (fhir.resources 8 defaults
 to R5; R4B is the R4-compatible model set it ships).
 
+One Observation per result, updated in place: ``<result id>.json`` keeps the same ``id`` and
+``identifier`` across versions; ``meta.versionId`` counts the versions and ``status`` follows the
+result's lifecycle (preliminary -> final, cancelled when withdrawn, amended when changed after
+release; :func:`pipeline.sinks.payload.lifecycle_status`). An older version never overwrites a
+newer one.
+
 Coding: no LOINC code is known to us for mHLA-DR expressed in AB/C, so the code carries a local
 system plus ``text`` (FHIR allows text-only codes); the value uses a UCUM unit with
 annotations, ``{antibodies}/{cell}``; a value below the trial cut-off is interpreted ``L``
@@ -17,6 +23,7 @@ from fhir.resources.R4B.observation import Observation
 
 from pipeline.sinks import Sink, SinkError
 
+RESULT_IDS = "urn:mhladr:result"
 LOCAL_CODES = "urn:mhladr:code"
 PATIENT_IDS = "urn:mhladr:patient-id"
 UCUM = "http://unitsofmeasure.org"
@@ -25,15 +32,16 @@ INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpreta
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
-def observation(key: str, payload: dict[str, Any]) -> Observation:
-    """The Observation for one result payload (see :mod:`pipeline.sinks.payload`)."""
+def observation(payload: dict[str, Any]) -> Observation:
+    """The Observation for one version of a result (see :mod:`pipeline.sinks.payload`)."""
     qc = payload["qc"]
-    rejected = qc["status"] == "fail" or payload.get("review") == "reject"
-    awaiting = qc["status"] == "review" and payload.get("review") is None
+    withdrawn = payload["status"] == "cancelled"
     body: dict[str, Any] = {
         "resourceType": "Observation",
-        "identifier": [{"system": "urn:mhladr:result", "value": key}],
-        "status": "cancelled" if rejected else ("preliminary" if awaiting else "final"),
+        "id": payload["result_id"],
+        "meta": {"versionId": str(payload["version"])},
+        "identifier": [{"system": RESULT_IDS, "value": payload["result_id"]}],
+        "status": payload["status"],
         "category": [{"coding": [{"system": CATEGORY, "code": "laboratory"}]}],
         "code": {"coding": [{"system": LOCAL_CODES, "code": "mhla-dr-abc",
                              "display": "Monocyte HLA-DR (AB/C)"}],
@@ -43,7 +51,7 @@ def observation(key: str, payload: dict[str, Any]) -> Observation:
         "note": [{"text": f"QC {qc['status']}" + (f": {'; '.join(qc['reasons'])}" if qc["reasons"] else "")
                   + (f"; review {payload['review']}" if payload.get("review") else "")}],
     }
-    if rejected or payload.get("abc") is None:
+    if withdrawn or payload.get("abc") is None:
         body["dataAbsentReason"] = {"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "error"}]}
     else:
@@ -57,20 +65,33 @@ def observation(key: str, payload: dict[str, Any]) -> Observation:
     return Observation.model_validate(body)
 
 
+def stored_version(path: Path) -> int:
+    """The ``meta.versionId`` of an Observation file (0 when there is none)."""
+    if not path.is_file():
+        return 0
+    return int(json.loads(path.read_text(encoding="utf-8")).get("meta", {}).get("versionId", 0))
+
+
 class FhirSink(Sink):
     name = "fhir"
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
 
+    def path(self, result_id: str) -> Path:
+        return self.folder / f"{result_id}.json"
+
     def deliver(self, key: str, payload: dict[str, Any]) -> None:
-        """Write ``<key>.json`` atomically (rename); rewriting the same key is harmless."""
+        """Write ``<result id>.json`` atomically (rename), unless the file holds this version or
+        a newer one already (delivering a version twice is harmless)."""
         try:
-            resource = observation(key, payload)
+            resource = observation(payload)
+            target = self.path(payload["result_id"])
+            if stored_version(target) >= payload["version"]:
+                return
             self.folder.mkdir(parents=True, exist_ok=True)
-            target = self.folder / f"{key}.json"
             tmp = target.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(json.loads(resource.model_dump_json()), indent=2), encoding="utf-8")
             tmp.replace(target)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyError) as exc:
             raise SinkError(f"fhir {self.folder}: {exc}") from exc

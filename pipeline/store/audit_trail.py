@@ -1,14 +1,12 @@
-"""Reading and checking the audit trail the hub writes (see :mod:`pipeline.audit`)."""
+"""Reading and checking the audit trail the hub writes (see :mod:`pipeline.audit` and
+:mod:`pipeline.store.integrity`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sqlalchemy import select
-
 from pipeline import audit as chain
-from pipeline.store import models as m
-from pipeline.store.hub import audit_entry
+from pipeline.store import integrity
 
 if TYPE_CHECKING:
     from pipeline.store.hub import Store
@@ -22,20 +20,31 @@ class AuditTrail:
 
     def entries(self) -> list[chain.AuditEntry]:
         with self.store.read() as s:
-            return [audit_entry(r) for r in s.scalars(select(m.AuditLog).order_by(m.AuditLog.seq))]
+            return list(integrity.entries(s))
 
     def verify_chain(self) -> chain.ChainCheck:
         """Recompute the hash chain over the stored trail: detects edits, insertions, deletions."""
-        return chain.verify_chain(self.entries())
+        with self.store.read(snapshot=True) as s:
+            return chain.verify_chain(integrity.entries(s))
+
+    def verify(self, published: tuple[str, int] | None = None) -> integrity.Verification:
+        """The chain, and every stored row against its last audited digest, in one snapshot;
+        ``published``: a head (hash, seq) published earlier that the chain must still contain."""
+        with self.store.read(snapshot=True) as s:
+            return integrity.verify(s, published)
+
+    def head(self) -> str:
+        """The chain's head as ``HASH@SEQ`` (what to publish)."""
+        with self.store.read() as s:
+            return chain.head_text(integrity.last_entry(s))
 
     def log_unblinded_read(self, actor: str, action: str, patient_ids: Sequence[str], detail: dict[str, Any]) -> None:
         """Record that ``actor`` read post-randomization results (blinding is broken knowingly)."""
-        if not actor.strip():
-            raise ValueError("an unblinded read needs a named actor")
-        with self.store.write(actor) as tx:
-            tx.audit(action, "screening", ",".join(sorted(patient_ids)) or "-", None, detail)
+        self.log_event(actor, action, "screening", ",".join(sorted(patient_ids)) or "-", detail)
 
-    def log_access(self, actor: str, action: str, detail: dict[str, Any]) -> None:
-        """Record a sign-in, a refused sign-in or a sign-out (the lab console's sessions)."""
+    def log_event(self, actor: str, action: str, entity: str, entity_id: str, detail: dict[str, Any]) -> None:
+        """Record an event that writes no row (an unblinded read, acting for someone, a login)."""
+        if not actor.strip():
+            raise ValueError(f"{action} needs a named actor")
         with self.store.write(actor) as tx:
-            tx.audit(action, "session", actor, None, detail)
+            tx.audit(action, entity, entity_id, None, detail)

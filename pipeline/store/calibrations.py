@@ -137,10 +137,9 @@ class Calibrations:
             lot=key.lot or "", file_sha256=key.sha256 or "", qc_status=cal.qc.status,
             statistic=cal.statistic, record=to_record(cal), software_version=__version__,
             created=tx.now())
-        s.add(row)
-        s.flush()
-        after = {c.name: getattr(row, c.name) for c in m.Calibration.__table__.columns if c.name != "created"}
-        tx.audit("store_calibration", "calibration", row.id, None, after)
+        after = {c.name: getattr(row, c.name) for c in m.Calibration.__table__.columns
+                 if c.name not in {"id", "created"}}
+        tx.save(row, "store_calibration", "calibration", None, after)
         return stored(row)
 
     def find(self, instrument: str, serial: str, channel: str, voltage: float | None, gain: float | None,

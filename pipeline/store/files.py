@@ -54,8 +54,7 @@ def set_status(tx: "Tx", row: m.File, status: str, reasons: Sequence[str], actio
     if after == before:
         return False
     row.updated = tx.now()
-    tx.session.flush()
-    tx.audit(action, "file", row.sha256, before, after)
+    tx.save(row, action, "file", before, after, entity_id=row.sha256)
     if any(before[k] != after[k] for k in ("status", "patient_id", "collection_date")):
         tx.touch(before["patient_id"])
         tx.touch(row.patient_id)
@@ -111,9 +110,7 @@ class Files:
         now = tx.now()
         row = m.File(sha256=sha256, path=path, size=size, kind=kind, status=status, reasons=list(reasons),
                      patient_id=patient_id, collection_date=collection_date, first_seen=now, updated=now)
-        s.add(row)
-        s.flush()
-        tx.audit("record_file", "file", sha256, None, file_dict(row))
+        tx.save(row, "record_file", "file", None, file_dict(row), entity_id=sha256)
         if row.status != "duplicate":
             tx.touch(row.patient_id)
         return file_record(row)

@@ -2,8 +2,10 @@
 re-evaluates, once, the patients a transaction touched.
 
 Every write is one transaction (:meth:`Store.write`): the repositories beside this module add
-or change rows through the :class:`Tx` it yields, each change is audited in the same
-transaction (:meth:`Tx.audit`), and before the commit every patient the transaction touched
+or change rows through the :class:`Tx` it yields, only with :meth:`Tx.save`, which audits the
+change in the same transaction with the digest of the row as stored (tamper evidence,
+:mod:`pipeline.store.integrity`); :meth:`Tx.audit` alone records events that write no row
+(e.g. an unblinded read). Before the commit every patient the transaction touched
 (:meth:`Tx.touch`) gets its screening decision re-evaluated exactly once. Writers are
 serialised (SQLite ``BEGIN IMMEDIATE`` / PostgreSQL advisory lock, see ``engine``), which keeps
 the audit hash chain linear across processes.
@@ -17,11 +19,12 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from pipeline import audit as chain
 from pipeline.eligibility import Rules
+from pipeline.store import integrity
 from pipeline.store import models as m
 from pipeline.store.engine import lock_for_write, writer
 
@@ -54,18 +57,27 @@ class Tx:
     def now(self) -> datetime:
         return self.store.clock()
 
+    def save(self, row: m.Base, action: str, entity: str, before: Any, after: Any,
+             entity_id: object = None) -> None:
+        """Add or change ``row`` and audit it, with the digest of the row as the database now
+        holds it: the one way the repositories write (``entity_id`` defaults to the row's key)."""
+        self.session.add(row)
+        self.session.flush()
+        table = row.__table__
+        key = getattr(row, integrity.key_column(table))
+        self.audit(action, entity, key if entity_id is None else entity_id, before, after,
+                   row=integrity.row_ref(self.session, table, key))
+
     def audit(self, action: str, entity: str, entity_id: object, before: Any, after: Any,
-              actor: str | None = None) -> None:
-        """Append one entry to the hash-chained audit trail (see :mod:`pipeline.audit`)."""
+              actor: str | None = None, row: chain.RowRef | None = None) -> None:
+        """Append one entry to the hash-chained audit trail (see :mod:`pipeline.audit`); an event
+        that writes no row (rows are written with :meth:`save`)."""
         s = self.session
         if self._head is None:      # writers are serialised: no one else extends the chain meanwhile
-            last = s.scalars(select(m.AuditLog).order_by(m.AuditLog.seq.desc()).limit(1)).first()
-            self._head = audit_entry(last) if last is not None else None
+            self._head = integrity.last_entry(s)
         entry = chain.make_entry(self._head, self.now(), actor or self.actor, action, entity, str(entity_id),
-                                 before, after)
-        s.add(m.AuditLog(seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
-                         entity=entry.entity, entity_id=entry.entity_id, before=entry.before,
-                         after=entry.after, prev_hash=entry.prev_hash, hash=entry.hash))
+                                 before, after, row)
+        s.add(m.AuditLog(**integrity.entry_columns(entry)))
         s.flush()
         self._head = entry
 
@@ -135,13 +147,12 @@ class Store:
                 tx.evaluate_touched()
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
-        """A read-only transaction (a consistent snapshot on PostgreSQL and in WAL mode)."""
-        with Session(self.engine, expire_on_commit=False) as session:
+    def read(self, *, snapshot: bool = False) -> Iterator[Session]:
+        """A read-only transaction. ``snapshot``: every statement sees the same state (PostgreSQL
+        REPEATABLE READ; a SQLite read transaction in WAL mode always does)."""
+        engine = self.engine
+        if snapshot and engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with Session(engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
-
-
-def audit_entry(row: m.AuditLog) -> chain.AuditEntry:
-    return chain.AuditEntry(row.seq, row.at, row.actor, row.action, row.entity, row.entity_id,
-                            row.before, row.after, row.prev_hash, row.hash)

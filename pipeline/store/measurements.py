@@ -70,7 +70,31 @@ def randomizations(s: Session) -> dict[str, Any]:
 
 
 def review_record(row: m.ReviewDecision) -> ReviewRecord:
-    return ReviewRecord(row.id, row.measurement_id, row.decision, row.reason, row.actor, row.decided_at)
+    return ReviewRecord(row.id, row.measurement_id, row.decision, row.reason, row.actor, row.decided_at,
+                        row.supersedes)
+
+
+PAST = {"approve": "approved", "reject": "rejected"}
+
+
+class NotReviewable(ValueError):
+    """Only QC ``review`` results take a technician's decision."""
+
+    def __init__(self, qc_status: str) -> None:
+        self.qc_status = qc_status
+        counts = "a pass counts as it is" if qc_status == "pass" else "a fail never counts"
+        super().__init__(f"QC is {qc_status}, not review: only QC review results are approved or rejected "
+                         f"({counts})")
+
+
+class AlreadyDecided(ValueError):
+    """A second decision on a result, without superseding the first."""
+
+    def __init__(self, earlier: ReviewRecord) -> None:
+        self.earlier = earlier
+        super().__init__(f"already {PAST[earlier.decision]} by {earlier.actor} at "
+                         f"{earlier.decided_at.isoformat(timespec='seconds')} ({earlier.reason}); "
+                         "a second decision must supersede it (--supersede)")
 
 
 class Measurements:
@@ -107,9 +131,7 @@ class Measurements:
             qc_status=meas.qc.status, qc_reasons=list(meas.qc.reasons), calibration_id=calibration_id,
             gates=meas.gates, notes=list(meas.notes), analysed_at=meas.analysed_at,
             software_version=meas.software_version, created=tx.now())
-        s.add(row)
-        s.flush()
-        tx.audit("store_measurement", "measurement", row.id, None, measurement_dict(row))
+        tx.save(row, "store_measurement", "measurement", None, measurement_dict(row))
         tx.touch(row.patient_id)
         original = files.original(s, meas.sha256)        # as it loads back: the file where it is now
         return StoredMeasurement(row.id, row.created, calibration_id, None,
@@ -154,34 +176,35 @@ class Measurements:
             return rows(s, m.Measurement.qc_status == "review", LATEST_REVIEW.is_(None))
 
     # -- reviews ------------------------------------------------------------------------------
-    def review(self, measurement_id: int, decision: str, reason: str, actor: str, *,
-               supersede: bool = False, today: date | None = None) -> ReviewRecord:
+    def review(self, measurement_id: int, decision: str, reason: str, actor: str, *, supersede: bool = False,
+               today: date | None = None) -> ReviewRecord:
         """A technician's approve/reject of a QC ``review`` result; re-evaluates the patient.
-        A second decision is refused (``ValueError`` naming the earlier one) unless ``supersede``."""
+
+        A result is decided once: a second decision is refused (:class:`AlreadyDecided`) unless
+        ``supersede``, and then recorded as a new decision naming the one it replaces (both stay,
+        each with its actor and reason: ICH E6(R3), changes keep the original readable).
+        """
         if decision not in m.REVIEW_DECISIONS:
             raise ValueError(f"decision must be one of {m.REVIEW_DECISIONS}, not {decision!r}")
         if not reason.strip() or not actor.strip():
             raise ValueError("a review needs a reason and an actor")
         with self.store.write(actor, today) as tx:
             s = tx.session
-            found = s.execute(select(m.Measurement, LATEST_REVIEW).where(m.Measurement.id == measurement_id)).first()
-            if found is None:
+            meas = s.get(m.Measurement, measurement_id)
+            if meas is None:
                 raise KeyError(f"no measurement {measurement_id}")
-            meas, before = found
             if meas.qc_status != "review":
-                raise ValueError(f"measurement {measurement_id} has QC {meas.qc_status}; "
-                                 "only QC review results are reviewed")
-            if before is not None and not supersede:
-                earlier = s.scalars(select(m.ReviewDecision).where(m.ReviewDecision.measurement_id == measurement_id)
-                                    .order_by(m.ReviewDecision.id.desc()).limit(1)).one()
-                raise ValueError(f"measurement {measurement_id} was already {earlier.decision}d by {earlier.actor} "
-                                 f"at {earlier.decided_at:%Y-%m-%d %H:%M}; supersede to change the decision")
+                raise NotReviewable(meas.qc_status)
+            earlier = s.scalars(select(m.ReviewDecision).where(m.ReviewDecision.measurement_id == measurement_id)
+                                .order_by(m.ReviewDecision.id.desc()).limit(1)).first()
+            if earlier is not None and not supersede:
+                raise AlreadyDecided(review_record(earlier))
             row = m.ReviewDecision(measurement_id=measurement_id, decision=decision, reason=reason.strip(),
-                                   actor=actor, decided_at=tx.now())
-            s.add(row)
-            s.flush()
-            tx.audit(f"review_{decision}", "measurement", measurement_id,
-                     {"review": before}, {"review": decision, "reason": row.reason})
+                                   actor=actor, decided_at=tx.now(), supersedes=earlier.id if earlier else None)
+            before = None if earlier is None else {"review": earlier.decision, "review_id": earlier.id}
+            tx.save(row, f"review_{decision}", "measurement",
+                    before, {"review": decision, "reason": row.reason, "supersedes": row.supersedes},
+                    entity_id=measurement_id)
             tx.touch(meas.patient_id)
             return review_record(row)
 

@@ -177,7 +177,8 @@ class ScreeningDecision(Base):
 
 
 class ReviewDecision(Base):
-    """A technician's decision on a QC ``review`` measurement (latest = current)."""
+    """A technician's decision on a QC ``review`` measurement (latest = current); a later
+    decision names the one it ``supersedes`` (both stay)."""
 
     __tablename__ = "review_decisions"
     __table_args__ = (CheckConstraint(_in("decision", REVIEW_DECISIONS), name="decision"),)
@@ -188,18 +189,25 @@ class ReviewDecision(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(128))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    supersedes: Mapped[int | None] = mapped_column(Integer, ForeignKey("review_decisions.id"))
 
 
 class OutboxItem(Base):
-    """A result to push to one sink; kept until delivered (retried with backoff)."""
+    """One version of a result to push to one sink; kept until delivered (retried with backoff).
+    ``version`` numbers a measurement's exported versions (1, 2, ...; shared by all sinks) and
+    ``content`` is the digest of what the version says (a new content makes a new version)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("sink", "idempotency_key", name="uq_outbox_sink_key"),)
+    __table_args__ = (UniqueConstraint("sink", "idempotency_key", name="uq_outbox_sink_key"),
+                      Index("ix_outbox_measurement", "measurement_id", "version"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sink: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str] = mapped_column(String(128))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    measurement_id: Mapped[int] = mapped_column(Integer, ForeignKey("measurements.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -223,7 +231,9 @@ class User(Base):
 
 
 class AuditLog(Base):
-    """Append-only, hash-chained audit trail (see ``pipeline.audit``); triggers refuse UPDATE/DELETE."""
+    """Append-only, hash-chained audit trail (see ``pipeline.audit``); triggers refuse UPDATE/DELETE.
+    ``row_table``/``row_key``/``row_digest`` name the stored row an entry wrote and the digest of
+    its content (``pipeline.store.integrity``); empty for events that write no row."""
 
     __tablename__ = "audit_log"
 
@@ -237,3 +247,6 @@ class AuditLog(Base):
     after: Mapped[Any] = mapped_column(JSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    row_table: Mapped[str | None] = mapped_column(String(32))
+    row_key: Mapped[str | None] = mapped_column(String(128))
+    row_digest: Mapped[str | None] = mapped_column(String(64))

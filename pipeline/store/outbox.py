@@ -1,24 +1,35 @@
-"""The outbox: results queued per sink and idempotency key until delivered (transactional
-outbox pattern; delivery bookkeeping is audited like every other write)."""
+"""The outbox: numbered versions of each result, queued per sink until delivered (transactional
+outbox pattern; every row written and every delivery audited like any other write)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Sequence
 
 from sqlalchemy import func, select
 
 from pipeline import audit as chain
+from pipeline.sinks.payload import content_digest, version_key, versioned
 from pipeline.store import models as m
 from pipeline.store.records import OutboxRecord
 
 if TYPE_CHECKING:
-    from pipeline.store.hub import Store
+    from pipeline.store.hub import Store, Tx
 
 
 def outbox_record(row: m.OutboxItem) -> OutboxRecord:
     return OutboxRecord(row.id, row.sink, row.idempotency_key, dict(row.payload), row.attempts,
-                        row.next_attempt, row.delivered_at, row.last_error)
+                        row.next_attempt, row.delivered_at, row.last_error, row.measurement_id, row.version)
+
+
+@dataclass
+class _Latest:
+    """A result's newest queued version: its number, content digest and the sinks holding it."""
+
+    version: int
+    content: str
+    sinks: set[str]
 
 
 class Outbox:
@@ -27,33 +38,62 @@ class Outbox:
     def __init__(self, store: "Store") -> None:
         self.store = store
 
-    def enqueue(self, sink: str, key: str, payload: dict[str, Any], *, actor: str = "pipeline") -> bool:
-        """Queue a payload for a sink; False when this (sink, key) is already queued."""
-        return self.enqueue_many([(sink, key, payload)], actor=actor) == 1
-
-    def enqueue_many(self, items: Sequence[tuple[str, str, dict[str, Any]]], *, actor: str = "pipeline") -> int:
-        """Queue (sink, key, payload) items in one transaction, each (sink, key) once; returns
-        how many were added."""
-        if not items:
+    def enqueue_results(self, results: Sequence[tuple[int, dict[str, Any]]], sinks: Sequence[str], *,
+                        actor: str = "export") -> int:
+        """Queue each result's current content for each sink, in one transaction: a content not
+        queued before becomes the result's next version (:func:`pipeline.sinks.payload.versioned`);
+        a sink missing the newest version gets it. Returns the items added."""
+        if not results or not sinks:
             return 0
         with self.store.write(actor) as tx:
-            s = tx.session
-            keys = {key for _, key, _ in items}
-            queued = {(sink, key) for sink, key in s.execute(
-                select(m.OutboxItem.sink, m.OutboxItem.idempotency_key).where(m.OutboxItem.idempotency_key.in_(keys)))}
-            now = tx.now()
+            latest = self._latest(tx, [mid for mid, _ in results])
             added = 0
-            for sink, key, payload in items:
-                if (sink, key) in queued:
-                    continue
-                queued.add((sink, key))
-                row = m.OutboxItem(sink=sink, idempotency_key=key, payload=chain.jsonable(payload), attempts=0,
-                                   next_attempt=now, delivered_at=None, last_error=None, created=now)
-                s.add(row)
-                s.flush()
-                tx.audit("enqueue", "outbox", row.id, None, {"sink": sink, "key": key})
-                added += 1
+            for mid, content in results:
+                digest = content_digest(content)
+                known = latest.get(mid)
+                if known is not None and known.content == digest:
+                    version, missing = known.version, [s for s in sinks if s not in known.sinks]
+                    if not missing:
+                        continue
+                    payload = self._payload(tx, mid, version)
+                else:
+                    version, missing = (known.version if known else 0) + 1, list(sinks)
+                    previous = self._payload(tx, mid, known.version) if known else None
+                    payload = versioned(content, previous, version)
+                key = version_key(payload["result_id"], version)
+                for sink in missing:
+                    self._add(tx, sink, key, payload, measurement_id=mid, version=version, content=digest)
+                    added += 1
             return added
+
+    def _latest(self, tx: "Tx", measurement_ids: Sequence[int]) -> dict[int, _Latest]:
+        newest = (select(m.OutboxItem.measurement_id, func.max(m.OutboxItem.version).label("version"))
+                  .group_by(m.OutboxItem.measurement_id).subquery())
+        rows = tx.session.execute(
+            select(m.OutboxItem.measurement_id, m.OutboxItem.version, m.OutboxItem.content, m.OutboxItem.sink)
+            .join(newest, (m.OutboxItem.measurement_id == newest.c.measurement_id)
+                  & (m.OutboxItem.version == newest.c.version)))
+        wanted = set(measurement_ids)
+        latest: dict[int, _Latest] = {}
+        for mid, version, content, sink in rows:
+            if mid in wanted:
+                latest.setdefault(mid, _Latest(version, content, set())).sinks.add(sink)
+        return latest
+
+    @staticmethod
+    def _payload(tx: "Tx", measurement_id: int, version: int) -> dict[str, Any]:
+        return dict(tx.session.scalars(select(m.OutboxItem.payload).where(
+            m.OutboxItem.measurement_id == measurement_id, m.OutboxItem.version == version).limit(1)).one())
+
+    @staticmethod
+    def _add(tx: "Tx", sink: str, key: str, payload: dict[str, Any], *, measurement_id: int, version: int,
+             content: str) -> None:
+        now = tx.now()
+        row = m.OutboxItem(sink=sink, idempotency_key=key, payload=chain.jsonable(payload), attempts=0,
+                           next_attempt=now, delivered_at=None, last_error=None, created=now,
+                           measurement_id=measurement_id, version=version, content=content)
+        tx.save(row, "enqueue", "outbox", None, {"sink": sink, "key": key, "measurement_id": measurement_id,
+                                                 "version": version, "status": payload["status"]})
 
     def undelivered_count(self, sinks: Sequence[str]) -> int:
         """How many items of these sinks still wait for delivery (due or not)."""
@@ -61,11 +101,10 @@ class Outbox:
             return s.scalar(select(func.count()).select_from(m.OutboxItem).where(
                 m.OutboxItem.delivered_at.is_(None), m.OutboxItem.sink.in_(sinks))) or 0
 
-    def due(self, now: datetime, sink: str | None = None) -> list[OutboxRecord]:
-        """Undelivered items whose next attempt is due (oldest first)."""
+    def undelivered(self, sink: str | None = None) -> list[OutboxRecord]:
+        """Items waiting for delivery, due or not, in the order they were queued."""
         with self.store.read() as s:
-            query = select(m.OutboxItem).where(m.OutboxItem.delivered_at.is_(None),
-                                               m.OutboxItem.next_attempt <= now).order_by(m.OutboxItem.id)
+            query = select(m.OutboxItem).where(m.OutboxItem.delivered_at.is_(None)).order_by(m.OutboxItem.id)
             if sink is not None:
                 query = query.where(m.OutboxItem.sink == sink)
             return [outbox_record(r) for r in s.scalars(query)]
@@ -84,9 +123,8 @@ class Outbox:
                 return
             row.attempts += attempts
             row.delivered_at, row.last_error = now, None
-            tx.session.flush()
-            tx.audit("delivered", "outbox", item_id, None,
-                     {"sink": row.sink, "key": row.idempotency_key, "attempts": row.attempts})
+            tx.save(row, "delivered", "outbox", None,
+                    {"sink": row.sink, "key": row.idempotency_key, "attempts": row.attempts})
 
     def mark_failed(self, item_id: int, error: str, next_attempt: datetime, *, attempts: int = 1,
                     actor: str = "pipeline") -> None:
@@ -96,7 +134,6 @@ class Outbox:
                 return
             row.attempts += attempts
             row.last_error, row.next_attempt = error[:2000], next_attempt
-            tx.session.flush()
-            tx.audit("delivery_failed", "outbox", item_id, None,
-                     {"sink": row.sink, "key": row.idempotency_key, "attempts": row.attempts,
-                      "error": row.last_error, "next_attempt": next_attempt})
+            tx.save(row, "delivery_failed", "outbox", None,
+                    {"sink": row.sink, "key": row.idempotency_key, "attempts": row.attempts,
+                     "error": row.last_error, "next_attempt": next_attempt})

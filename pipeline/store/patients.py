@@ -68,7 +68,6 @@ class Patients:
                     continue
                 if row is None:
                     row = m.Patient(patient_id=facts.patient_id)
-                    s.add(row)
                     added.append(facts.patient_id)
                 else:
                     changed.append(facts.patient_id)
@@ -78,8 +77,7 @@ class Patients:
                 row.exclusion = facts.exclusion
                 row.randomized_at = iso(facts.randomized_at)
                 row.updated = tx.now()
-                s.flush()
-                tx.audit("upsert_patient", "patient", facts.patient_id, before, after)
+                tx.save(row, "upsert_patient", "patient", before, after)
                 tx.touch(facts.patient_id)
         return ImportSummary(tuple(added), tuple(changed), tuple(unchanged))
 

@@ -78,6 +78,7 @@ class ReviewRecord:
     reason: str
     actor: str
     decided_at: datetime
+    supersedes: int | None = None       # the earlier decision this one replaces
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ class OutboxRecord:
     next_attempt: datetime
     delivered_at: datetime | None
     last_error: str | None
+    measurement_id: int
+    version: int                   # the result's version (1, 2, ...; the same in every sink)
 
 
 @dataclass(frozen=True)

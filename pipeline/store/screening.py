@@ -62,9 +62,7 @@ def evaluate_in(tx: "Tx", patient_id: str) -> ScreeningRecord:
     row = m.ScreeningDecision(patient_id=patient_id, status=decision.status, reasons=list(decision.reasons),
                               measurement_id=decision.measurement_id, abc=decision.abc,
                               icu_day=decision.icu_day, file_sha256=decision.file, evaluated_at=tx.now())
-    s.add(row)
-    s.flush()
-    tx.audit("screening_decision", "patient", patient_id, before, after)
+    tx.save(row, "screening_decision", "patient", before, after, entity_id=patient_id)
     return _with_path(s, row)
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from pipeline.access import ROLES, User, hash_password, verify_password
+from pipeline.access import ROLES, User, hash_password, roles_for, verify_password
 from pipeline.store import models as m
 
 if TYPE_CHECKING:
@@ -37,21 +37,22 @@ class Users:
                 raise ValueError(f"user {name!r} exists already")
             now = tx.now()
             row = m.User(name=name, role=role, password_hash=digest, active=True, created=now, updated=now)
-            tx.session.add(row)
-            tx.session.flush()
-            tx.audit("add_user", "user", name, None, {"name": name, "role": role, "active": True})
+            tx.save(row, "add_user", "user", None, {"name": name, "role": role, "active": True}, entity_id=name)
             return user(row)
 
     def disable(self, name: str, *, actor: str) -> User:
-        """Switch a person off (kept for the audit trail); raises ``KeyError`` when unknown."""
+        """Switch a person off (kept for the audit trail); raises ``KeyError`` when unknown and
+        ``ValueError`` for the last active admin (no one could manage users any more)."""
         with self.store.write(actor) as tx:
             row = tx.session.scalars(select(m.User).where(m.User.name == name)).first()
             if row is None:
                 raise KeyError(name)
+            if row.active and row.role == "admin" and tx.session.scalar(
+                    select(func.count()).select_from(m.User).where(m.User.role == "admin", m.User.active)) == 1:
+                raise ValueError(f"{name} is the last active admin; register another admin first")
             if row.active:
                 row.active, row.updated = False, tx.now()
-                tx.session.flush()
-                tx.audit("disable_user", "user", name, {"active": True}, {"active": False})
+                tx.save(row, "disable_user", "user", {"active": True}, {"active": False}, entity_id=name)
             return user(row)
 
     def get(self, name: str) -> User | None:
@@ -67,6 +68,20 @@ class Users:
         """Whether anyone is registered (none: the embedded single-user mode)."""
         with self.store.read() as s:
             return bool(s.scalar(select(func.count()).select_from(m.User)))
+
+    def refusal(self, name: str, action: str) -> str | None:
+        """Why ``name`` may not take ``action`` (:data:`pipeline.access.PERMISSIONS`), e.g. "needs
+        the role technician or admin; bob is investigator"; None when allowed, and always while
+        no one is registered (single-user mode)."""
+        if not self.any():
+            return None
+        person = self.get(name)
+        needs = f"needs the role {' or '.join(roles_for(action))}"
+        if person is None:
+            return f"{needs}; {name} is not a registered user (an admin registers people with `mhladr users add`)"
+        if not person.active:
+            return f"{needs}; {name} is disabled"
+        return None if person.may(action) else f"{needs}; {name} is {person.role}"
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The active user with this name and password, else None (the same cost either way)."""

@@ -1,0 +1,107 @@
+"""``mhladr users add|list|disable``: the people who may use the system, each with one role
+(technician, investigator, unblinded, admin; see README "Records, users and roles").
+
+Passwords are read from standard input (``--password-stdin``; typed without echo on a terminal)
+and stored only as salted scrypt hashes. The first user registered must be an admin: from then
+on the command line checks roles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from pipeline.access import ROLES
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("users", help="register, list and disable the people who use the system")
+    sub = parser.add_subparsers(dest="users_command", required=True)
+    add = sub.add_parser("add", help="register a person with a role (the first one: an admin)",
+                         description="Register a person; on a terminal the password is typed without "
+                                     "echo, from a script it is the first line of standard input. Example: "
+                                     "mhladr users add ann --role admin --password-stdin")
+    add.add_argument("name", help="the person's login name (the command line acts as the operating-system login)")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--password-stdin", action="store_true", required=True,
+                     help="read the password from standard input (console login; at least 8 characters)")
+    add.set_defaults(func=run_add)
+    listing = sub.add_parser("list", help="registered people, their roles, whether active")
+    listing.set_defaults(func=run_list)
+    disable = sub.add_parser("disable", help="switch a person off (kept for the audit trail)")
+    disable.add_argument("name")
+    disable.set_defaults(func=run_disable)
+    for cmd in (add, listing, disable):
+        cmd.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _password() -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _user(u: Any) -> dict[str, Any]:
+    return {"name": u.name, "role": u.role, "active": u.active}
+
+
+def run_add(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from app.identity import acting
+    from pipeline.access import password_problem
+    from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.store import open_store
+
+    with open_store(load_settings()) as store:
+        first = not store.users.any()
+        if first and args.role != "admin":
+            raise InputError(args.name, BAD_INPUT, "the first user must be an admin (--role admin): "
+                                                   "only an admin registers the others")
+        who = acting(store, "users add")
+        password = _password()
+        problem = password_problem(password)
+        if problem:
+            raise InputError("--password-stdin", BAD_INPUT, problem)
+        try:
+            user = store.users.add(args.name, args.role, password, actor=who.name)
+        except ValueError as exc:
+            raise InputError(args.name, BAD_INPUT, str(exc)) from None
+    text = f"registered {user.name} as {user.role}"
+    if first:
+        text += "; single-user mode is over: from now on each command checks the login's role"
+    return _user(user), text
+
+
+def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
+    from app.identity import acting
+    from pipeline.config import load_settings
+    from pipeline.store import open_store
+
+    with open_store(load_settings()) as store:
+        acting(store, "users list")
+        users = [_user(u) for u in store.users.list()]
+    if not users:
+        return users, "no users registered (single-user mode)"
+    lines = [f"{'name':<20} {'role':<13} active"] + [
+        f"{u['name']:<20} {u['role']:<13} {'yes' if u['active'] else 'no'}" for u in users]
+    return users, "\n".join(lines)
+
+
+def run_disable(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from app.identity import acting
+    from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.store import open_store
+
+    with open_store(load_settings()) as store:
+        who = acting(store, "users disable")
+        try:
+            user = store.users.disable(args.name, actor=who.name)
+        except KeyError:
+            raise InputError(args.name, BAD_INPUT, "no such user") from None
+        except ValueError as exc:
+            raise InputError(args.name, BAD_INPUT, str(exc)) from None
+    return _user(user), f"disabled {user.name} ({user.role})"

@@ -1,0 +1,40 @@
+"""What a blinded reader may see of a result collected after randomization.
+
+Interferon gamma raises mHLA-DR strongly, so a post-randomization value, or anything it can be
+derived from (AB/C, its interval, category, the cut-off flag, the monocytes' PE statistic), could
+unblind the trial (EMA guideline on computerised systems and electronic data in clinical
+trials, 2023: blinded users are never shown blind-breaking data). Such values are shown only to
+the ``unblinded`` role, and each such read is audited; every other output withholds them with
+:data:`WITHHELD` and :func:`withheld_reasons`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+WITHHELD = "withheld (collected after randomization)"
+# A QC reason that states the monocytes' PE value (e.g. "monocyte PE median 812 lies outside the
+# bead range 350..6.2e+04"); its numbers go, the finding stays.
+_PE_VALUE = "monocyte PE"
+_NUMBER = re.compile(r"\s*-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?(?:\.\.-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?)?")
+
+
+def withheld_reasons(reasons: Iterable[str]) -> tuple[str, ...]:
+    """QC reasons as a blinded reader may see them: reasons that state the PE value lose their
+    numbers (and say so); the others are unchanged."""
+    return tuple(f"{_NUMBER.sub('', r).strip()} (values withheld: collected after randomization)"
+                 if _PE_VALUE in r else r for r in reasons)
+
+
+# The fields of a result document (the contract's ``analyze`` fields) that state or derive from the value.
+BLIND_BREAKING = ("abc", "abc_interval", "below_threshold", "category", "pe_statistic")
+
+
+def withheld_document(document: dict[str, Any]) -> dict[str, Any]:
+    """A result document as a blinded reader may see it: the value's fields null, the QC
+    reasons without the PE value, ``"blinded": true``."""
+    out = {**document, **{k: None for k in BLIND_BREAKING if k in document}, "blinded": True}
+    if isinstance(document.get("qc"), dict):
+        out["qc"] = {**document["qc"], "reasons": list(withheld_reasons(document["qc"].get("reasons", ())))}
+    return out
