@@ -20,6 +20,7 @@ from pydantic import Field
 from pipeline import formatting as fmt
 from pipeline.blinding import WITHHELD, withheld_reasons
 from pipeline.config import load_settings
+from pipeline.processing import redraw_sample_report
 from pipeline.store import Store, StoredMeasurement, open_store
 from pipeline.store.measurements import AlreadyDecided
 
@@ -54,7 +55,8 @@ def review_flow(measurement_id: int, timeout_hours: float = DEFAULT_TIMEOUT_HOUR
                 poll_seconds: int = 10) -> str | None:
     """Wait for a technician's decision on one QC ``review`` result and record it."""
     logger = get_run_logger()
-    with open_store(load_settings()) as store:
+    settings = load_settings()
+    with open_store(settings) as store:
         meas = store.measurements.get(measurement_id)
         if meas is None:
             raise ValueError(f"no measurement {measurement_id}")
@@ -74,5 +76,6 @@ def review_flow(measurement_id: int, timeout_hours: float = DEFAULT_TIMEOUT_HOUR
         except AlreadyDecided as taken:
             logger.info("measurement %s: %s; not recorded again", measurement_id, taken)
             return taken.earlier.decision
+        redraw_sample_report(store, settings.home / "reports", measurement_id)   # its next step is the decision
         logger.info("measurement %s: %s by %s", measurement_id, decision.decision, decision.technician)
         return decision.decision

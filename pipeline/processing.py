@@ -42,7 +42,7 @@ from pipeline.registry import RowError, import_registry
 from pipeline.report.figure_data import SampleFigure
 from pipeline.report.html import write_bead_report, write_sample_report
 from pipeline.sinks.outbox import configured_sinks, deliver_outbox, enqueue_results
-from pipeline.store import FileRecord, StoredCalibration, StoredMeasurement, open_store
+from pipeline.store import FileRecord, Store, StoredCalibration, StoredMeasurement, open_store
 from pipeline.tubes import BeadTube, Examine, Examined, PatientTube, calibrate, examine, measure_tube
 from pipeline.workers import InProcess, Workers, results
 
@@ -348,20 +348,13 @@ class Processor:
                 stored = (self.store.measurements.of_file(r.sha256) if r.kind == "sample"
                           else next(iter(self.store.calibrations.of_file(r.sha256)), None))
                 if stored is not None:
-                    jobs.append(Report(r.file, r.fields["report"], stored,
-                                       str(figure_path(self.reports_dir, r.sha256)),
-                                       self._bead_file(stored),
-                                       isinstance(stored, StoredMeasurement) and stored.id in blinded))
+                    jobs.append(report_job(self.store, self.reports_dir, r.file, stored, blinded))
         drawn = []
         for job, outcome in results(self.workers.run(draw_report, jobs)):
             if isinstance(outcome, BaseException):
                 raise outcome
             drawn.append(outcome)
         return drawn
-
-    def _bead_file(self, stored: StoredCalibration | StoredMeasurement) -> str | None:
-        cal = stored.calibration if isinstance(stored, StoredCalibration) else stored.measurement.calibration
-        return self._path_of(cal.key.sha256) if cal is not None else None
 
     # -- 6. eligibility and push ------------------------------------------------------------------
     def evaluate(self, patient_ids: Iterable[str], today: date | None = None) -> None:
@@ -452,6 +445,30 @@ class Report:
     figure: str
     bead_file: str | None
     blinded: bool = False           # collected after randomization: the report withholds the value
+
+
+def report_job(store: Store, reports_dir: Path, file: str, stored: StoredCalibration | StoredMeasurement,
+               blinded: set[int]) -> Report:
+    """What drawing the report of a stored result needs (``blinded``: ids of post-randomization
+    measurements)."""
+    if isinstance(stored, StoredCalibration):
+        cal, sha256 = stored.calibration, stored.calibration.key.sha256 or ""
+    else:
+        cal, sha256 = stored.measurement.calibration, stored.measurement.sha256
+    bead = store.files.original(cal.key.sha256) if cal is not None and cal.key.sha256 else None
+    return Report(file, str(report_path(reports_dir, file, sha256)), stored, str(figure_path(reports_dir, sha256)),
+                  bead.path if bead is not None else None,
+                  isinstance(stored, StoredMeasurement) and stored.id in blinded)
+
+
+def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -> Path | None:
+    """Draw a stored measurement's report again (e.g. after a technician's decision, so its next
+    step is current); None when the measurement is unknown."""
+    stored = store.measurements.get(measurement_id)
+    if stored is None:
+        return None
+    blinded = {measurement_id} if store.measurements.is_blinded(stored) else set()
+    return draw_report(report_job(store, reports_dir, stored.measurement.file, stored, blinded))
 
 
 def draw_report(job: Report) -> Path:

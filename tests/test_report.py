@@ -127,3 +127,24 @@ def test_cd14_dim_monocytes_are_converted_both_ways(tmp_path: Path) -> None:
     assert any(n.startswith("CD14-dim monocytes at the monocytes' scatter") and f"{shift:.1%}" in n
                for n in meas.notes)
     assert meas.abc in (pytest.approx(both["with_cd14_dim"]), pytest.approx(both["cd14_bright"]))
+
+
+def test_a_decision_redraws_the_report_with_its_next_step(tmp_path: Path, data_samples: Path, monkeypatch,
+                                                          capsys) -> None:
+    """After `mhladr review approve`, the tube's report no longer asks for a decision."""
+    from app.cli import main
+    from pipeline.processing import Processor
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MHLADR_HOME", str(home))
+    proc = Processor(load_settings(), lots_csv=data_samples / "lots.csv")
+    try:
+        proc.process(data_samples / "BEADS_2026-03-13_lotA_CALIBUR.fcs")
+        result = proc.process(data_samples / "PT-0052_D06_HLADR.fcs")
+    finally:
+        proc.close()
+    report = Path(result.fields["report"])
+    assert result.fields["qc"]["status"] == "review" and "approve or reject with" in report.read_text()
+    assert main(["review", "approve", str(result.fields["measurement_id"]), "--reason", "1,4xx monocytes, clean"]) == 0
+    capsys.readouterr()
+    assert "approve or reject with" not in report.read_text()

@@ -12,11 +12,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from app.common import add_json, command
+
 EXIT_PROBLEMS = 1
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("audit", help="verify the audit trail and every stored result against it")
+    parser = command(subparsers, "audit", summary="verify the audit trail and every stored result against it",
+                     description="`audit verify` recomputes the hash chain of the audit trail and compares every\n"
+                                 "stored row with the digest its last audit entry recorded: a row edited, deleted\n"
+                                 "or inserted behind the application is named, even with the database's triggers\n"
+                                 "dropped. It prints the chain head to publish; --head checks the chain against an\n"
+                                 "earlier published head (a rewritten chain). Exit 0: nothing changed; 1: problems.",
+                     examples="mhladr audit verify\n"
+                              "mhladr audit verify --head 3f2a...c9@1042 --json")
     sub = parser.add_subparsers(dest="audit_command", required=True)
     verify = sub.add_parser(
         "verify", help="exit 0 when nothing changed behind the application's back, 1 (with the problems) otherwise",
@@ -25,7 +34,7 @@ def register(subparsers: Any) -> None:
                     "digest its last audit entry recorded. Example: mhladr audit verify --head HASH@SEQ")
     verify.add_argument("--head", metavar="HASH@SEQ",
                         help="a chain head published earlier (printed by this command and the screening digest)")
-    verify.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(verify)
     verify.set_defaults(func=run_verify)
 
 

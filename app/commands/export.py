@@ -12,8 +12,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from app.common import add_json, command
 from app.identity import add_acting
 from pipeline.sinks import SINK_NAMES
+
+SINK_SETTINGS = {"webhook": "WEBHOOK_URL", "fhir": "FHIR_DIR", "csv": "CSV_EXPORT"}
 
 if TYPE_CHECKING:
     from pipeline.sinks import Sink
@@ -21,12 +24,21 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("export", help="push results to the webhook / FHIR / CSV sinks")
-    parser.add_argument("--sink", choices=(*SINK_NAMES, "all"), default="all")
+    parser = command(subparsers, "export", summary="push results to the webhook, FHIR and eCRF CSV sinks",
+                     description="Every stored result goes out as numbered versions of one record (FHIR: one\n"
+                                 "Observation per result, updated in place), each version delivered once per sink;\n"
+                                 "a failed delivery stays queued for the next export. Sinks are switched on by\n"
+                                 "settings: MHLADR_WEBHOOK_URL (HTTP POST), MHLADR_FHIR_DIR (Observation files),\n"
+                                 "MHLADR_CSV_EXPORT (the eCRF CSV); README.md, Settings.",
+                     examples="MHLADR_CSV_EXPORT=ecrf.csv mhladr export --sink csv\n"
+                              "mhladr export --sink csv --rebuild        # rewrite the eCRF file from the store")
+    parser.add_argument("--sink", choices=(*SINK_NAMES, "all"), default="all",
+                        help="where to push (default: all, every sink switched on by MHLADR_WEBHOOK_URL, "
+                             "MHLADR_FHIR_DIR, MHLADR_CSV_EXPORT)")
     parser.add_argument("--rebuild", action="store_true",
                         help="with --sink csv: rewrite the eCRF file from the store (every version)")
     add_acting(parser, unblinding=True)
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(parser)
     parser.set_defaults(func=run)
 
 
@@ -63,10 +75,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     try:
         wanted = tuple(sinks) if args.sink == "all" else (args.sink,)
         missing = [name for name in wanted if name not in sinks]
-        if missing or not wanted:
-            raise InputError("--sink", BAD_INPUT,
-                             f"sink(s) not configured: {', '.join(missing) or 'none'} "
-                             "(set MHLADR_WEBHOOK_URL, MHLADR_FHIR_DIR or MHLADR_CSV_EXPORT)")
+        if not wanted:
+            raise InputError("export", BAD_INPUT, "no sink is on: set MHLADR_WEBHOOK_URL (HTTP POST), MHLADR_FHIR_DIR "
+                                                  "(FHIR Observation files) or MHLADR_CSV_EXPORT (eCRF CSV) in the "
+                                                  "environment or settings.toml (README.md, Settings)")
+        if missing:
+            raise InputError("--sink", BAD_INPUT, f"sink {missing[0]} is off: set MHLADR_{SINK_SETTINGS[missing[0]]}")
         with open_store(settings) as store:
             who = acting(store, "export --unblinded" if args.unblinded else "export", actor=args.actor)
             document = _export(store, wanted, {name: sinks[name] for name in wanted}, who.name, args.unblinded,

@@ -12,13 +12,21 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from app.common import add_json, command
 from app.identity import add_acting
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("review", help="review QC 'review' results")
+    parser = command(subparsers, "review", summary="a technician's decision on results QC held for review",
+                     description="A result with QC review counts for screening only once approved. `review list`\n"
+                                 "shows what waits (with the file and its report); approve or reject needs a\n"
+                                 "reason, kept in the audit trail with who decided. A result is decided once: a\n"
+                                 "second decision is refused, naming the first, unless --supersede (both stay).",
+                     examples="mhladr review list\n"
+                              "mhladr review approve 12 --reason 'smear checked: monocytes clearly apart'\n"
+                              "mhladr review reject 12 --reason 'clot in the tube' --supersede")
     sub = parser.add_subparsers(dest="review_command", required=True)
     listing = sub.add_parser("list", help="results waiting for a technician")
-    listing.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(listing)
     listing.set_defaults(func=run_list)
     for decision in ("approve", "reject"):
         cmd = sub.add_parser(decision, help=f"{decision} a QC review result",
@@ -29,7 +37,7 @@ def register(subparsers: Any) -> None:
         cmd.add_argument("--supersede", action="store_true",
                          help="replace an earlier decision on this result (both stay in the record)")
         add_acting(cmd)
-        cmd.add_argument("--json", action="store_true", help="print one JSON document")
+        add_json(cmd)
         cmd.set_defaults(func=run_decision, decision=decision)
 
 
@@ -80,11 +88,13 @@ def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from app.identity import acting
     from pipeline.config import load_settings
     from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.processing import redraw_sample_report
     from pipeline.store import open_store
     from pipeline.store.measurements import PAST
 
     where = f"measurement {args.id}"
-    with open_store(load_settings()) as store:
+    settings = load_settings()
+    with open_store(settings) as store:
         who = acting(store, f"review {args.decision}", actor=args.actor)
         try:
             review = store.measurements.review(args.id, args.decision, args.reason, who.name,
@@ -95,6 +105,7 @@ def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             raise InputError(where, BAD_INPUT, str(exc)) from None
         meas = store.measurements.get(args.id)
         screening = store.screening.history(meas.patient_id)[-1] if meas else None
+        redraw_sample_report(store, settings.home / "reports", args.id)     # its next step is the decision now
     document = {"measurement_id": review.measurement_id, "decision": review.decision,
                 "reason": review.reason, "actor": review.actor,
                 "decided_at": review.decided_at.isoformat(), "supersedes": review.supersedes,

@@ -9,14 +9,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from app.common import add_json, command
 from app.identity import add_acting
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("screening", help="show the trial screening log")
+    parser = command(subparsers, "screening", summary="the trial's screening log: one status per patient",
+                     description="Every patient re-evaluated for today (or --today): eligible (awaiting consent),\n"
+                                 "not_eligible or pending, with one reason per criterion (SOFA, ventilation,\n"
+                                 "exclusions, a decisive mHLA-DR < 8,000 AB/C on ICU day 5-10). Values collected\n"
+                                 "after a patient's randomization are withheld unless --unblinded (role unblinded;\n"
+                                 "each read audited).",
+                     examples="mhladr screening\n"
+                              "mhladr screening --today 2026-03-20 --json")
     parser.add_argument("--today", help="evaluate as of this date (YYYY-MM-DD; default: today)")
     add_acting(parser, unblinding=True)
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(parser)
     parser.set_defaults(func=run)
 
 

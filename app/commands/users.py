@@ -12,11 +12,20 @@ import argparse
 import sys
 from typing import Any
 
+from app.common import add_json, command
 from pipeline.access import ROLES
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("users", help="register, list and disable the people who use the system")
+    parser = command(subparsers, "users", summary="register, list and disable the people who use the system",
+                     description="Each person has a login name (the command line acts as the operating-system\n"
+                                 "login) and one role: technician, investigator, unblinded or admin (README.md,\n"
+                                 "Records, users and roles). Passwords (for the lab console) are kept only as\n"
+                                 "salted scrypt hashes. The first person registered must be an admin; until then\n"
+                                 "the command line runs in single-user mode.",
+                     examples="echo 'a long passphrase' | mhladr users add ann --role admin --password-stdin\n"
+                              "mhladr users list\n"
+                              "mhladr users disable tom")
     sub = parser.add_subparsers(dest="users_command", required=True)
     add = sub.add_parser("add", help="register a person with a role (the first one: an admin)",
                          description="Register a person; on a terminal the password is typed without "
@@ -33,7 +42,7 @@ def register(subparsers: Any) -> None:
     disable.add_argument("name")
     disable.set_defaults(func=run_disable)
     for cmd in (add, listing, disable):
-        cmd.add_argument("--json", action="store_true", help="print one JSON document")
+        add_json(cmd)
 
 
 def _password() -> str:
