@@ -26,9 +26,13 @@ from tests.prefect_harness import REPO, cli_env
 PASSWORD = "serve-test-pass"
 
 
+SERVE_USER = "serve-tech"
+
+
 def serve_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"MHLADR_HOME": str(home), "MHLADR_CONSOLE_PORT": "0", "DO_NOT_TRACK": "1",
+                "LOGNAME": SERVE_USER,  # the login acts (app.identity): a registered technician
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
     env.update(extra)
     return env
@@ -84,8 +88,8 @@ def served(prefect_server, prefect_home: Path, tmp_path_factory: pytest.TempPath
     from pipeline.store import open_store
 
     with open_store(load_settings(env={"MHLADR_HOME": str(prefect_home)})) as store:
-        if store.users.get("serve-tech") is None:
-            store.users.add("serve-tech", "technician", PASSWORD, actor="test-setup")
+        if store.users.get(SERVE_USER) is None:
+            store.users.add(SERVE_USER, "technician", PASSWORD, actor="test-setup")
     running = start(prefect_home, serve_env(prefect_home), tmp_path_factory.mktemp("serve-logs"))
     try:
         yield running
