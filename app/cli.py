@@ -19,6 +19,7 @@ database, orchestrator or plotting library).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -164,5 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
+def entry() -> None:
+    """The ``mhladr`` console script: :func:`main`, then exit without a last collection of every
+    object (the operating system frees the process; ~0.45 s of each ``mhladr run``). Commits,
+    log flushes and other exit handlers still run."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -1,6 +1,6 @@
 """Benchmarks of a batch through Prefect and of ``watch`` (a script, not a test).
 
-1. ``mhladr run`` on a folder of ~40 tubes (8 bead tubes, 27 patient tubes, 2 broken files) with
+1. ``mhladr run`` on a folder of 40 files (8 bead tubes, 30 patient tubes, 2 broken files) with
    the Prefect server already up and an empty results database, against the one-process flowkit
    loop of ``baselines.py loop`` over the folder's patient tubes (load, compensate, fixed
    polygon, median), whole processes side by side (``timing``). Target: ratio <= 1.0.

@@ -41,14 +41,15 @@ def run_once(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[fl
 
 def compare(ours: Sequence[str], baseline: Sequence[str], repeat: int, env: dict[str, str] | None = None,
             before_each: Callable[[], None] | None = None) -> tuple[Timing, Timing]:
-    """Alternate ``ours`` and ``baseline`` ``repeat`` times; their timings."""
+    """Alternate ``ours`` and ``baseline`` ``repeat`` times (``before_each`` before every run);
+    their timings."""
     mine: list[tuple[float, float]] = []
     theirs: list[tuple[float, float]] = []
     for _ in range(repeat):
-        if before_each:
-            before_each()
-        mine.append(run_once(ours, env))
-        theirs.append(run_once(baseline, env))
+        for runs, argv in ((mine, ours), (theirs, baseline)):
+            if before_each:
+                before_each()
+            runs.append(run_once(argv, env))
 
     def timing(runs: list[tuple[float, float]]) -> Timing:
         return Timing(statistics.median(w for w, _ in runs), min(w for w, _ in runs), max(p for _, p in runs))

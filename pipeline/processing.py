@@ -2,15 +2,15 @@
 
 Data flow (DESIGN.md, Architecture), each file hashed once and decoded once:
 
-1. :meth:`Processor.intake` -- SHA-256 and HEADER/TEXT of every file (workers): content seen
+1. :meth:`Processor.intake` -- SHA-256 and HEADER/TEXT of every file (threads): content seen
    before keeps its earlier result (or is recorded as a duplicate); a file that cannot be read is
    ``rejected``; TEXT says bead tube or patient tube.
-2. :meth:`Processor.calibrate` -- bead tubes decoded and fitted (workers); each calibration is
-   stored with its file's status in one transaction.
+2. :meth:`Processor.calibrate` -- bead tubes decoded and fitted (workers); each group of fitted
+   tubes is stored with their files' statuses in one transaction.
 3. :meth:`Processor.measure` -- each patient tube gets the calibration of the same cytometer,
    PE channel, voltage, gain, scale and day (or waits as ``pending_calibration``), is decoded,
-   gated and converted (workers); the measurement, the file's status and the patient's
-   re-evaluation are one transaction.
+   gated and converted (workers); the measurements the workers have finished meanwhile, their
+   files' statuses and their patients' re-evaluations are one transaction.
 4. :meth:`Processor.finish_pending` -- samples of earlier batches whose beads have arrived.
 5. :meth:`Processor.reports` -- HTML reports of what was stored, drawn after storing (workers).
 6. :meth:`Processor.push` -- the outbox to the configured sinks.
@@ -33,18 +33,21 @@ from pipeline.bead_calibration import calibration_document
 from pipeline.blinding import withheld_document, withheld_reasons
 from pipeline.channel_scale import channel_scale
 from pipeline.config import Settings
+from pipeline.eligibility import is_blinded
 from pipeline import next_steps
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
 from pipeline.fcs import sha256_file
 from pipeline.lots import Lot, find_lot, no_table, read_lots
 from pipeline.measurement import Measurement, measurement_document, require_panel
 from pipeline.registry import RowError, import_registry
-from pipeline.report.figure_data import SampleFigure
-from pipeline.report.html import write_bead_report, write_sample_report
 from pipeline.sinks.outbox import configured_sinks, deliver_outbox, enqueue_results
 from pipeline.store import FileRecord, Store, StoredCalibration, StoredMeasurement, open_store
-from pipeline.tubes import BeadTube, Examine, Examined, PatientTube, calibrate, examine, measure_tube
-from pipeline.workers import InProcess, Workers, results
+from pipeline.store.files import settled
+from pipeline.tubes import (BeadTube, Examine, Examined, PatientTube, ReportJob, calibrate, draw_report, examine,
+                            measure_tube)
+from pipeline.workers import InProcess, Workers, in_threads, results
+
+Stored = StoredCalibration | StoredMeasurement
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class Processor:
         if registry_csv:
             _, self.registry_errors = import_registry(self.store, registry_csv, actor="registry")
         self.reports_dir = settings.home / "reports"
+        self._stored: dict[str, Stored] = {}       # sha256 -> what this processor just stored, for its report
 
     def close(self) -> None:
         self.store.close()
@@ -120,7 +124,8 @@ class Processor:
         """Hash and read the HEADER/TEXT of every file (name order; the first of identical
         contents wins) and sort them: earlier results, duplicates, rejections, beads, samples."""
         order = sorted((Path(p).resolve() for p in paths), key=lambda p: (p.name, str(p)))
-        examined = dict(results(self.workers.run(examine, [Examine(str(p), self.settings) for p in order])))
+        self._stored.clear()
+        examined = dict(in_threads(examine, [Examine(str(p), self.settings) for p in order]))
         found = [self._examined(job, outcome) for job, outcome in examined.items()]
         by_path = {Path(e.path): e for e in found}
         known = self.store.files.originals([e.sha256 for e in found])
@@ -202,8 +207,8 @@ class Processor:
                 jobs.append(BeadTube(e, self._lot(e.header), self.settings))  # type: ignore[arg-type]
             except InputError as err:
                 out[Path(e.path)] = self.reject(e, err, actor=actor, note=note)
-        for job, outcome in results(self.workers.run(calibrate, jobs)):
-            out[Path(job.tube.path)] = self._stored_beads(job.tube, outcome, actor=actor, note=note)
+        for group in self.workers.run_groups(calibrate, jobs):
+            out.update(self._stored_beads([(job.tube, outcome) for job, outcome in group], actor=actor, note=note))
         return out
 
     def _lot(self, header: Header) -> Lot:
@@ -217,15 +222,33 @@ class Processor:
         except InputError as err:
             raise InputError(header.path, BAD_LOT, f"{err.message} in {self.lots_path}") from None
 
-    def _stored_beads(self, e: Examined, outcome: Calibration | BaseException, *,
-                      actor: str = "pipeline", note: str | None = None) -> FileResult:
-        if isinstance(outcome, InputError):
-            return self.reject(e, outcome, actor=actor, note=note)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        stored = self.store.calibrations.add(outcome, path=e.path, size=e.size, actor=actor, note=note)
-        rec = self.store.files.original(e.sha256)
-        return self._bead_result(e.path, stored, rec.status, rec.reasons)  # type: ignore[union-attr]
+    def _stored_beads(self, group: list[tuple[Examined, Calibration | BaseException]], *, actor: str,
+                      note: str | None) -> dict[Path, FileResult]:
+        """Store a group of fitted bead tubes in one transaction (rejections each in their own)."""
+        out, fitted, failure = self._settle_errors(group, actor, note)
+        stored = self.store.calibrations.add_many([(cal, e.path, e.size) for e, cal in fitted], actor=actor, note=note)
+        for (e, _), cal in zip(fitted, stored):
+            self._stored[e.sha256] = cal
+            out[Path(e.path)] = self._bead_result(e.path, cal, *settled("beads", cal.calibration.qc, note))
+        if failure is not None:
+            raise failure
+        return out
+
+    def _settle_errors(self, group: list[tuple[Examined, Any]], actor: str, note: str | None
+                       ) -> tuple[dict[Path, FileResult], list[tuple[Examined, Any]], BaseException | None]:
+        """Split a group of worker outcomes: input errors are rejected here, results returned to
+        store, and the first unexpected exception (a bug) returned to raise once the rest is stored."""
+        out: dict[Path, FileResult] = {}
+        kept: list[tuple[Examined, Any]] = []
+        failure: BaseException | None = None
+        for e, outcome in group:
+            if isinstance(outcome, InputError):
+                out[Path(e.path)] = self.reject(e, outcome, actor=actor, note=note)
+            elif isinstance(outcome, BaseException):
+                failure = failure or outcome
+            else:
+                kept.append((e, outcome))
+        return out, kept, failure
 
     def _bead_result(self, file: str, stored: StoredCalibration, status: str, reasons: tuple[str, ...]) -> FileResult:
         document = calibration_document(stored.calibration, file)
@@ -240,10 +263,11 @@ class Processor:
         """Measure every patient tube whose calibration exists; the others wait for their beads."""
         out: dict[Path, FileResult] = {}
         jobs: list[PatientTube] = []
+        calibrations: dict[tuple, StoredCalibration | None] = {}
         for e in samples:
             header = e.header
             assert header is not None
-            stored = self._calibration_for(header)
+            stored = self._calibration_for(header, calibrations)
             if stored is None:
                 out[Path(e.path)] = self._pending(e, actor)
                 continue
@@ -251,14 +275,22 @@ class Processor:
             jobs.append(PatientTube(e, stored.calibration, stored.id, patient.icu_admission if patient else None,
                                     self.settings, str(figure_path(self.reports_dir, e.sha256)),
                                     str(gating_ml_path(self.reports_dir, e.path, e.sha256))))
-        for job, outcome in results(self.workers.run(measure_tube, jobs)):
-            out[Path(job.tube.path)] = self._stored_sample(job, outcome, actor, note)
+        bead_paths = self._paths_of(job.calibration.key.sha256 or "" for job in jobs)
+        for group in self.workers.run_groups(measure_tube, jobs):
+            out.update(self._stored_samples(group, bead_paths, actor, note))
         return out
 
-    def _calibration_for(self, header: Header) -> StoredCalibration | None:
+    def _calibration_for(self, header: Header, known: dict[tuple, StoredCalibration | None] | None = None
+                         ) -> StoredCalibration | None:
+        """The calibration a patient tube is converted with (``known``: what this stage found
+        already, by setting)."""
         pe = header.channel(header.roles.pe)  # type: ignore[arg-type]
-        return self.store.calibrations.find(header.instrument or "", header.serial or "", pe.name, pe.voltage,
-                                            pe.gain, self._pairing_day(header), channel_scale(header, pe.name))
+        setting = (header.instrument or "", header.serial or "", pe.name, pe.voltage, pe.gain,
+                   self._pairing_day(header), channel_scale(header, pe.name))
+        known = {} if known is None else known
+        if setting not in known:
+            known[setting] = self.store.calibrations.find(*setting)
+        return known[setting]
 
     @staticmethod
     def _pairing_day(header: Header) -> date:
@@ -288,34 +320,47 @@ class Processor:
                     f"beads that day were acquired at {have}")
         return f"no bead calibration of {where} {pe.name} on {day.isoformat()} yet"
 
-    def _stored_sample(self, job: PatientTube, outcome: Measurement | BaseException, actor: str,
-                       note: str | None) -> FileResult:
-        e = job.tube
-        if isinstance(outcome, InputError):
-            return self.reject(e, outcome, actor=actor, note=note)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        stored = self.store.measurements.add(outcome, job.calibration_id, size=e.size, actor=actor, note=note)
-        rec = self.store.files.original(e.sha256)
-        return self._sample_result(stored, rec.status, rec.reasons)  # type: ignore[union-attr]
+    def _stored_samples(self, group: list[tuple[PatientTube, Measurement | BaseException]],
+                        bead_paths: dict[str, str], actor: str, note: str | None) -> dict[Path, FileResult]:
+        """Store a group of measured patient tubes in one transaction (each touched patient
+        re-evaluated once; rejections each in their own)."""
+        ids = {job.tube.sha256: job.calibration_id for job, _ in group}
+        out, measured, failure = self._settle_errors([(job.tube, outcome) for job, outcome in group], actor, note)
+        stored = self.store.measurements.add_many([(meas, ids[e.sha256], e.size) for e, meas in measured],
+                                                  actor=actor, note=note)
+        randomized = {pid: self.store.patients.get(pid) for pid in {mm.patient_id for mm in stored}}
+        for mm in stored:
+            self._stored[mm.measurement.sha256] = mm
+            patient = randomized[mm.patient_id]
+            blinded = patient is not None and is_blinded(mm.collection_date, patient.randomized_at)
+            out[Path(mm.measurement.file)] = self._sample_result(
+                mm, *settled("sample", mm.measurement.qc, note), bead_path=bead_paths.get(bead_sha256(mm)),
+                blinded=blinded)
+        if failure is not None:
+            raise failure
+        return out
 
-    def _sample_result(self, stored: StoredMeasurement, status: str, reasons: tuple[str, ...]) -> FileResult:
+    def _sample_result(self, stored: StoredMeasurement, status: str, reasons: tuple[str, ...], *,
+                       bead_path: str | None, blinded: bool) -> FileResult:
+        """A stored measurement as ``mhladr run`` shows it (``blinded``: collected after its
+        patient's randomization, the value is withheld)."""
         meas = stored.measurement
         cal = stored.measurement.calibration
-        calibration = {"id": stored.calibration_id, **(calibration_document(cal, self._path_of(cal.key.sha256))
+        calibration = {"id": stored.calibration_id, **(calibration_document(cal, bead_path)
                                                       if cal is not None else {})}
         fields = measurement_document(meas, calibration)
         fields.update(measurement_id=stored.id, review=stored.review,
                       report=str(report_path(self.reports_dir, meas.file, meas.sha256)))
         step = next_steps.after_measurement(stored.id, meas.qc.status, stored.review)
         reasons = reasons + ((f"next: {step}",) if step else ())
-        if self.store.measurements.is_blinded(stored):       # collected after randomization: no value shown
+        if blinded:
             fields, reasons = withheld_document(fields), withheld_reasons(reasons)
         return FileResult(meas.file, meas.sha256, "sample", status, reasons, meas.patient_id, fields)
 
-    def _path_of(self, sha256: str | None) -> str | None:
-        rec = self.store.files.original(sha256) if sha256 else None
-        return rec.path if rec is not None else None
+    def _paths_of(self, sha256s: Iterable[str]) -> dict[str, str]:
+        """Where these contents' files are now (one query), by SHA-256."""
+        wanted = [sha for sha in set(sha256s) if sha]
+        return {sha: rec.path for sha, rec in self.store.files.originals(wanted).items()} if wanted else {}
 
     # -- 4. samples of earlier batches ----------------------------------------------------------
     def finish_pending(self, exclude: frozenset[str] = frozenset()) -> list[FileResult]:
@@ -326,7 +371,7 @@ class Processor:
                    if rec.sha256 not in exclude and Path(rec.path).is_file()]  # moved: the watcher finishes it
         ready: list[Examined] = []
         done: list[FileResult] = []
-        for job, outcome in results(self.workers.run(examine, [Examine(r.path, self.settings) for r in waiting])):
+        for job, outcome in in_threads(examine, [Examine(r.path, self.settings) for r in waiting]):
             rec = next(r for r in waiting if r.path == job.path)
             e = self._examined(job, outcome)
             if e.sha256 != rec.sha256:
@@ -341,14 +386,17 @@ class Processor:
     # -- 5. reports ---------------------------------------------------------------------------
     def reports(self, done: Iterable[FileResult]) -> list[Path]:
         """Draw the HTML report of every stored result among ``done`` (workers)."""
-        jobs = []
-        blinded = {mm.id for mm in self.store.measurements.blinded()}
+        found: list[tuple[FileResult, Stored]] = []
         for r in done:
             if r.status in ("calibrated", "measured", "qc_fail") and r.fields.get("report"):
-                stored = (self.store.measurements.of_file(r.sha256) if r.kind == "sample"
-                          else next(iter(self.store.calibrations.of_file(r.sha256)), None))
+                stored = self._stored.pop(r.sha256, None) or (
+                    self.store.measurements.of_file(r.sha256) if r.kind == "sample"
+                    else next(iter(self.store.calibrations.of_file(r.sha256)), None))
                 if stored is not None:
-                    jobs.append(report_job(self.store, self.reports_dir, r.file, stored, blinded))
+                    found.append((r, stored))
+        blinded = {mm.id for mm in self.store.measurements.blinded()} if found else set()
+        bead_paths = self._paths_of(bead_sha256(stored) for _, stored in found)
+        jobs = [report_job(self.reports_dir, r.file, stored, blinded, bead_paths) for r, stored in found]
         drawn = []
         for job, outcome in results(self.workers.run(draw_report, jobs)):
             if isinstance(outcome, BaseException):
@@ -431,34 +479,31 @@ class Processor:
         if rec.kind == "sample" and rec.status in ("measured", "qc_fail"):
             meas = self.store.measurements.of_file(rec.sha256)
             if meas is not None:
-                return self._sample_result(meas, rec.status, rec.reasons)
+                bead = bead_sha256(meas)
+                return self._sample_result(meas, rec.status, rec.reasons, bead_path=self._paths_of([bead]).get(bead),
+                                           blinded=self.store.measurements.is_blinded(meas))
         return FileResult(rec.path, rec.sha256, rec.kind, rec.status, rec.reasons, rec.patient_id, {})
 
 
-@dataclass(frozen=True, eq=False)
-class Report:
-    """A report to draw: the file, where the report goes, the stored result, its figure data."""
-
-    file: str
-    path: str
-    stored: StoredCalibration | StoredMeasurement
-    figure: str
-    bead_file: str | None
-    blinded: bool = False           # collected after randomization: the report withholds the value
+def bead_sha256(stored: Stored) -> str:
+    """The SHA-256 of the bead file a stored result is (beads) or was converted with (a patient
+    tube); "" when unknown."""
+    cal = stored.calibration if isinstance(stored, StoredCalibration) else stored.measurement.calibration
+    return (cal.key.sha256 or "") if cal is not None else ""
 
 
-def report_job(store: Store, reports_dir: Path, file: str, stored: StoredCalibration | StoredMeasurement,
-               blinded: set[int]) -> Report:
-    """What drawing the report of a stored result needs (``blinded``: ids of post-randomization
-    measurements)."""
+def report_job(reports_dir: Path, file: str, stored: Stored, blinded: set[int],
+               bead_paths: dict[str, str]) -> ReportJob:
+    """What drawing the report of a stored result needs, as plain data for a worker (``blinded``:
+    ids of post-randomization measurements; ``bead_paths``: where the bead files are now, by SHA-256)."""
     if isinstance(stored, StoredCalibration):
-        cal, sha256 = stored.calibration, stored.calibration.key.sha256 or ""
-    else:
-        cal, sha256 = stored.measurement.calibration, stored.measurement.sha256
-    bead = store.files.original(cal.key.sha256) if cal is not None and cal.key.sha256 else None
-    return Report(file, str(report_path(reports_dir, file, sha256)), stored, str(figure_path(reports_dir, sha256)),
-                  bead.path if bead is not None else None,
-                  isinstance(stored, StoredMeasurement) and stored.id in blinded)
+        sha256 = bead_sha256(stored)
+        return ReportJob(file, str(report_path(reports_dir, file, sha256)), stored.calibration,
+                         str(figure_path(reports_dir, sha256)))
+    meas = stored.measurement
+    return ReportJob(file, str(report_path(reports_dir, file, meas.sha256)), meas,
+                     str(figure_path(reports_dir, meas.sha256)), bead_paths.get(bead_sha256(stored)),
+                     next_steps.after_measurement(stored.id, meas.qc.status, stored.review), stored.id in blinded)
 
 
 def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -> Path | None:
@@ -468,17 +513,6 @@ def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -
     if stored is None:
         return None
     blinded = {measurement_id} if store.measurements.is_blinded(stored) else set()
-    return draw_report(report_job(store, reports_dir, stored.measurement.file, stored, blinded))
-
-
-def draw_report(job: Report) -> Path:
-    """Write the HTML report of one stored result (runs in a worker)."""
-    if isinstance(job.stored, StoredCalibration):
-        return write_bead_report(job.stored.calibration, job.file, Path(job.path))
-    figure = SampleFigure.load(Path(job.figure)) if Path(job.figure).is_file() else None
-    meas = job.stored.measurement
-    gates = Path(job.path).with_suffix(".gating.xml")
-    return write_sample_report(meas, figure, Path(job.path), bead_file=job.bead_file,
-                               next_step=next_steps.after_measurement(job.stored.id, meas.qc.status, job.stored.review),
-                               gating_ml=gates.name if gates.is_file() else None, blinded=job.blinded)
-
+    bead = store.files.original(bead_sha256(stored)) if bead_sha256(stored) else None
+    bead_paths = {bead.sha256: bead.path} if bead is not None else {}
+    return draw_report(report_job(reports_dir, stored.measurement.file, stored, blinded, bead_paths))

@@ -24,6 +24,7 @@ from pipeline.fcs import decode, read_header, sha256_file
 from pipeline.lots import Lot
 from pipeline.measurement import Measurement, measure
 from pipeline.report.figure_data import SampleFigure
+from pipeline.report.html import write_bead_report, write_sample_report
 
 if TYPE_CHECKING:
     from gating.result import MonocyteGateResult
@@ -66,6 +67,20 @@ class PatientTube:
     gating_ml: str              # where the tube's gates go as GatingML 2.0
 
 
+@dataclass(frozen=True, eq=False)
+class ReportJob:
+    """A stored result's report to draw: the file, where the report goes, the result (a bead
+    calibration or a patient measurement), its figure data and what the report says around it."""
+
+    file: str
+    path: str
+    result: Calibration | Measurement
+    figure: str
+    bead_file: str | None = None
+    next_step: str | None = None
+    blinded: bool = False           # collected after randomization: the report withholds the value
+
+
 def examine(job: Examine) -> Examined:
     """Hash the file (once) and read its HEADER and TEXT (no event decoded)."""
     path = Path(job.path)
@@ -91,6 +106,16 @@ def measure_tube(job: PatientTube) -> Measurement:
     SampleFigure.of(acq, gating, measurement.pe_statistic, measurement.statistic).save(Path(job.figure))
     write_gates(gating, acq, Path(job.gating_ml))
     return measurement
+
+
+def draw_report(job: ReportJob) -> Path:
+    """Write the HTML report of one stored result (its GatingML beside, when there is one)."""
+    if isinstance(job.result, Calibration):
+        return write_bead_report(job.result, job.file, Path(job.path))
+    figure = SampleFigure.load(Path(job.figure)) if Path(job.figure).is_file() else None
+    gates = Path(job.path).with_suffix(".gating.xml")
+    return write_sample_report(job.result, figure, Path(job.path), bead_file=job.bead_file, next_step=job.next_step,
+                               gating_ml=gates.name if gates.is_file() else None, blinded=job.blinded)
 
 
 def write_gates(gating: "MonocyteGateResult", acq: "Acquisition", path: Path) -> Path | None:

@@ -122,10 +122,24 @@ def _count_files(home: Path) -> int:
         store.close()
 
 
+def copies_inbox(data_samples: Path, folder: Path, copies: int) -> tuple[str, ...]:
+    """Every bead tube of data_samples once and each patient tube ``copies`` times (only $FIL
+    differs, so each copy is new content): a batch long enough to be stopped halfway."""
+    from data_samples.generate import fcs_bytes
+    from data_samples.sample_set import build_tubes
+    folder.mkdir(parents=True)
+    for tube in build_tubes():
+        for copy in range(1 if tube.kind == "beads" else copies):
+            name = tube.filename if copy == 0 else tube.filename.replace(".fcs", f"_r{copy}.fcs")
+            (folder / name).write_bytes(fcs_bytes(tube, name))
+    shutil.copy(data_samples / "lots.csv", folder / "lots.csv")
+    return tuple(sorted(p.name for p in folder.glob("*.fcs")))
+
+
 def test_batch_killed_halfway_then_rerun_processes_every_file_once(prefect_server, data_samples: Path,
                                                                    tmp_path: Path) -> None:
-    names = tuple(sorted(p.name for p in data_samples.glob("*.fcs")))
-    inbox = make_inbox(data_samples, tmp_path / "inbox", names)
+    inbox = tmp_path / "inbox"
+    names = copies_inbox(data_samples, inbox, copies=6)
     home = tmp_path / "home"
     env = cli_env(prefect_server.url, home)
     args = [sys.executable, "-m", "app.cli", "run", str(inbox), "--registry",

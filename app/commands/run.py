@@ -83,15 +83,16 @@ def human(document: dict[str, Any], threshold: float, inbox: Path) -> str:
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline import workers
-    from pipeline.config import load_settings
-    from pipeline.store import open_store
 
     inbox = folder(args.inbox).resolve()
     registry, lots = optional_file(args.registry), optional_file(args.lots)
+    workers.warm_up()              # the workers load the science while this process loads the rest
+    from pipeline.config import load_settings
+    from pipeline.store import open_store
+
     settings = load_settings()
     with open_store(settings) as store:      # the results database answers before Prefect starts
         acting(store, "run")
-        workers.warm_up()          # the workers load the science while this process loads Prefect
         from flows.batch import batch_flow
         from flows.server import connected
 

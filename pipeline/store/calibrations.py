@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from sqlalchemy import select
 
@@ -118,8 +118,13 @@ class Calibrations:
         """Store a bead calibration (idempotent per file and channel); the bead file's row follows
         (``calibrated`` or ``qc_fail``; recorded when ``path`` names a file not seen yet), all in
         one transaction."""
+        return self.add_many([(cal, path, size)], actor=actor, note=note)[0]
+
+    def add_many(self, items: Sequence[tuple[Calibration, str | None, int | None]], *, actor: str = "pipeline",
+                 note: str | None = None) -> list[StoredCalibration]:
+        """:meth:`add` for several (calibration, path, size) at once, in one transaction."""
         with self.store.write(actor) as tx:
-            return self.add_in(tx, cal, path=path, size=size, note=note)
+            return [self.add_in(tx, cal, path=path, size=size, note=note) for cal, path, size in items]
 
     def add_in(self, tx: "Tx", cal: Calibration, *, path: str | None = None, size: int | None = None,
                note: str | None = None) -> StoredCalibration:

@@ -26,6 +26,11 @@ def file_status(kind: str, qc_status: str) -> str:
     return "calibrated" if kind == "beads" else "measured"
 
 
+def settled(kind: str, qc: QC, note: str | None = None) -> tuple[str, tuple[str, ...]]:
+    """The status and reasons a file's row takes when its result is stored (:func:`settle_in`)."""
+    return file_status(kind, qc.status), qc.reasons + ((note,) if note else ())
+
+
 def file_record(row: m.File) -> FileRecord:
     return FileRecord(row.id, row.sha256, row.path, row.size, row.kind, row.status,
                       tuple(row.reasons), row.patient_id, row.collection_date, row.first_seen, row.updated)
@@ -63,18 +68,19 @@ def set_status(tx: "Tx", row: m.File, status: str, reasons: Sequence[str], actio
 
 def settle_in(tx: "Tx", sha256: str, kind: str, qc: QC, *, path: str | None = None, size: int | None = None,
               patient_id: str | None = None, collection_date: date | None = None,
-              note: str | None = None) -> None:
+              note: str | None = None) -> FileRecord | None:
     """The file row follows its stored result (:func:`file_status`), in the result's transaction:
     the original row's status changes, or, for a file not seen yet (``path`` given), its row is
-    recorded with that status."""
-    status = file_status(kind, qc.status)
-    reasons = qc.reasons + ((note,) if note else ())
+    recorded with that status. Returns the file's row as it now is (None: no row)."""
+    status, reasons = settled(kind, qc, note)
     identity = {k: v for k, v in (("patient_id", patient_id), ("collection_date", collection_date)) if v is not None}
     row = original(tx.session, sha256)
     if row is not None:
         set_status(tx, row, status, reasons, **identity)
-    elif path is not None:
-        tx.store.files.record_in(tx, sha256, path, size or 0, kind, status, reasons, **identity)
+        return file_record(row)
+    if path is not None:
+        return tx.store.files.record_in(tx, sha256, path, size or 0, kind, status, reasons, **identity)
+    return None
 
 
 class Files:

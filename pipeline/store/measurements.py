@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -110,8 +110,16 @@ class Measurements:
         """Store a patient result (idempotent per file); the file's row follows (``measured`` or
         ``qc_fail``; recorded when ``size`` is given for a file not seen yet) and the patient is
         re-evaluated, all in one transaction."""
+        return self.add_many([(meas, calibration_id, size)], actor=actor, today=today, note=note)[0]
+
+    def add_many(self, items: Sequence[tuple[Measurement, int | None, int | None]], *, actor: str = "pipeline",
+                 today: date | None = None, note: str | None = None) -> list[StoredMeasurement]:
+        """:meth:`add` for several (measurement, calibration id, file size) at once: one transaction
+        (one commit, each touched patient re-evaluated once), e.g. the tubes a batch's workers
+        have just finished."""
         with self.store.write(actor, today) as tx:
-            return self.add_in(tx, meas, calibration_id, size=size, note=note)
+            return [self.add_in(tx, meas, calibration_id, size=size, note=note)
+                    for meas, calibration_id, size in items]
 
     def add_in(self, tx: "Tx", meas: Measurement, calibration_id: int | None, *, size: int | None = None,
                note: str | None = None) -> StoredMeasurement:
@@ -119,8 +127,9 @@ class Measurements:
         s = tx.session
         if s.scalar(select(m.Measurement.id).where(m.Measurement.file_sha256 == meas.sha256)) is not None:
             return rows(s, m.Measurement.file_sha256 == meas.sha256)[0]
-        files.settle_in(tx, meas.sha256, "sample", meas.qc, path=meas.file if size is not None else None,
-                        size=size, patient_id=meas.patient_id, collection_date=meas.collection_date, note=note)
+        original = files.settle_in(tx, meas.sha256, "sample", meas.qc, path=meas.file if size is not None else None,
+                                   size=size, patient_id=meas.patient_id, collection_date=meas.collection_date,
+                                   note=note)
         interval = meas.abc_interval
         row = m.Measurement(
             file_sha256=meas.sha256, patient_id=meas.patient_id or "",
@@ -132,8 +141,7 @@ class Measurements:
             gates=meas.gates, notes=list(meas.notes), analysed_at=meas.analysed_at,
             software_version=meas.software_version, created=tx.now())
         tx.save(row, "store_measurement", "measurement", None, measurement_dict(row))
-        tx.touch(row.patient_id)
-        original = files.original(s, meas.sha256)        # as it loads back: the file where it is now
+        tx.touch(row.patient_id)          # as it loads back: the file where it is now
         return StoredMeasurement(row.id, row.created, calibration_id, None,
                                  replace(meas, file=original.path if original is not None else ""))
 
