@@ -1,4 +1,5 @@
-"""Who is acting on the command line: the operating-system login (``getpass.getuser()``), which
+"""Who is acting on the command line: the operating-system account of the process's real uid
+(:func:`os_account`, ``pwd.getpwuid(os.getuid())``; never ``LOGNAME``/``USER``, which anyone can set), which
 must be a registered, active user whose role may take the command's action
 (:data:`pipeline.access.PERMISSIONS`, checked by ``store.users.refusal``).
 
@@ -17,7 +18,8 @@ would otherwise silence it).
 from __future__ import annotations
 
 import argparse
-import getpass
+import os
+import pwd
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,8 +51,16 @@ COMMAND_ACTIONS: dict[str, str] = {
 }
 
 SINGLE_USER_NOTE = ("Single-user mode: until someone is registered with `mhladr users add`, every command runs "
-                    "as the operating-system login without role checks; once users exist, the login must be a "
+                    "as the operating-system account without role checks; once users exist, the login must be a "
                     "registered user whose role may run the command (README: Records, users and roles).")
+
+
+def os_account() -> str:
+    """The account name of the process's real uid (the uid number when the account has no name)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,7 @@ def acting(store: "Store", command: str, *, actor: str | None = None) -> Acting:
     """The person running ``command`` (a key of :data:`COMMAND_ACTIONS`), allowed to; raises
     :class:`InputError` (``forbidden``, exit 2) naming the role it needs otherwise."""
     action = COMMAND_ACTIONS[command]
-    login = getpass.getuser()
+    login = os_account()
     named = (actor or "").strip()
     if not store.users.any():
         return Acting(named or login, False)

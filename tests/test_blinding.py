@@ -45,7 +45,7 @@ def lab(cli_home):
 
 
 def as_login(monkeypatch, name):
-    monkeypatch.setenv("LOGNAME", name)
+    monkeypatch.setattr("app.identity.os_account", lambda: name)
 
 
 def test_withheld_reasons_keep_the_finding_without_the_numbers():

@@ -45,7 +45,7 @@ def test_screening_json_shape_and_statuses(store, cli_env, tmp_path, capsys):
 def test_unblinded_screening_in_single_user_mode_is_audited(store, cli_env, tmp_path, capsys, monkeypatch):
     load(store, tmp_path)
     capsys.readouterr()
-    monkeypatch.setenv("LOGNAME", "lab-pc")
+    monkeypatch.setattr("app.identity.os_account", lambda: "lab-pc")
     assert main(screening("--unblinded")) == 0
     assert store.audit.entries()[-1].actor == "lab-pc"            # no user registered: the login acts
     capsys.readouterr()

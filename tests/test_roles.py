@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pwd
 from datetime import date
 from pathlib import Path
 
@@ -37,7 +39,7 @@ def staffed(home):
 
 
 def login(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    monkeypatch.setenv("LOGNAME", name)       # what getpass.getuser() reads first
+    monkeypatch.setattr("app.identity.os_account", lambda: name)      # the OS account of the process
 
 
 def argv(command: str, tmp_path: Path) -> list[str]:
@@ -128,6 +130,26 @@ def test_unregistered_and_disabled_logins_are_refused(staffed, tmp_path, monkeyp
     login(monkeypatch, "tom")
     assert main(["review", "list"]) == 2
     assert capsys.readouterr().err.strip().endswith("; tom is disabled")
+
+
+def test_logname_and_user_change_nothing(staffed, monkeypatch, capsys):
+    """The actor is the process's real uid's account: environment variables naming a registered
+    user neither grant that user's role nor put that user's name in the audit trail."""
+    account = pwd.getpwuid(os.getuid()).pw_name
+    assert account not in PEOPLE
+    before = len(staffed.audit.entries())
+    for name in PEOPLE:
+        monkeypatch.setenv("LOGNAME", name)
+        monkeypatch.setenv("USER", name)
+        assert main(["results", "--unblinded", "--json"]) == 2
+        captured = capsys.readouterr()
+        assert json.loads(captured.out)["error"]["code"] == "forbidden"
+        assert captured.err.startswith(f"{account}: `mhladr results --unblinded`")
+        assert "16000" not in captured.out and "5100" not in captured.out
+    assert len(staffed.audit.entries()) == before             # nothing read, nothing recorded in their names
+    login(monkeypatch, "tom")
+    monkeypatch.setenv("LOGNAME", "ann")
+    assert main(["users", "list"]) == 2 and "tom is technician" in capsys.readouterr().err
 
 
 def test_actor_is_only_for_an_admins_scripts(staffed, monkeypatch, capsys):

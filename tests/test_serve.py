@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -26,13 +27,12 @@ from tests.prefect_harness import REPO, cli_env
 PASSWORD = "serve-test-pass"
 
 
-SERVE_USER = "serve-tech"
+SERVE_USER = pwd.getpwuid(os.getuid()).pw_name      # the OS account acts (app.identity)
 
 
 def serve_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"MHLADR_HOME": str(home), "MHLADR_CONSOLE_PORT": "0", "DO_NOT_TRACK": "1",
-                "LOGNAME": SERVE_USER,  # the login acts (app.identity): a registered technician
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
     env.update(extra)
     return env

@@ -121,7 +121,7 @@ def verify(capsys, *extra: str) -> tuple[int, dict]:
 
 @pytest.fixture
 def as_admin(monkeypatch):
-    monkeypatch.setenv("LOGNAME", "ann")
+    monkeypatch.setattr("app.identity.os_account", lambda: "ann")
 
 
 def test_every_covered_table_is_tested() -> None:
