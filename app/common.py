@@ -93,7 +93,7 @@ def prefect_server(settings: "Settings", verbose: bool) -> "PrefectServer":
     from flows.server import healthy, resolve_server
 
     route_logs(settings.log_file, verbose=verbose)
-    server = resolve_server(settings.home)
+    server = resolve_server(settings.home, port=settings.prefect_port)
     if server.pid is None and not healthy(server.url):
         raise InputError(server.url, UNREACHABLE, "no Prefect server answers at PREFECT_API_URL: start it, or "
                                                   "unset PREFECT_API_URL to use the embedded one")

@@ -1,41 +1,42 @@
-"""Technician review of a QC ``review`` result: the flow run pauses until a typed decision arrives.
+"""Technician review of a QC ``review`` result in Prefect: the flow run waits for the decision and
+shows where to take it; it never records one.
 
-The decision (approve/reject, a reason, the technician) is recorded through the same store
-call as ``mhladr review approve|reject`` (``store.measurements.review``), which re-evaluates the
-patient: only approved results count towards eligibility. The flow never supersedes: a decision
-taken elsewhere while it waits stands, and the flow records nothing. Once users are registered,
-the technician named in the UI must be a registered user whose role may review. Values of
+A decision is recorded only for a person who proved who they are (DESIGN.md, Additions
+2026-12-07, Identity): a signed-in console session or the command line's OS account. The run
+publishes a request (an artifact linking the console's review page ``/reviews/<id>``), then checks
+the store every ``poll_seconds`` and ends with the decision once it is there; it takes no input,
+so resuming it through Prefect's UI or API with a typed name records nothing. Values of
 post-randomization samples are withheld from the request (blinding).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import time
+from pathlib import Path
 
-from prefect import flow, get_run_logger, pause_flow_run
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.input import RunInput
-from pydantic import Field
 
 from pipeline import formatting as fmt
 from pipeline.blinding import WITHHELD, withheld_reasons
 from pipeline.config import load_settings
-from pipeline.processing import redraw_sample_report
 from pipeline.store import Store, StoredMeasurement, open_store
-from pipeline.store.measurements import AlreadyDecided
 
 DEFAULT_TIMEOUT_HOURS = 72.0
+SERVE_STATE = "serve.json"          # written by ``mhladr serve`` (its console's address)
 
 
-class ReviewDecision(RunInput):
-    """What the technician enters in the UI to resume the run."""
+def review_page(home: Path, measurement_id: int) -> str:
+    """The console's review page of a result: a full link while ``serve`` runs, else its path."""
+    try:
+        console = json.loads((Path(home) / SERVE_STATE).read_text())["console"].rstrip("/")
+    except (OSError, ValueError, KeyError, AttributeError):
+        console = ""
+    return f"{console}/reviews/{measurement_id}"
 
-    decision: Literal["approve", "reject"]
-    reason: str = Field(min_length=1, description="why the result is approved or rejected")
-    technician: str = Field(min_length=1, description="who decides (initials or user name)")
 
-
-def describe(store: Store, stored: StoredMeasurement) -> str:
+def describe(store: Store, stored: StoredMeasurement, page: str = "") -> str:
     """The review request as markdown; AB/C is withheld for post-randomization (blinded) samples."""
     meas = stored.measurement
     blinded = store.measurements.is_blinded(stored)
@@ -46,14 +47,16 @@ def describe(store: Store, stored: StoredMeasurement) -> str:
             f"Patient {stored.patient_id}, collected {stored.collection_date.isoformat()}, ICU day "
             f"{meas.icu_day if meas.icu_day is not None else '—'}; {meas.monocytes:,} monocytes; {abc}.\n\n"
             f"QC `{meas.qc.status}` because:\n{reasons}\n\n"
-            "Resume this flow run with a decision, or run "
-            f"`mhladr review approve|reject {stored.id} --reason ...`.\n")
+            f"Decide in the lab console: [{page or f'/reviews/{stored.id}'}]({page or f'/reviews/{stored.id}'}) "
+            "(signed in as a technician or admin). This run records no decision itself: it ends once "
+            "the decision is made there.\n")
 
 
 @flow(name="mhladr-review", log_prints=False)
 def review_flow(measurement_id: int, timeout_hours: float = DEFAULT_TIMEOUT_HOURS,
-                poll_seconds: int = 10) -> str | None:
-    """Wait for a technician's decision on one QC ``review`` result and record it."""
+                poll_seconds: float = 10.0) -> str | None:
+    """Wait for a technician's decision on one QC ``review`` result (taken in the console or on the
+    command line) and return it; None when none came within ``timeout_hours``."""
     logger = get_run_logger()
     settings = load_settings()
     with open_store(settings) as store:
@@ -64,18 +67,17 @@ def review_flow(measurement_id: int, timeout_hours: float = DEFAULT_TIMEOUT_HOUR
             logger.info("measurement %s needs no review (QC %s, decision %s)",
                         measurement_id, meas.qc.status, meas.review)
             return meas.review
-        create_markdown_artifact(markdown=describe(store, meas), key=f"review-{measurement_id}",
+        page = review_page(settings.home, measurement_id)
+        create_markdown_artifact(markdown=describe(store, meas, page), key=f"review-{measurement_id}",
                                  description="result waiting for a technician")
-        decision = pause_flow_run(wait_for_input=ReviewDecision, timeout=int(timeout_hours * 3600),
-                                  poll_interval=poll_seconds)
-        refused = store.users.refusal(decision.technician, "review")
-        if refused is not None:
-            raise PermissionError(f"measurement {measurement_id}: review {refused}; nothing recorded")
-        try:
-            store.measurements.review(measurement_id, decision.decision, decision.reason, decision.technician)
-        except AlreadyDecided as taken:
-            logger.info("measurement %s: %s; not recorded again", measurement_id, taken)
-            return taken.earlier.decision
-        redraw_sample_report(store, settings.home / "reports", measurement_id)   # its next step is the decision
-        logger.info("measurement %s: %s by %s", measurement_id, decision.decision, decision.technician)
-        return decision.decision
+        logger.info("measurement %s waits for a decision in the lab console: %s", measurement_id, page)
+        deadline = time.monotonic() + timeout_hours * 3600
+        while time.monotonic() < deadline:
+            time.sleep(poll_seconds)
+            decided = store.measurements.get(measurement_id)
+            if decided is not None and decided.review is not None:
+                logger.info("measurement %s: %s (recorded in the console or on the command line)",
+                            measurement_id, decided.review)
+                return decided.review
+        logger.warning("measurement %s: no decision within %s h", measurement_id, timeout_hours)
+        return None

@@ -1,11 +1,10 @@
 """The review flow run of a measurement (:mod:`flows.review`) as the lab console sees it: where it
-is in the Prefect UI, and closing it when the technician decided in the console instead.
+is in the Prefect UI.
 
-Review runs are named ``review-<measurement id>`` (:mod:`flows.review_requests`). A decision
-taken in the console resumes the paused run with the same decision; the flow then finds the
-decision already recorded and records nothing (one decision, one audit entry). Calls go to the
-Prefect REST API with short timeouts: when Prefect does not answer, the console simply shows no
-link, and the run ends at its own timeout.
+Review runs are named ``review-<measurement id>`` (:mod:`flows.review_requests`). The run only
+waits: it records nothing and ends by itself once the decision is in the store (taken in the
+console or on the command line). Calls go to the locked Prefect REST API (:func:`flows.server.auth_headers`)
+with short timeouts: when Prefect does not answer, the console simply shows no link.
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+
+from flows.server import auth_headers
 
 TIMEOUT = 3.0
 
@@ -37,7 +38,8 @@ def review_run(api_url: str, ui_url: str, measurement_id: int) -> RunRef | None:
     body = {"flow_runs": {"name": {"any_": [run_name(measurement_id)]}}, "sort": "EXPECTED_START_TIME_DESC",
             "limit": 1}
     try:
-        response = httpx.post(f"{api_url}/flow_runs/filter", json=body, timeout=TIMEOUT)
+        response = httpx.post(f"{api_url}/flow_runs/filter", json=body, headers=auth_headers(api_url),
+                              timeout=TIMEOUT)
         response.raise_for_status()
         found = response.json()
     except (httpx.HTTPError, ValueError):
@@ -47,15 +49,3 @@ def review_run(api_url: str, ui_url: str, measurement_id: int) -> RunRef | None:
     run, state = found[0], found[0].get("state") or {}
     return RunRef(run["id"], state.get("name") or "", state.get("type") == "PAUSED",
                   f"{ui_url}/runs/flow-run/{run['id']}")
-
-
-def close_review_run(api_url: str, run: RunRef, decision: str, reason: str, actor: str) -> bool:
-    """Resume a paused review run with the decision already recorded; whether Prefect took it."""
-    if not run.paused:
-        return False
-    body = {"run_input": {"decision": decision, "reason": reason, "technician": actor}}
-    try:
-        response = httpx.post(f"{api_url}/flow_runs/{run.id}/resume", json=body, timeout=TIMEOUT)
-        return response.status_code < 300 and response.json().get("status") == "ACCEPT"
-    except (httpx.HTTPError, ValueError):
-        return False

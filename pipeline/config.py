@@ -76,6 +76,12 @@ class Settings:
     webhook_url: str = ""
     fhir_dir: str = ""
     csv_export: str = ""
+    # Embedded Prefect server: its port, kept in MHLADR_HOME/prefect/port (next free one when taken;
+    # 0 = any free port at each start)
+    prefect_port: int = 4200
+    # Lab console sessions: idle timeout and absolute lifetime
+    console_idle_minutes: float = 15.0
+    console_session_hours: float = 8.0
 
     @property
     def sqlite_path(self) -> Path:
@@ -256,6 +262,9 @@ def _check(settings: Settings, origin: Callable[..., Origin]) -> None:
         re.compile(s.patient_id_pattern)
     except re.error as exc:
         need(False, f"not a regular expression ({exc})", "patient_id_pattern")
+    need(0 <= s.prefect_port <= 65535, "must be a port number (0 = any free port)", "prefect_port")
+    need(s.console_idle_minutes > 0, "must be above 0 (minutes)", "console_idle_minutes")
+    need(s.console_session_hours > 0, "must be above 0 (hours)", "console_session_hours")
     url = s.database_url
     need(not url or re.match(r"^(sqlite|postgresql\+psycopg)://", url) is not None,
          "the results database is SQLite (sqlite:///PATH) or PostgreSQL through psycopg "

@@ -28,7 +28,7 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def prefect_server(prefect_home: Path) -> Iterator["object"]:
     from flows.server import ensure_server, stop_server
 
-    server = ensure_server(prefect_home)
+    server = ensure_server(prefect_home, port=0)          # any free port (never a fixed one in tests)
     try:
         yield server
     finally:
@@ -47,9 +47,12 @@ def drain_prefect_clients(timeout: float = 10.0) -> None:
 
 
 def cli_env(server_url: str, home: Path, **extra: str) -> dict[str, str]:
-    """Environment of an ``mhladr`` subprocess that uses the session's server and its own results home."""
+    """Environment of an ``mhladr`` subprocess that uses the session's (locked) server and its own results home."""
+    from flows.server import auth_for
+
     env = dict(os.environ)
-    env.update({"PREFECT_API_URL": server_url, "MHLADR_HOME": str(home), "DO_NOT_TRACK": "1",
+    env.update({"PREFECT_API_URL": server_url, "PREFECT_API_AUTH_STRING": auth_for(server_url) or "",
+                "MHLADR_HOME": str(home), "DO_NOT_TRACK": "1", "MHLADR_PREFECT_PORT": "0",
                 "PREFECT_LOGGING_LEVEL": "WARNING", "MHLADR_CONSOLE_PORT": "0",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
     env.update(extra)

@@ -29,6 +29,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "home"
     folder.mkdir()
     monkeypatch.setenv("MHLADR_HOME", str(folder))
+    monkeypatch.setenv("MHLADR_PREFECT_PORT", "0")          # an embedded server on any free port
     monkeypatch.chdir(tmp_path)
     return folder
 

@@ -146,10 +146,36 @@ def test_an_investigator_sees_screening_without_post_randomization_values_and_ca
     page.close()
 
 
+def prefect_sign_in(page, ui_url: str, auth: str) -> None:  # noqa: ANN001
+    """Open the locked Prefect UI with its basic-auth string (``MHLADR_HOME/prefect/auth``)."""
+    page.goto(ui_url + "/login")
+    page.locator("input").first.fill(auth)
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def test_the_prefect_ui_is_locked(browser, prefect_server, screenshots: Path) -> None:  # noqa: ANN001
+    """Without the server's secret the UI shows its sign-in form and no flow, run or deployment."""
+    page = new_page(browser)
+    page.goto(prefect_server.ui_url + "/deployments")
+    page.wait_for_url(lambda url: "/login" in url)
+    page.wait_for_timeout(2000)
+    text = page.locator("body").inner_text()
+    assert "Login" in text and "mhladr-" not in text and "review" not in text.lower()
+    shoot(page, screenshots, "prefect_locked")
+    page.locator("input").first.fill("mhladr:a-guess")
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_timeout(2000)
+    assert "/login" in page.url and "mhladr-" not in page.locator("body").inner_text()
+    shoot(page, screenshots, "prefect_wrong_secret")
+    page.close()
+
+
 @pytest.mark.parametrize("path", ["/dashboard", "/deployments", "/v2/dashboard"])
 def test_the_prefect_ui_loads_from_its_own_server(browser, prefect_server, screenshots: Path,  # noqa: ANN001
                                                   path: str) -> None:
     page = new_page(browser)
+    prefect_sign_in(page, prefect_server.ui_url, prefect_server.auth)
     page.goto(prefect_server.ui_url + path)
     page.wait_for_load_state("load")
     page.wait_for_timeout(3000)                 # the UI's first API calls (the errors show after them)

@@ -247,56 +247,60 @@ def test_daily_qc_short_history_is_noted_not_flagged() -> None:
     assert out_of_control([point]) == [] and point.as_row()["note"] == point.note
 
 
-def test_review_flow_pauses_and_records_the_typed_decision(in_process: Path, data_samples: Path,
-                                                           tmp_path: Path, prefect_server) -> None:
+def test_review_flow_records_no_typed_decision_and_ends_with_the_real_one(in_process: Path, data_samples: Path,
+                                                                          tmp_path: Path, prefect_server) -> None:
+    """Resuming the review run through Prefect's API with a typed technician records nothing; the
+    run ends once a person who proved who they are (here the store call the console makes) decides."""
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-    from prefect.flow_runs import resume_flow_run
 
     from flows.batch import batch_flow
     from flows.review import review_flow
-    from flows.server import connected
+    from flows.server import auth_headers, connected
     from pipeline.config import load_settings
     from pipeline.store import open_store
     inbox = make_inbox(data_samples, tmp_path / "inbox", SUBSET)
     batch_flow(inbox=str(inbox), registry=str(data_samples / "registry.csv"))
-    store = open_store(load_settings())
-    try:
+    with open_store(load_settings()) as store:
         pending = store.measurements.pending()
         assert [m.patient_id for m in pending] == ["PT-0052"]
         measurement_id = pending[0].id
-        screening_before = {r.patient_id: r.status for r in store.screening.log()}["PT-0052"]
-    finally:
-        store.close()
+        trail_before = len(store.audit.entries())
     outcome: dict = {}
     run_name = f"review-test-{measurement_id}-{time.time_ns()}"
 
     def run() -> None:
         with connected(prefect_server.url):
             outcome["decision"] = review_flow.with_options(flow_run_name=run_name)(
-                measurement_id=measurement_id, poll_seconds=1)
+                measurement_id=measurement_id, poll_seconds=0.5)
 
     worker = threading.Thread(target=run)
     worker.start()
     deadline = time.monotonic() + 60
     with get_client(sync_client=True) as client:
         while True:
-            assert time.monotonic() < deadline, "the review flow never paused"
+            assert time.monotonic() < deadline, "the review flow never started waiting"
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name])))
-            if runs and runs[0].state is not None and runs[0].state.is_paused():
+            if runs and runs[0].state is not None and runs[0].state.is_running():
                 break
             time.sleep(0.3)
-        with pytest.raises(Exception):
-            resume_flow_run(runs[0].id, run_input={"decision": "maybe", "reason": "x", "technician": "AB"})
-        resume_flow_run(runs[0].id, run_input={"decision": "approve", "reason": "clean peaks on review",
-                                               "technician": "AB"})
+        typed = {"run_input": {"decision": "approve", "reason": "looks fine", "technician": "tom"}}
+        url = f"{prefect_server.url}/flow_runs/{runs[0].id}/resume"
+        assert httpx.post(url, json=typed, timeout=10).status_code == 401          # the API is locked
+        resumed = httpx.post(url, json=typed, headers=auth_headers(prefect_server.url), timeout=10)
+        assert resumed.status_code >= 400 or resumed.json().get("status") != "ACCEPT"   # nothing to resume
+        time.sleep(1.5)
+        with open_store(load_settings()) as store:
+            assert store.measurements.get(measurement_id).review is None
+            assert store.measurements.reviews(measurement_id) == []
+            assert len(store.audit.entries()) == trail_before
+            assert worker.is_alive()                                   # still waiting for a real decision
+            store.measurements.review(measurement_id, "approve", "clean peaks on review", "tech")
+        artifact = client.read_artifacts()
     worker.join(timeout=60)
     assert outcome.get("decision") == "approve"
-    store = open_store(load_settings())
-    try:
+    assert any(f"/reviews/{measurement_id}" in (a.data or "") for a in artifact)
+    with open_store(load_settings()) as store:
         reviews = store.measurements.reviews(measurement_id)
-        assert [(r.decision, r.actor, r.reason) for r in reviews] == [("approve", "AB", "clean peaks on review")]
-        assert store.measurements.pending() == []
-        assert screening_before == "pending"
-    finally:
-        store.close()
+        assert [(r.decision, r.actor) for r in reviews] == [("approve", "tech")]

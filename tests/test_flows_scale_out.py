@@ -64,8 +64,8 @@ def test_batch_deployment_on_postgres_with_two_workers(databases: tuple[str, str
     prefect_db, results_db = databases
     results_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{results_db}"
     server = ensure_server(tmp_path / "server",
-                           database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{prefect_db}")
-    env = dict(os.environ, PREFECT_API_URL=server.url, DO_NOT_TRACK="1", MHLADR_HOME=str(tmp_path / "home"),
+                           database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{prefect_db}", port=0)
+    env = dict(os.environ, PREFECT_API_URL=server.url, PREFECT_API_AUTH_STRING=server.auth, DO_NOT_TRACK="1", MHLADR_HOME=str(tmp_path / "home"),
                MHLADR_DATABASE_URL=results_url, PREFECT_WORKER_QUERY_SECONDS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     workers: list[subprocess.Popen] = []

@@ -32,7 +32,7 @@ SERVE_USER = pwd.getpwuid(os.getuid()).pw_name      # the OS account acts (app.i
 
 def serve_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"MHLADR_HOME": str(home), "MHLADR_CONSOLE_PORT": "0", "DO_NOT_TRACK": "1",
+    env.update({"MHLADR_HOME": str(home), "MHLADR_CONSOLE_PORT": "0", "MHLADR_PREFECT_PORT": "0", "DO_NOT_TRACK": "1",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
     env.update(extra)
     return env
@@ -76,7 +76,9 @@ def finish(served: Served) -> None:
 
 def deployments(api: str) -> list[tuple]:
     """What a second serve must not change: every deployment's pause, parameters and schedules."""
-    found = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    from flows.server import auth_headers
+
+    found = httpx.post(f"{api}/deployments/filter", json={}, headers=auth_headers(api), timeout=10).json()
     return sorted((d["name"], d["paused"], json.dumps(d["parameters"], sort_keys=True),
                    json.dumps(sorted((s["id"], s["active"], json.dumps(s["schedule"], sort_keys=True))
                                      for s in d["schedules"])), d["updated"]) for d in found)
@@ -113,10 +115,23 @@ def test_the_prefect_ui_is_told_the_served_api(served: Served) -> None:
     assert settings["api_url"] == state["prefect_api"]
 
 
+def test_the_prefect_api_and_ui_are_locked(served: Served, prefect_home: Path) -> None:
+    """Basic auth (Prefect's server.api.auth_string) with the secret kept under MHLADR_HOME, 0600."""
+    state = served.state
+    secret = prefect_home / "prefect" / "auth"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    auth = tuple(secret.read_text().strip().split(":", 1))
+    for path in ("/flow_runs/filter", "/deployments/filter", "/artifacts/filter"):
+        assert httpx.post(state["prefect_api"] + path, json={}, timeout=10).status_code == 401
+        assert httpx.post(state["prefect_api"] + path, json={}, auth=("mhladr", "guess"), timeout=10).status_code == 401
+        assert httpx.post(state["prefect_api"] + path, json={}, auth=auth, timeout=10).status_code == 200
+    assert httpx.get(state["prefect_ui"] + "/ui-settings", timeout=10).json()["auth"] == "BASIC"
+
+
 def test_the_console_is_served_with_its_api(served: Served) -> None:
     with httpx.Client(base_url=served.state["console"], timeout=30) as client:
         assert client.get("/api/reviews").status_code == 401
-        login = client.post("/api/login", json={"user": "serve-tech", "password": PASSWORD})
+        login = client.post("/api/login", json={"user": SERVE_USER, "password": PASSWORD})
         assert login.status_code == 200 and login.json()["role"] == "technician"
         assert client.get("/api/reviews").json() == []
         assert client.get("/api/screening").status_code == 200

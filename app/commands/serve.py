@@ -68,8 +68,10 @@ def serve_locked(args: argparse.Namespace, settings: Any, inbox: str | None, reg
     from flows.deployments import build
     from flows.server import connected, resolve_server
 
-    server = resolve_server(settings.home)
-    os.environ["PREFECT_API_URL"] = server.url        # inherited by the served flow-run processes
+    server = resolve_server(settings.home, port=settings.prefect_port)
+    os.environ["PREFECT_API_URL"] = server.url        # inherited by the served flow-run processes ...
+    if server.auth:
+        os.environ["PREFECT_API_AUTH_STRING"] = server.auth      # ... with the server's lock
     with connected(server.url, heartbeats=True):
         deployments = build(inbox, registry, lots, timezone=args.timezone or local_timezone())
     names = [f"{d.flow_name}/{d.name}" for d in deployments]

@@ -23,7 +23,6 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app.console.sessions import COOKIE, LoginThrottle, Session, Sessions, signing_key
-from flows.review_runs import close_review_run, review_run
 from pipeline import formatting as fmt
 from pipeline.access import User, roles_for
 from pipeline.config import Settings
@@ -175,18 +174,13 @@ def sign_out(console: Console, who: Viewer, address: str) -> None:
 
 def decide(console: Console, who: Viewer, measurement_id: int, decision: str, reason: str,
            supersede: bool) -> ReviewRecord:
-    """Record a technician's decision (the store call ``mhladr review`` makes, audited) and close
-    the result's paused review flow run in Prefect, if any. Raises ``KeyError`` for an unknown
+    """Record a technician's decision (the store call ``mhladr review`` makes, audited); the
+    result's waiting review flow run, if any, sees it and ends. Raises ``KeyError`` for an unknown
     result and ``ValueError`` for a refused decision (not a review result, decided already)."""
     from pipeline.processing import redraw_sample_report
 
     record = console.store.measurements.review(measurement_id, decision, reason, who.user.name, supersede=supersede)
     redraw_sample_report(console.store, console.reports, measurement_id)     # its next step is the decision now
-    api, ui = console.config.prefect_api, console.config.prefect_ui
-    if api and ui:
-        run = review_run(api, ui, measurement_id)
-        if run is not None:
-            close_review_run(api, run, decision, record.reason, who.user.name)
     return record
 
 
