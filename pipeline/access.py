@@ -17,7 +17,8 @@ import base64
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 ROLES = ("technician", "investigator", "unblinded", "admin")
 
@@ -38,6 +39,7 @@ _N, _R, _P, _SALT, _LEN = 2 ** 14, 8, 1, 16, 32
 # NIST SP 800-63B 5.1.1.2: memorized secrets of at least 8 characters, no composition rules.
 MIN_PASSWORD_LENGTH = 8
 FORBIDDEN = "forbidden"         # the InputError code of a refused role (exit 2)
+NAME_RULE = re.compile(r"[a-z0-9._-]{1,32}")      # user names; unique without regard to case
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class User:
     name: str
     role: str
     active: bool
+    generation: int = field(default=0, compare=False)     # console sessions of an older one are over
 
     def may(self, action: str) -> bool:
         """Whether this (active) user's role allows ``action`` (see :data:`PERMISSIONS`)."""
@@ -54,6 +57,15 @@ class User:
 def roles_for(action: str) -> tuple[str, ...]:
     """The roles allowed to take ``action``, in :data:`ROLES` order (for messages)."""
     return tuple(r for r in ROLES if r in PERMISSIONS[action])
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a user name (DESIGN.md, Additions 2026-12-07: ``[a-z0-9._-]``, 1-32
+    characters), or None."""
+    if NAME_RULE.fullmatch(name):
+        return None
+    return (f"{name!r} is not a user name: 1-32 characters among lower-case letters a-z, digits 0-9, "
+            "'.', '_' and '-'")
 
 
 def password_problem(password: str) -> str | None:

@@ -38,7 +38,7 @@ def login(request: Request, body: Credentials) -> Response:
                          {"Retry-After": str(wait)})
     if user is None:
         return api_error(401, "bad_credentials", "wrong user name or password")
-    cookie, session = console.sessions.issue(user.name)
+    cookie, session = console.sessions.issue(user.name, user.generation)
     response = JSONResponse({"user": user.name, "role": user.role,
                              "csrf_token": console.sessions.csrf_token(session)})
     set_session_cookie(request, response, cookie, console.sessions.lifetime)
@@ -49,7 +49,7 @@ def login(request: Request, body: Credentials) -> Response:
 def logout(request: Request, who: Viewer = Depends(viewer),
            x_csrf_token: str | None = Header(default=None)) -> Response:
     check_csrf(request, who, x_csrf_token)
-    sign_out(console_of(request), who, client_address(request))
+    sign_out(request, who)
     response = JSONResponse({"user": who.user.name, "signed_out": True})
     response.delete_cookie(COOKIE, path="/")
     return response

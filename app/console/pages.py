@@ -12,8 +12,8 @@ from markupsafe import Markup
 
 from app.console import views
 from app.console.sessions import COOKIE, LOGIN_COOKIE, LOGIN_NONCE_SECONDS
-from app.console.web import (Viewer, check_csrf, client_address, console_of, decide, error_page, form_data,
-                             set_session_cookie, sign_in, sign_out, viewer)
+from app.console.web import (Viewer, check_csrf, client_address, console_of, decide, ended_message, error_page,
+                             form_data, set_session_cookie, sign_in, sign_out, viewer)
 from flows.review_runs import review_run
 from pipeline.store import StoredMeasurement
 
@@ -44,8 +44,8 @@ def login_form(request: Request, target: str, error: str | None = None, status: 
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    return login_form(request, next)
+def login_page(request: Request, next: str = "/", ended: str | None = None) -> HTMLResponse:
+    return login_form(request, next, ended_message(console_of(request), ended))
 
 
 @router.post("/login")
@@ -59,7 +59,7 @@ def login(request: Request, form: dict[str, str] = Depends(form_data)) -> Respon
         return login_form(request, target, f"Too many failed sign-ins: try again in {wait // 60 + 1} min.", 429)
     if user is None:
         return login_form(request, target, "Wrong user name or password.", 401)
-    cookie, _ = console.sessions.issue(user.name)
+    cookie, _ = console.sessions.issue(user.name, user.generation)
     response = RedirectResponse(safe_next(target), status_code=303)
     set_session_cookie(request, response, cookie, console.sessions.lifetime)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
@@ -69,7 +69,7 @@ def login(request: Request, form: dict[str, str] = Depends(form_data)) -> Respon
 @router.post("/logout")
 def logout(request: Request, who: Viewer = Depends(viewer), form: dict[str, str] = Depends(form_data)) -> Response:
     check_csrf(request, who, form.get("csrf_token"))
-    sign_out(console_of(request), who, client_address(request))
+    sign_out(request, who)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -1,10 +1,14 @@
 """Signed session cookies, CSRF tokens and the failed-login throttle of the lab console.
 
 A session cookie is ``payload.signature``: the payload (user name, a random session id, the
-expiry as a Unix time) in URL-safe base64, signed with HMAC-SHA256 under a key kept in
-``MHLADR_HOME/console.key`` (created once with mode 0600). The cookie carries no role: the role
-is read from the store on every request, so a disabled account or a changed role takes effect
-at once. A logout revokes the session id in memory until the cookie would have expired anyway.
+absolute expiry and the last activity as Unix times, the user's session generation) in URL-safe
+base64, signed with HMAC-SHA256 under a key kept in ``MHLADR_HOME/console.key`` (created once
+with mode 0600). The cookie carries no role: the role is read from the store on every request,
+so a disabled account or a changed role takes effect at once. Each request renews the last
+activity (a new cookie); past ``idle`` seconds without one, or past the absolute lifetime, the
+session is over. A sign-out raises the user's session generation in the store, so it holds
+across restarts of ``serve`` (DESIGN.md, Additions 2026-12-07, Console sessions; OWASP Session
+Management Cheat Sheet: idle and absolute timeouts).
 
 The CSRF token of a session is HMAC(key, "csrf" + session id): nothing to store, different for
 every session, and unknown to another site. Scripts send it as ``X-CSRF-Token``; forms carry it
@@ -31,6 +35,8 @@ KEY_FILE = "console.key"
 COOKIE = "mhladr_session"
 LOGIN_COOKIE = "mhladr_login"
 LIFETIME_SECONDS = 8 * 3600          # one shift
+IDLE_SECONDS = 15 * 60
+IDLE, EXPIRED = "idle", "expired"    # why a signed cookie is no longer a session
 LOGIN_NONCE_SECONDS = 1800
 
 Clock = Callable[[], float]
@@ -66,59 +72,69 @@ def _unb64(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class Session:
-    """Who is signed in, under which session id, until when (Unix time)."""
+    """Who is signed in, under which session id, until when (absolute, Unix time), last active
+    when, and under which of the user's session generations."""
 
     user: str
     sid: str
     expires: float
+    seen: float = 0.0
+    generation: int = 0
 
 
 class Sessions:
     """Issues and checks signed session cookies and their CSRF tokens."""
 
-    def __init__(self, key: bytes, *, lifetime: float = LIFETIME_SECONDS, clock: Clock = time.time) -> None:
+    def __init__(self, key: bytes, *, lifetime: float = LIFETIME_SECONDS, idle: float = IDLE_SECONDS,
+                 clock: Clock = time.time) -> None:
         self._key = key
         self.lifetime = lifetime
+        self.idle = idle
         self._clock = clock
-        self._revoked: dict[str, float] = {}          # session id -> its expiry
-        self._lock = threading.Lock()
 
     def _sign(self, purpose: bytes, data: bytes) -> bytes:
         return hmac.new(self._key, purpose + b"|" + data, hashlib.sha256).digest()
 
-    def issue(self, user: str) -> tuple[str, Session]:
-        """A new session for ``user``: the cookie value and the session."""
-        session = Session(user, secrets.token_urlsafe(16), self._clock() + self.lifetime)
-        payload = json.dumps({"u": session.user, "s": session.sid, "e": session.expires},
-                             separators=(",", ":")).encode()
-        return f"{_b64(payload)}.{_b64(self._sign(b'session', payload))}", session
+    def _cookie(self, session: Session) -> str:
+        payload = json.dumps({"u": session.user, "s": session.sid, "e": session.expires, "a": session.seen,
+                              "g": session.generation}, separators=(",", ":")).encode()
+        return f"{_b64(payload)}.{_b64(self._sign(b'session', payload))}"
 
-    def read(self, cookie: str | None) -> Session | None:
-        """The session a cookie carries, or None when it is absent, forged, expired or revoked."""
+    def issue(self, user: str, generation: int = 0) -> tuple[str, Session]:
+        """A new session for ``user`` (at the user's current session ``generation``): the cookie
+        value and the session."""
+        now = self._clock()
+        session = Session(user, secrets.token_urlsafe(16), now + self.lifetime, now, generation)
+        return self._cookie(session), session
+
+    def renew(self, session: Session) -> str:
+        """The cookie of ``session`` active now (the idle timeout starts again)."""
+        return self._cookie(Session(session.user, session.sid, session.expires, self._clock(), session.generation))
+
+    def check(self, cookie: str | None) -> tuple[Session | None, str | None]:
+        """The session a cookie carries, or None and why: :data:`IDLE` or :data:`EXPIRED` for a
+        genuine cookie past a timeout, None when it is absent or forged."""
         if not cookie or cookie.count(".") != 1:
-            return None
+            return None, None
         body, signature = cookie.split(".")
         try:
             payload, given = _unb64(body), _unb64(signature)
             if not hmac.compare_digest(given, self._sign(b"session", payload)):
-                return None
+                return None, None
             data = json.loads(payload)
-            session = Session(str(data["u"]), str(data["s"]), float(data["e"]))
+            session = Session(str(data["u"]), str(data["s"]), float(data["e"]), float(data["a"]), int(data["g"]))
         except (ValueError, KeyError, TypeError):
-            return None
-        if session.expires <= self._clock():
-            return None
-        with self._lock:
-            if session.sid in self._revoked:
-                return None
-        return session
-
-    def revoke(self, session: Session) -> None:
-        """End a session before its expiry (logout)."""
+            return None, None
         now = self._clock()
-        with self._lock:
-            self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
-            self._revoked[session.sid] = session.expires
+        if session.expires <= now:
+            return None, EXPIRED
+        if session.seen + self.idle <= now:
+            return None, IDLE
+        return session, None
+
+    def read(self, cookie: str | None) -> Session | None:
+        """The session a cookie carries, or None when it is absent, forged or past a timeout."""
+        return self.check(cookie)[0]
 
     def csrf_token(self, session: Session) -> str:
         return _b64(self._sign(b"csrf", session.sid.encode()))

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.console.sessions import COOKIE, LoginThrottle, Session, Sessions, signing_key
+from app.console.sessions import COOKIE, EXPIRED, IDLE, LoginThrottle, Session, Sessions, signing_key
 from pipeline import formatting as fmt
 from pipeline.access import User, roles_for
 from pipeline.config import Settings
@@ -58,7 +58,8 @@ class Console:
         self.config = config
         self.store: Store = open_store(config.settings)
         self.reports = config.settings.home / "reports"
-        self.sessions = Sessions(signing_key(config.settings.home), clock=config.clock)
+        self.sessions = Sessions(signing_key(config.settings.home), lifetime=config.settings.console_session_hours * 3600,
+                                 idle=config.settings.console_idle_minutes * 60, clock=config.clock)
         self.throttle = LoginThrottle(clock=config.clock)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.filters.update(abc=fmt.abc, interval=fmt.interval, number=fmt.number,
@@ -70,8 +71,28 @@ class Console:
         self.store.close()
 
 
+SIGNED_OUT, DISABLED = "signed_out", "disabled"
+
+
 class NotSignedIn(Exception):
-    """No valid session (absent, forged, expired, revoked, or its user disabled)."""
+    """No valid session (absent, forged, expired, signed out, or its user disabled); ``reason``
+    says which ended session it was (None: there was none)."""
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def ended_message(console: "Console", reason: str | None) -> str | None:
+    """The one line the sign-in page shows for why a session ended (None: no session to end)."""
+    idle = console.config.settings.console_idle_minutes
+    hours = console.config.settings.console_session_hours
+    return {
+        IDLE: f"Your session ended after {idle:g} min without activity: please sign in again.",
+        EXPIRED: f"Your session reached its limit of {hours:g} h: please sign in again.",
+        SIGNED_OUT: "You were signed out (here, in another window, or by a password change): please sign in again.",
+        DISABLED: "Your account is disabled: ask an administrator.",
+    }.get(reason or "")
 
 
 class Denied(Exception):
@@ -104,10 +125,15 @@ def console_of(request: Request) -> Console:
 def viewer(request: Request) -> Viewer:
     """The signed-in person (dependency of every protected route)."""
     console = console_of(request)
-    session = console.sessions.read(request.cookies.get(COOKIE))
-    user = console.store.users.get(session.user) if session is not None else None
-    if session is None or user is None or not user.active:
-        raise NotSignedIn()
+    session, ended = console.sessions.check(request.cookies.get(COOKIE))
+    if session is None:
+        raise NotSignedIn(ended)
+    user = console.store.users.get(session.user)
+    if user is None or not user.active:
+        raise NotSignedIn(DISABLED)
+    if user.generation != session.generation:
+        raise NotSignedIn(SIGNED_OUT)
+    request.state.renewed = console.sessions.renew(session)
     return Viewer(user, session, console.sessions.csrf_token(session))
 
 
@@ -167,9 +193,11 @@ def sign_in(console: Console, name: str, password: str, address: str) -> tuple[U
     return user, 0
 
 
-def sign_out(console: Console, who: Viewer, address: str) -> None:
-    console.sessions.revoke(who.session)
-    console.store.audit.log_event(who.user.name, "logout", "session", who.user.name, {"address": address})
+def sign_out(request: Request, who: Viewer) -> None:
+    """End every console session of the person (held in the store: it survives a restart); audited."""
+    request.state.renewed = None
+    console_of(request).store.users.end_sessions(who.user.name, actor=who.user.name,
+                                                 details={"address": client_address(request)})
 
 
 def decide(console: Console, who: Viewer, measurement_id: int, decision: str, reason: str,
@@ -196,10 +224,16 @@ def create_app(config: ConsoleConfig) -> FastAPI:
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        ended = ended_message(console_of(request), exc.reason)
         if is_api(request):
+            if ended:
+                return api_error(401, "session_ended", f"{ended} (POST /api/login)")
             return api_error(401, "not_signed_in", "sign in first (POST /api/login)")
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        why = f"&ended={exc.reason}" if ended else ""
+        response = RedirectResponse(f"/login?next={quote(target, safe='')}{why}", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> Response:
@@ -217,6 +251,9 @@ def create_app(config: ConsoleConfig) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable) -> Response:
         response = await call_next(request)
+        renewed = getattr(request.state, "renewed", None)
+        if renewed and response.status_code < 400:        # the idle timeout starts again
+            set_session_cookie(request, response, renewed, console_of(request).sessions.lifetime)
         response.headers.update(SECURITY_HEADERS)
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"

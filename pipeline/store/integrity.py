@@ -165,15 +165,15 @@ def verify(bind: Session | Connection, published: tuple[str, int] | None = None)
     return Verification(checker.count, rows, chain.head_text(checker.head), tuple(problems))
 
 
-def baseline(conn: Connection, actor: str, action: str, at: datetime) -> int:
-    """Append one audit entry per row of every covered table, carrying the row's digest as it
-    is now (for rows written before row digests existed, or after a migration changed a
-    table's columns). Reads only the columns the database has. Returns the entries written."""
+def baseline(conn: Connection, actor: str, action: str, at: datetime, tables: Iterable[str] | None = None) -> int:
+    """Append one audit entry per row of every covered table (or of ``tables``), carrying the
+    row's digest as it is now (for rows written before row digests existed, or after a migration
+    changed a table's columns). Reads only the columns the database has. Returns the entries written."""
     prev = last_entry(conn)
     existing = sa.inspect(conn)
     written = 0
     for table in COVERED:
-        if not existing.has_table(table.name):
+        if not existing.has_table(table.name) or (tables is not None and table.name not in tables):
             continue
         names = {c["name"] for c in existing.get_columns(table.name)}
         for key, digest in list(_rows(conn, table, [c.name for c in table.columns if c.name in names])):

@@ -228,6 +228,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
+    # raised by sign-out, password change, disable, enable: console cookies of an older one are refused
+    session_generation: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
 
 
 class AuditLog(Base):

@@ -3,11 +3,11 @@ passwords never leave this module except as their hash."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from pipeline.access import ROLES, User, hash_password, roles_for, verify_password
+from pipeline.access import ROLES, User, hash_password, name_problem, roles_for, verify_password
 from pipeline.store import models as m
 
 if TYPE_CHECKING:
@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
 
 def user(row: m.User) -> User:
-    return User(row.name, row.role, row.active)
+    return User(row.name, row.role, row.active, row.session_generation or 0)
+
+
+def _named(name: str) -> Any:
+    """The row of ``name`` without regard to case (names are unique that way)."""
+    return select(m.User).where(func.lower(m.User.name) == name.strip().lower())
 
 
 class Users:
@@ -25,18 +30,22 @@ class Users:
         self.store = store
 
     def add(self, name: str, role: str, password: str, *, actor: str) -> User:
-        """Register a person; raises ``ValueError`` for a taken name, an unknown role or an empty password."""
-        name = name.strip()
-        if not name:
-            raise ValueError("a user needs a name")
+        """Register a person; raises ``ValueError`` for a bad or taken name (without regard to case)
+        or an unknown role."""
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(problem)
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
         digest = hash_password(password)
         with self.store.write(actor) as tx:
-            if tx.session.scalar(select(m.User.id).where(m.User.name == name)) is not None:
-                raise ValueError(f"user {name!r} exists already")
+            taken = tx.session.scalars(_named(name)).first()
+            if taken is not None:
+                raise ValueError(f"user {name!r} exists already" if taken.name == name
+                                 else f"user {name!r} exists already as {taken.name!r} (names ignore case)")
             now = tx.now()
-            row = m.User(name=name, role=role, password_hash=digest, active=True, created=now, updated=now)
+            row = m.User(name=name, role=role, password_hash=digest, active=True, created=now, updated=now,
+                         session_generation=0)
             tx.save(row, "add_user", "user", None, {"name": name, "role": role, "active": True}, entity_id=name)
             return user(row)
 
@@ -44,7 +53,7 @@ class Users:
         """Switch a person off (kept for the audit trail); raises ``KeyError`` when unknown and
         ``ValueError`` for the last active admin (no one could manage users any more)."""
         with self.store.write(actor) as tx:
-            row = tx.session.scalars(select(m.User).where(m.User.name == name)).first()
+            row = tx.session.scalars(_named(name)).first()
             if row is None:
                 raise KeyError(name)
             if row.active and row.role == "admin" and tx.session.scalar(
@@ -52,12 +61,51 @@ class Users:
                 raise ValueError(f"{name} is the last active admin; register another admin first")
             if row.active:
                 row.active, row.updated = False, tx.now()
-                tx.save(row, "disable_user", "user", {"active": True}, {"active": False}, entity_id=name)
+                row.session_generation = (row.session_generation or 0) + 1
+                tx.save(row, "disable_user", "user", {"active": True}, {"active": False}, entity_id=row.name)
             return user(row)
+
+    def enable(self, name: str, *, actor: str) -> User:
+        """Switch a disabled person on again (console sessions from before stay over); raises
+        ``KeyError`` when unknown."""
+        with self.store.write(actor) as tx:
+            row = tx.session.scalars(_named(name)).first()
+            if row is None:
+                raise KeyError(name)
+            if not row.active:
+                row.active, row.updated = True, tx.now()
+                row.session_generation = (row.session_generation or 0) + 1
+                tx.save(row, "enable_user", "user", {"active": False}, {"active": True}, entity_id=row.name)
+            return user(row)
+
+    def set_password(self, name: str, password: str, *, actor: str) -> User:
+        """Replace a person's password (audited without it or its hash); every console session of
+        theirs ends. Raises ``KeyError`` when unknown."""
+        digest = hash_password(password)
+        with self.store.write(actor) as tx:
+            row = tx.session.scalars(_named(name)).first()
+            if row is None:
+                raise KeyError(name)
+            row.password_hash, row.updated = digest, tx.now()
+            row.session_generation = (row.session_generation or 0) + 1
+            tx.save(row, "change_password", "user", None, {"sessions_ended": True}, entity_id=row.name)
+            return user(row)
+
+    def end_sessions(self, name: str, *, actor: str, details: dict[str, Any] | None = None) -> None:
+        """Sign a person out of every console session (it holds across restarts); audited as
+        ``logout`` with ``details`` (e.g. the client address)."""
+        with self.store.write(actor) as tx:
+            row = tx.session.scalars(_named(name)).first()
+            if row is None:
+                raise KeyError(name)
+            before = row.session_generation or 0
+            row.session_generation = before + 1
+            tx.save(row, "logout", "session", {"session_generation": before},
+                    {**(details or {}), "session_generation": before + 1}, entity_id=row.name)
 
     def get(self, name: str) -> User | None:
         with self.store.read() as s:
-            row = s.scalars(select(m.User).where(m.User.name == name)).first()
+            row = s.scalars(_named(name)).first()
             return user(row) if row is not None else None
 
     def list(self) -> list[User]:
@@ -86,7 +134,7 @@ class Users:
     def authenticate(self, name: str, password: str) -> User | None:
         """The active user with this name and password, else None (the same cost either way)."""
         with self.store.read() as s:
-            row = s.scalars(select(m.User).where(m.User.name == name)).first()
+            row = s.scalars(_named(name)).first()
         stored = row.password_hash if row is not None else _DUMMY
         ok = verify_password(password, stored)
         return user(row) if ok and row is not None and row.active else None
