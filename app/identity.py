@@ -48,6 +48,8 @@ COMMAND_ACTIONS: dict[str, str] = {
     "users add": "users",
     "users list": "users",
     "users disable": "users",
+    "users enable": "users",
+    "users passwd": "users",            # or the person themself (app.commands.users)
 }
 
 SINGLE_USER_NOTE = ("Single-user mode: until someone is registered with `mhladr users add`, every command runs "

@@ -55,6 +55,7 @@ def argv(command: str, tmp_path: Path) -> list[str]:
         "export --unblinded": ["export", "--sink", "csv", "--unblinded"],
         "users add": ["users", "add", "zed", "--role", "technician", "--password-stdin"],
         "users list": ["users", "list"], "users disable": ["users", "disable", "ivy"],
+        "users enable": ["users", "enable", "ivy"], "users passwd": ["users", "passwd", "ann", "--password-stdin"],
     }[command] + ["--json"]
 
 
@@ -130,6 +131,54 @@ def test_unregistered_and_disabled_logins_are_refused(staffed, tmp_path, monkeyp
     login(monkeypatch, "tom")
     assert main(["review", "list"]) == 2
     assert capsys.readouterr().err.strip().endswith("; tom is disabled")
+
+
+@pytest.mark.parametrize("name", ["Tom", "TOM", "a b;drop", "", "x" * 33, "ann/1", "é"])
+def test_names_are_refused_per_the_rules(staffed, monkeypatch, capsys, name):
+    """[a-z0-9._-], 1-32 characters, unique without regard to case; exit 2 with one line."""
+    login(monkeypatch, "ann")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long passphrase\n"))
+    assert main(["users", "add", name, "--role", "technician", "--password-stdin"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert [u.name for u in staffed.users.list()] == sorted(PEOPLE)
+
+
+def test_names_ignore_case_and_follow_the_rule(staffed, monkeypatch, capsys):
+    from pipeline.access import name_problem
+
+    assert name_problem("tom.b-2_x") is None and name_problem("x" * 32) is None
+    with pytest.raises(ValueError, match="not a user name"):
+        staffed.users.add("Tom", "technician", "a long passphrase", actor="ann")
+    with pytest.raises(ValueError, match="exists already"):
+        staffed.users.add("tom", "investigator", "a long passphrase", actor="ann")
+    assert staffed.users.get("TOM").name == "tom"                   # one person, whatever the case typed
+
+
+def test_passwd_by_the_person_or_an_admin_and_enable(staffed, monkeypatch, capsys):
+    login(monkeypatch, "tom")
+    monkeypatch.setattr("sys.stdin", io.StringIO("tom's new passphrase\n"))
+    assert main(["users", "passwd", "tom", "--password-stdin"]) == 0
+    assert staffed.users.authenticate("tom", "tom's new passphrase") is not None
+    assert staffed.users.authenticate("tom", "tom's long passphrase") is None
+    monkeypatch.setattr("sys.stdin", io.StringIO("ivy is locked out now\n"))
+    assert main(["users", "passwd", "ivy", "--password-stdin"]) == 2
+    assert capsys.readouterr().err.strip().endswith("needs the role admin; tom is technician")
+    assert staffed.users.authenticate("ivy", "ivy's long passphrase") is not None
+    login(monkeypatch, "ann")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["users", "passwd", "ivy", "--password-stdin"]) == 2 and "8 characters" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("ivy's reset passphrase\n"))
+    assert main(["users", "passwd", "ivy", "--password-stdin"]) == 0
+    assert staffed.users.authenticate("ivy", "ivy's reset passphrase") is not None
+    assert main(["users", "disable", "ivy"]) == 0 and not staffed.users.get("ivy").active
+    assert main(["users", "enable", "ivy", "--json"]) == 0 and staffed.users.get("ivy").active
+    capsys.readouterr()
+    assert main(["users", "enable", "nobody"]) == 2 and capsys.readouterr().err.strip() == "nobody: no such user"
+    trail = [(e.actor, e.action, e.entity_id) for e in staffed.audit.entries()]
+    assert ("tom", "change_password", "tom") in trail and ("ann", "change_password", "ivy") in trail
+    assert ("ann", "enable_user", "ivy") in trail
+    assert "passphrase" not in json.dumps([[e.before, e.after] for e in staffed.audit.entries()])
 
 
 def test_logname_and_user_change_nothing(staffed, monkeypatch, capsys):

@@ -230,7 +230,7 @@ def test_verification_reads_a_value_no_column_type_accepts(store, cli_env, as_ad
 
 # -- a store written before 0004 ------------------------------------------------------------------
 LATER = {"audit_log": ("row_table", "row_key", "row_digest"), "review_decisions": ("supersedes",),
-         "outbox": ("measurement_id", "version", "content")}
+         "outbox": ("measurement_id", "version", "content"), "users": ("session_generation",)}   # 0004, 0005
 
 
 def _legacy_copy(source, target: sa.Engine) -> int:
@@ -284,12 +284,13 @@ def test_migration_0004_baselines_every_existing_row(store, tmp_path):
         try:
             entries = reopened.audit.entries()
             baseline = [e for e in entries if e.action == "baseline"]
+            users = len(keys(reopened, m.User.__table__))          # 0005 baselines the users rows again
             assert [e.seq for e in entries[:2]] == [1, 2] and entries[0].row is None
-            assert len(baseline) == copied and {e.actor for e in baseline} == {"migration"}
+            assert len(baseline) == copied + users and {e.actor for e in baseline} == {"migration"}
             assert {(e.row.table, e.row.key) for e in baseline} == {
                 (t.name, k) for t in integrity.COVERED for k in keys(reopened, t)}
             check = reopened.audit.verify()
-            assert check.ok and check.rows == copied and check.entries == copied + 2
+            assert check.ok and check.rows == copied and check.entries == copied + users + 2
             items = reopened.outbox.list()
             assert [(i.measurement_id, i.version, i.payload["status"]) for i in items] == [
                 (1, 1, "final"), (2, 1, "final"), (3, 1, "cancelled")]

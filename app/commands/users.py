@@ -1,9 +1,10 @@
-"""``mhladr users add|list|disable``: the people who may use the system, each with one role
+"""``mhladr users add|list|disable|enable|passwd``: the people who may use the system, each with one role
 (technician, investigator, unblinded, admin; see README "Records, users and roles").
 
 Passwords are read from standard input (``--password-stdin``; typed without echo on a terminal)
 and stored only as salted scrypt hashes. The first user registered must be an admin: from then
-on the command line checks roles.
+on the command line checks roles. Names are ``[a-z0-9._-]``, 1-32 characters, unique without
+regard to case. ``passwd`` is for the person themself (their OS account) or an admin.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ def register(subparsers: Any) -> None:
                                  "the command line runs in single-user mode.",
                      examples="echo 'a long passphrase' | mhladr users add ann --role admin --password-stdin\n"
                               "mhladr users list\n"
-                              "mhladr users disable tom")
+                              "mhladr users disable tom\n"
+                              "mhladr users enable tom\n"
+                              "mhladr users passwd tom --password-stdin")
     sub = parser.add_subparsers(dest="users_command", required=True)
     add = sub.add_parser("add", help="register a person with a role (the first one: an admin)",
                          description="Register a person; on a terminal the password is typed without "
                                      "echo, from a script it is the first line of standard input. Example: "
                                      "mhladr users add ann --role admin --password-stdin")
-    add.add_argument("name", help="the person's login name (the command line acts as the operating-system login)")
+    add.add_argument("name", help="the person's login name: a-z 0-9 . _ -, 1-32 characters (the command line acts "
+                                  "as the operating-system account of that name)")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--password-stdin", action="store_true", required=True,
                      help="read the password from standard input (console login; at least 8 characters)")
@@ -41,7 +45,17 @@ def register(subparsers: Any) -> None:
     disable = sub.add_parser("disable", help="switch a person off (kept for the audit trail)")
     disable.add_argument("name")
     disable.set_defaults(func=run_disable)
-    for cmd in (add, listing, disable):
+    enable = sub.add_parser("enable", help="switch a disabled person on again")
+    enable.add_argument("name")
+    enable.set_defaults(func=run_enable)
+    passwd = sub.add_parser("passwd", help="set a new password (your own, or anyone's as an admin)",
+                            description="Set a person's console password; their console sessions end. "
+                                        "Example: mhladr users passwd tom --password-stdin")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", required=True,
+                        help="read the new password from standard input (at least 8 characters)")
+    passwd.set_defaults(func=run_passwd)
+    for cmd in (add, listing, disable, enable, passwd):
         add_json(cmd)
 
 
@@ -59,11 +73,14 @@ def _user(u: Any) -> dict[str, Any]:
 
 def run_add(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from app.identity import acting
-    from pipeline.access import password_problem
+    from pipeline.access import name_problem, password_problem
     from pipeline.config import load_settings
     from pipeline.errors import BAD_INPUT, InputError
     from pipeline.store import open_store
 
+    problem = name_problem(args.name)
+    if problem:
+        raise InputError(args.name, BAD_INPUT, problem)
     with open_store(load_settings()) as store:
         first = not store.users.any()
         if first and args.role != "admin":
@@ -114,3 +131,40 @@ def run_disable(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         except ValueError as exc:
             raise InputError(args.name, BAD_INPUT, str(exc)) from None
     return _user(user), f"disabled {user.name} ({user.role})"
+
+
+def run_enable(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from app.identity import acting
+    from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.store import open_store
+
+    with open_store(load_settings()) as store:
+        who = acting(store, "users enable")
+        try:
+            user = store.users.enable(args.name, actor=who.name)
+        except KeyError:
+            raise InputError(args.name, BAD_INPUT, "no such user") from None
+    return _user(user), f"enabled {user.name} ({user.role})"
+
+
+def run_passwd(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from app.identity import acting, os_account
+    from pipeline.access import password_problem
+    from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.store import open_store
+
+    with open_store(load_settings()) as store:
+        target = store.users.get(args.name)
+        me = store.users.get(os_account())
+        if target is None:
+            raise InputError(args.name, BAD_INPUT, "no such user")
+        own = me is not None and me.active and me.name == target.name
+        actor = me.name if own and me is not None else acting(store, "users passwd").name
+        password = _password()
+        problem = password_problem(password)
+        if problem:
+            raise InputError("--password-stdin", BAD_INPUT, problem)
+        user = store.users.set_password(target.name, password, actor=actor)
+    return _user(user), f"new password set for {user.name}; their console sessions have ended"
