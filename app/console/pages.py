@@ -15,6 +15,7 @@ from app.console.sessions import COOKIE, LOGIN_COOKIE, LOGIN_NONCE_SECONDS
 from app.console.web import (Viewer, check_csrf, client_address, console_of, decide, ended_message, error_page,
                              form_data, set_session_cookie, sign_in, sign_out, viewer)
 from flows.review_runs import review_run
+from pipeline.access import password_problem
 from pipeline.store import StoredMeasurement
 
 router = APIRouter()
@@ -72,6 +73,33 @@ def logout(request: Request, who: Viewer = Depends(viewer), form: dict[str, str]
     sign_out(request, who)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/password", response_class=HTMLResponse)
+def password_page(request: Request, who: Viewer = Depends(viewer)) -> HTMLResponse:
+    return page(request, "password.html", who)
+
+
+@router.post("/password", response_class=HTMLResponse)
+def change_password(request: Request, who: Viewer = Depends(viewer),
+                    form: dict[str, str] = Depends(form_data)) -> Response:
+    """The signed-in person's own password: the current one first (audited; every other session of
+    theirs ends, this one is issued again)."""
+    check_csrf(request, who, form.get("csrf_token"))
+    console = console_of(request)
+    new = form.get("new", "")
+    problem = password_problem(new) or (None if new == form.get("again") else "The two new passwords differ.")
+    if console.store.users.authenticate(who.user.name, form.get("current", "")) is None:
+        problem = "The current password is wrong."
+    if problem:
+        return page(request, "password.html", who, 422, error=problem)
+    user = console.store.users.set_password(who.user.name, new, actor=who.user.name)
+    cookie, session = console.sessions.issue(user.name, user.generation)
+    request.state.renewed = None
+    fresh = Viewer(user, session, console.sessions.csrf_token(session))
+    response = page(request, "password.html", fresh, done="Your password was changed.")
+    set_session_cookie(request, response, cookie, console.sessions.lifetime)
     return response
 
 
