@@ -29,12 +29,16 @@ def withheld_reasons(reasons: Iterable[str]) -> tuple[str, ...]:
 
 # The fields of a result document (the contract's ``analyze`` fields) that state or derive from the value.
 BLIND_BREAKING = ("abc", "abc_interval", "below_threshold", "category", "pe_statistic")
+# The fields of its ``calibration`` that give the bead curve (which with the PE statistic is the value).
+CURVE_FIELDS = ("slope", "intercept", "r2", "peaks")
 
 
 def withheld_document(document: dict[str, Any]) -> dict[str, Any]:
-    """A result document as a blinded reader may see it: the value's fields null, the QC
-    reasons without the PE value, ``"blinded": true``."""
+    """A result document as a blinded reader may see it: the value's fields and its bead curve
+    null, the QC reasons without the PE value, ``"blinded": true``."""
     out = {**document, **{k: None for k in BLIND_BREAKING if k in document}, "blinded": True}
+    if isinstance(document.get("calibration"), dict):
+        out["calibration"] = {**document["calibration"], **{k: None for k in CURVE_FIELDS if k in document["calibration"]}}
     if isinstance(document.get("qc"), dict):
         out["qc"] = {**document["qc"], "reasons": list(withheld_reasons(document["qc"].get("reasons", ())))}
     return out

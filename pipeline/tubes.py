@@ -108,14 +108,25 @@ def measure_tube(job: PatientTube) -> Measurement:
     return measurement
 
 
+def unblinded_report_path(path: Path) -> Path:
+    """Where the report of a post-randomization tube with its values goes (the unblinded role's)."""
+    return Path(path).with_suffix(".unblinded.html")
+
+
 def draw_report(job: ReportJob) -> Path:
-    """Write the HTML report of one stored result (its GatingML beside, when there is one)."""
+    """Write the HTML report of one stored result (its GatingML beside, when there is one); a
+    post-randomization tube gets two: the blinded one at ``job.path``, and the one with its values
+    for the unblinded role (:func:`unblinded_report_path`)."""
     if isinstance(job.result, Calibration):
         return write_bead_report(job.result, job.file, Path(job.path))
     figure = SampleFigure.load(Path(job.figure)) if Path(job.figure).is_file() else None
     gates = Path(job.path).with_suffix(".gating.xml")
+    gating_ml = gates.name if gates.is_file() else None
+    if job.blinded:
+        write_sample_report(job.result, figure, unblinded_report_path(Path(job.path)), bead_file=job.bead_file,
+                            next_step=job.next_step, gating_ml=gating_ml)
     return write_sample_report(job.result, figure, Path(job.path), bead_file=job.bead_file, next_step=job.next_step,
-                               gating_ml=gates.name if gates.is_file() else None, blinded=job.blinded)
+                               gating_ml=gating_ml, blinded=job.blinded)
 
 
 def write_gates(gating: "MonocyteGateResult", acq: "Acquisition", path: Path) -> Path | None:

@@ -71,23 +71,25 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if args.rebuild and args.sink != "csv":
         raise InputError("--rebuild", BAD_INPUT, "--rebuild rewrites the eCRF CSV: use it with --sink csv")
     settings = load_settings()
-    sinks = configured_sinks(settings)
-    try:
-        wanted = tuple(sinks) if args.sink == "all" else (args.sink,)
-        missing = [name for name in wanted if name not in sinks]
-        if not wanted:
-            raise InputError("export", BAD_INPUT, "no sink is on: set MHLADR_WEBHOOK_URL (HTTP POST), MHLADR_FHIR_DIR "
-                                                  "(FHIR Observation files) or MHLADR_CSV_EXPORT (eCRF CSV) in the "
-                                                  "environment or settings.toml (README.md, Settings)")
-        if missing:
-            raise InputError("--sink", BAD_INPUT, f"sink {missing[0]} is off: set MHLADR_{SINK_SETTINGS[missing[0]]}")
-        with open_store(settings) as store:
-            who = acting(store, "export --unblinded" if args.unblinded else "export", actor=args.actor)
+    with open_store(settings) as store:
+        who = acting(store, "export --unblinded" if args.unblinded else "export", actor=args.actor)   # role first
+        sinks = configured_sinks(settings)
+        try:
+            wanted = tuple(sinks) if args.sink == "all" else (args.sink,)
+            missing = [name for name in wanted if name not in sinks]
+            if not wanted:
+                raise InputError("export", BAD_INPUT, "no sink is on: set MHLADR_WEBHOOK_URL (HTTP POST), "
+                                                      "MHLADR_FHIR_DIR (FHIR Observation files) or MHLADR_CSV_EXPORT "
+                                                      "(eCRF CSV) in the environment or settings.toml (README.md, "
+                                                      "Settings)")
+            if missing:
+                raise InputError("--sink", BAD_INPUT,
+                                 f"sink {missing[0]} is off: set MHLADR_{SINK_SETTINGS[missing[0]]}")
             document = _export(store, wanted, {name: sinks[name] for name in wanted}, who.name, args.unblinded,
                                args.rebuild)
-    finally:
-        for sink in sinks.values():
-            sink.close()
+        finally:
+            for sink in sinks.values():
+                sink.close()
     if args.rebuild:
         return document, f"{settings.csv_export}: rewritten with {document['rebuilt']} row(s) from the store"
     text = (f"sinks {', '.join(wanted)}: {document['queued']} queued, {document['delivered']} delivered, "

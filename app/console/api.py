@@ -75,7 +75,7 @@ def review_decision(request: Request, measurement_id: int, body: Decision, who: 
     except KeyError:
         return api_error(404, "not_found", f"no measurement {measurement_id}")
     except ValueError as exc:
-        return api_error(409, "refused", str(exc))
+        return api_error(409, "refused", str(exc).replace("(--supersede)", '(send "supersede": true)'))
     stored = console.store.measurements.get(measurement_id)
     history = console.store.screening.history(stored.patient_id) if stored is not None else []
     return JSONResponse({"measurement_id": record.measurement_id, "decision": record.decision,

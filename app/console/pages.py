@@ -166,7 +166,7 @@ def review_decision(request: Request, measurement_id: int, who: Viewer = Depends
     try:
         decide(console_of(request), who, measurement_id, decision, reason, form.get("supersede") == "yes")
     except ValueError as exc:
-        return review_response(request, who, found, error=str(exc), status=409, form=form)
+        return review_response(request, who, found, error=views.console_words(str(exc)), status=409, form=form)
     return RedirectResponse(f"/?decided={measurement_id}", status_code=303)
 
 
@@ -192,7 +192,7 @@ def patient(request: Request, patient_id: str, who: Viewer = Depends(viewer)) ->
 
 @router.get("/beads", response_class=HTMLResponse)
 def beads(request: Request, who: Viewer = Depends(viewer)) -> HTMLResponse:
-    who.require("review")
+    who.require("review", "see the bead QC")
     trends = views.bead_trends(console_of(request).store)
     return page(request, "beads.html", who, trends=trends, charts=[Markup(t.chart) for t in trends],
                 active="beads")

@@ -8,6 +8,8 @@ role that may read unblinded values (``unblinded_read``), and every such read is
 
 from __future__ import annotations
 
+import re
+
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date
@@ -24,6 +26,7 @@ from pipeline.report.figures import (calibration_chart, gating_chart, levey_jenn
                                      stability_chart)
 from pipeline.screening import screening_rows
 from pipeline.eligibility import PatientFacts
+from pipeline.tubes import unblinded_report_path
 from pipeline.store import (ReviewRecord, ScreeningRecord, Store, StoredCalibration,
                             StoredMeasurement)
 
@@ -115,7 +118,7 @@ def result_view(store: Store, reports: Path, stored: StoredMeasurement, user: Us
     stability = meas.gates.get("stability")
     if stability:
         figures["Acquisition stability"] = to_svg(stability_chart(stability), "s")
-    if meas.calibration is not None:
+    if meas.calibration is not None and not withheld:      # the curve and the PE level give the value back
         figures["Bead calibration"] = to_svg(calibration_chart(meas.calibration), "b")
     bead = store.files.original(meas.calibration.key.sha256 or "") if meas.calibration is not None else None
     return ResultView(stored, withheld, shown_reasons(meas.qc.reasons, withheld), figures,
@@ -133,6 +136,8 @@ def readable_report(store: Store, reports: Path, stored: StoredMeasurement, user
         if not unblinded(user):
             return None
         store.audit.log_unblinded_read(user.name, "unblinded_report", [stored.patient_id], {"measurement": stored.id})
+        with_values = unblinded_report_path(path)
+        return with_values if with_values.is_file() else path
     return path
 
 
@@ -146,10 +151,36 @@ def bead_report(store: Store, reports: Path, cal: StoredCalibration) -> Path | N
 
 
 # -- screening and patients ---------------------------------------------------------------------
+# Command-line wording in stored texts, as the console says it (its buttons and pages).
+CONSOLE_WORDS = (
+    ("(mhladr review list)", "(the review queue)"),
+    ("a second decision must supersede it (--supersede)",
+     "a second decision must supersede it: tick Supersede and decide again"),
+)
+_NEXT_STEP = re.compile(r"approve or reject with mhladr review approve\|reject \d+ --reason TEXT")
+
+
+def console_words(text: str) -> str:
+    """A message written for the command line, in the console's words."""
+    for cli, console in CONSOLE_WORDS:
+        text = text.replace(cli, console)
+    return _NEXT_STEP.sub("approve or reject it on its review page", text)
+
+
 def screening(store: Store, user: User) -> list[dict[str, Any]]:
     """The ``mhladr screening`` document as this person may see it (post-randomization results
-    only for the unblinded role, audited)."""
-    return screening_rows(store, None, user.name if unblinded(user) else None)
+    only for the unblinded role, audited), in the console's words; file names without the
+    server's folders except for admins."""
+    rows = screening_rows(store, None, user.name if unblinded(user) else None)
+    for row in rows:
+        row["reasons"] = [console_words(r) for r in row.get("reasons", [])]
+        if user.role != "admin":
+            if row.get("file"):
+                row["file"] = Path(row["file"]).name
+            for later in row.get("post_randomization") or []:
+                if isinstance(later, dict) and later.get("file"):
+                    later["file"] = Path(later["file"]).name
+    return rows
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app.console.sessions import COOKIE, EXPIRED, IDLE, LoginThrottle, Session, Sessions, signing_key
+from app.console.views import console_words
 from pipeline import formatting as fmt
 from pipeline.access import User, roles_for
 from pipeline.config import Settings
@@ -63,7 +64,8 @@ class Console:
         self.throttle = LoginThrottle(clock=config.clock)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.filters.update(abc=fmt.abc, interval=fmt.interval, number=fmt.number,
-                                          yes_no=fmt.yes_no, percent=fmt.percent, setting=fmt.setting)
+                                          yes_no=fmt.yes_no, percent=fmt.percent, setting=fmt.setting,
+                                          console_words=console_words)
         self.templates.env.globals.update(prefect_ui=config.prefect_ui, threshold=config.settings.abc_threshold,
                                           rules=config.settings.rules())
 
@@ -112,9 +114,10 @@ class Viewer:
     session: Session
     csrf_token: str
 
-    def require(self, action: str) -> None:
+    def require(self, action: str, what: str | None = None) -> None:
+        """Refuse (403) unless this role may take ``action``; ``what`` names it as the page does."""
         if not self.user.may(action):
-            raise Denied(f"Your role ({self.user.role}) may not {ACTIONS.get(action, action)}; "
+            raise Denied(f"Your role ({self.user.role}) may not {what or ACTIONS.get(action, action)}; "
                          f"roles that may: {', '.join(roles_for(action))}.", self)
 
 

@@ -40,16 +40,20 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def calibration_table(cal: Calibration, bead_file: str | None) -> str:
-    key, curve = cal.key, cal.curve
+def calibration_table(cal: Calibration, bead_file: str | None, *, curve_shown: bool = True) -> str:
+    """The bead calibration of a result (``curve_shown=False``: without its curve, which with the
+    tube's PE statistic gives the value: blinded)."""
+    key = cal.key
+    curve = cal.curve if curve_shown else None
     return ("<table>" + _row("bead file", Path(bead_file).name if bead_file else None)
             + _row("bead file SHA-256", key.sha256) + _row("lot", key.lot)
             + _row("instrument", f"{key.instrument or '?'} {key.serial or ''}".strip())
             + _row("channel / voltage / gain", f"{key.channel} / {fmt.setting(key.voltage)} V / {fmt.setting(key.gain)}")
             + _row("scale", f"{key.scale.amplifier}, $PnR {key.scale.range:g}, $DATATYPE {key.scale.datatype}"
                    if key.scale and key.scale.range is not None else None)
-            + _row("curve", f"log10(AB/C) = {curve.slope:.4f} × log10(F) + {curve.intercept:.4f}, "
-                            f"R² {curve.r2:.4f}" if curve else None)
+            + _row("curve", WITHHELD if not curve_shown else
+                   f"log10(AB/C) = {curve.slope:.4f} × log10(F) + {curve.intercept:.4f}, R² {curve.r2:.4f}"
+                   if curve else None)
             + _row("calibration QC", cal.qc.status) + "</table>")
 
 
@@ -81,12 +85,17 @@ def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Pa
     def value(text: object) -> object:
         return WITHHELD if blinded else text
 
-    beads = (to_svg(calibration_chart(meas.calibration), "b") + calibration_table(meas.calibration, bead_file)
-             if meas.calibration is not None else "<p><em>no calibration</em></p>")
+    if meas.calibration is None:
+        beads = "<p><em>no calibration</em></p>"
+    elif blinded:                       # the curve and the PE statistic give the value back
+        beads = calibration_table(meas.calibration, bead_file, curve_shown=False)
+    else:
+        beads = to_svg(calibration_chart(meas.calibration), "b") + calibration_table(meas.calibration, bead_file)
     body = (f"<h1>mHLA-DR {html.escape(meas.patient_id or '-')} &mdash; {html.escape(Path(meas.file).name)}</h1>"
             + (f'<p class="next">{html.escape(next_step)}</p>' if next_step else "")
             + (f'<p class="next">Values {html.escape(WITHHELD)}: this trial is blinded; the unblinded role reads '
-               "them with <code>mhladr screening --unblinded</code> (audited).</p>" if blinded else "")
+               "them in the lab console or with <code>mhladr results --unblinded</code> (audited).</p>"
+               if blinded else "")
             + "<h2>Result</h2><table>"
             + _row("AB/C", value(fmt.abc(meas.abc))) + _row("95 % interval", value(fmt.interval(meas.abc_interval)))
             + _row("category", value(meas.category)) + _row("below the cut-off", value(flag))
