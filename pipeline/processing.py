@@ -105,8 +105,7 @@ class Processor:
     def __init__(self, settings: Settings, registry_csv: str | Path | None = None,
                  lots_csv: str | Path | None = None, workers: Workers | None = None) -> None:
         self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
-        self.store = open_store(settings)
+        self.store = open_store(settings)                  # creates the home, closed to other users
         self.workers = workers or InProcess()
         self.lots_path = Path(lots_csv) if lots_csv else None
         self.lots: dict[str, Lot] = read_lots(lots_csv) if lots_csv else {}
