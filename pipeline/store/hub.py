@@ -97,7 +97,8 @@ class Store:
     """One results database: the hub (transactions, audit, re-evaluation) and its repositories.
 
     Create with :func:`pipeline.store.open_store`. Repositories: ``files``, ``calibrations``,
-    ``measurements`` (with reviews), ``patients``, ``screening``, ``outbox``, ``audit``, ``users``.
+    ``measurements`` (with reviews), ``patients``, ``screening``, ``outbox``, ``audit``, ``users``,
+    ``signatures``.
     """
 
     def __init__(self, engine: Engine, rules: Rules, clock: Clock = utc_now) -> None:
@@ -108,6 +109,7 @@ class Store:
         from pipeline.store.outbox import Outbox
         from pipeline.store.patients import Patients
         from pipeline.store.screening import Screening
+        from pipeline.store.signatures import Signatures
         from pipeline.store.users import Users
 
         self.engine = engine
@@ -122,6 +124,7 @@ class Store:
         self.outbox = Outbox(self)
         self.audit = AuditTrail(self)
         self.users = Users(self)
+        self.signatures = Signatures(self)
 
     def close(self) -> None:
         self.engine.dispose()
