@@ -40,8 +40,18 @@ def decide(store: "Store", reports: Path, measurement_id: int, decision: str, re
     """Approve or reject a QC ``review`` result as ``signer`` (see the module)."""
     from pipeline.processing import redraw_sample_report
 
-    if store.measurements.get(measurement_id) is None:
+    from pipeline.store.measurements import AlreadyDecided, NotReviewable
+
+    stored = store.measurements.get(measurement_id)
+    if stored is None:
         raise KeyError(f"no measurement {measurement_id}")
+    if decision not in ("approve", "reject"):
+        raise ValueError(f"decision must be approve or reject, not {decision!r}")
+    if stored.measurement.qc.status != "review":        # refused before a password is asked (checked again below)
+        raise NotReviewable(stored.measurement.qc.status)
+    earlier = store.measurements.reviews(measurement_id)
+    if earlier and not supersede:
+        raise AlreadyDecided(earlier[-1])
     signed = authenticate(store, signer, f"measurement {measurement_id}")
     review = store.measurements.review(measurement_id, decision, reason, signer.name, supersede=supersede,
                                        signed=signed)

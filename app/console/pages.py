@@ -12,9 +12,10 @@ from markupsafe import Markup
 
 from app.console import views
 from app.console.sessions import COOKIE, LOGIN_COOKIE, LOGIN_NONCE_SECONDS
-from app.console.web import (Viewer, check_csrf, client_address, console_of, decide, error_page, form_data,
-                             set_session_cookie, sign_in, sign_out, viewer)
+from app.console.web import (SignatureThrottled, Viewer, check_csrf, client_address, console_of, decide, error_page,
+                             form_data, set_session_cookie, sign_in, sign_out, viewer)
 from flows.review_runs import review_run
+from pipeline.signing import SignatureRefused
 from pipeline.store import StoredMeasurement
 
 router = APIRouter()
@@ -104,9 +105,10 @@ def review_response(request: Request, who: Viewer, stored: StoredMeasurement, *,
     view = views.result_view(console.store, console.reports, stored, who.user)
     api, ui = console.config.prefect_api, console.config.prefect_ui
     run = review_run(api, ui, stored.id) if api and ui else None
+    signatures = console.store.signatures.of("review_decisions", [d.id for d in view.decisions])
     return page(request, "review.html", who, status, view=view, m=stored.measurement, stored=stored,
                 figures={title: Markup(svg) for title, svg in view.figures.items()}, run=run, error=error,
-                form=form or {}, active="queue")
+                form=form or {}, active="queue", signatures=signatures)
 
 
 def stored_or_404(request: Request, who: Viewer, measurement_id: int) -> StoredMeasurement | HTMLResponse:
@@ -136,7 +138,14 @@ def review_decision(request: Request, measurement_id: int, who: Viewer = Depends
         return review_response(request, who, found, error="Give a reason, then choose Approve or Reject.",
                                status=422, form=form)
     try:
-        decide(console_of(request), who, measurement_id, decision, reason, form.get("supersede") == "yes")
+        decide(console_of(request), who, measurement_id, decision, reason, form.get("supersede") == "yes",
+               form.get("password", ""), client_address(request))
+    except SignatureThrottled as exc:
+        return review_response(request, who, found, error=f"Too many refused signatures or sign-ins: try again "
+                               f"in {exc.seconds // 60 + 1} min.", status=429, form=form)
+    except SignatureRefused as exc:
+        return review_response(request, who, found, error=f"{exc}. Type your password again to sign.",
+                               status=403, form=form)
     except ValueError as exc:
         return review_response(request, who, found, error=str(exc), status=409, form=form)
     return RedirectResponse(f"/?decided={measurement_id}", status_code=303)

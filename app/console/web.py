@@ -27,7 +27,9 @@ from flows.review_runs import close_review_run, review_run
 from pipeline import formatting as fmt
 from pipeline.access import User, roles_for
 from pipeline.config import Settings
-from pipeline.store import ReviewRecord, Store, open_store
+from pipeline.decisions import Decided
+from pipeline.signing import SignatureRefused, Signer
+from pipeline.store import Store, open_store
 
 HERE = Path(__file__).resolve().parent
 MAX_FORM_BYTES = 64 * 1024
@@ -173,21 +175,38 @@ def sign_out(console: Console, who: Viewer, address: str) -> None:
     console.store.audit.log_event(who.user.name, "logout", "session", who.user.name, {"address": address})
 
 
-def decide(console: Console, who: Viewer, measurement_id: int, decision: str, reason: str,
-           supersede: bool) -> ReviewRecord:
-    """Record a technician's decision (the store call ``mhladr review`` makes, audited) and close
-    the result's paused review flow run in Prefect, if any. Raises ``KeyError`` for an unknown
-    result and ``ValueError`` for a refused decision (not a review result, decided already)."""
-    from pipeline.processing import redraw_sample_report
+class SignatureThrottled(Exception):
+    """Too many refused sign-ins or signatures on this name or address: wait ``seconds``."""
 
-    record = console.store.measurements.review(measurement_id, decision, reason, who.user.name, supersede=supersede)
-    redraw_sample_report(console.store, console.reports, measurement_id)     # its next step is the decision now
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"too many refused sign-ins or signatures: try again in {seconds} s")
+        self.seconds = seconds
+
+
+def decide(console: Console, who: Viewer, measurement_id: int, decision: str, reason: str,
+           supersede: bool, password: str, address: str) -> Decided:
+    """Record a technician's signed decision (the pipeline's one decision step, as ``mhladr
+    review``: password checked, signed, audited, report redrawn) and close the result's paused
+    review flow run in Prefect, if any. A wrong password counts toward the sign-in throttle.
+    Raises ``KeyError`` for an unknown result, :class:`SignatureThrottled` while throttled,
+    :class:`SignatureRefused` for a wrong password and ``ValueError`` for a refused decision."""
+    from pipeline.decisions import decide as decide_step
+
+    wait = console.throttle.retry_after(who.user.name, address)
+    if wait:
+        raise SignatureThrottled(wait)
+    try:
+        done = decide_step(console.store, console.reports, measurement_id, decision, reason,
+                           Signer(who.user.name, password, True), supersede=supersede)
+    except SignatureRefused:
+        console.throttle.failed(who.user.name, address)
+        raise
     api, ui = console.config.prefect_api, console.config.prefect_ui
     if api and ui:
         run = review_run(api, ui, measurement_id)
         if run is not None:
-            close_review_run(api, run, decision, record.reason, who.user.name)
-    return record
+            close_review_run(api, run, decision, done.review.reason, who.user.name)
+    return done
 
 
 def create_app(config: ConsoleConfig) -> FastAPI:
