@@ -56,9 +56,6 @@ def authenticate(store: "Store", signer: Signer, what: str) -> bool:
 def sign_record(store: "Store", signer: Signer, table: str, key: object, meaning: str) -> "SignatureRecord | None":
     """Sign row ``key`` of ``table`` (any store table, or ``audit_log`` by entry number) with
     ``meaning``, after :func:`authenticate`; None in single-user mode (unsigned)."""
-    from pipeline.store.signatures import sign_in
-
     if not authenticate(store, signer, f"{table} {key}"):
         return None
-    with store.write(signer.name) as tx:
-        return sign_in(tx, table, key, signer.name, meaning)
+    return store.signatures.sign(table, key, signer.name, meaning)

@@ -67,3 +67,10 @@ class AuditTrail:
             if moment is not None:
                 query = query.where(m.AuditLog.at >= moment)
             return [integrity.stored_entry(r) for r in s.execute(query)]
+
+    def last_about(self, entity_id: str) -> chain.AuditEntry | None:
+        """The newest entry about ``entity_id`` (e.g. a file's SHA-256)."""
+        with self.store.read() as s:
+            row = s.execute(select(*integrity.ENTRY_COLUMNS).where(m.AuditLog.entity_id == entity_id)
+                            .order_by(m.AuditLog.seq.desc()).limit(1)).first()
+            return integrity.stored_entry(row) if row is not None else None

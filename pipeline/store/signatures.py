@@ -92,6 +92,12 @@ class Signatures:
     def __init__(self, store: "Store") -> None:
         self.store = store
 
+    def sign(self, table: str, key: object, signer: str, meaning: str) -> SignatureRecord:
+        """Sign a stored row in a transaction of its own; the caller checked the signer's password
+        (:func:`pipeline.signing.authenticate`) just before."""
+        with self.store.write(signer) as tx:
+            return sign_in(tx, table, key, signer, meaning)
+
     def of(self, table: str, keys: Any) -> dict[str, SignatureRecord]:
         """The latest signature of each of these records (key as text -> signature)."""
         wanted = [str(k) for k in keys]
