@@ -46,6 +46,8 @@ COMMAND_ACTIONS: dict[str, str] = {
     "users add": "users",
     "users list": "users",
     "users disable": "users",
+    "audit report": "audit_review",
+    "validate": "audit_review",
 }
 
 SINGLE_USER_NOTE = ("Single-user mode: until someone is registered with `mhladr users add`, every command runs "

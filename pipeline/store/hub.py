@@ -57,6 +57,13 @@ class Tx:
     def now(self) -> datetime:
         return self.store.clock()
 
+    @property
+    def head(self) -> chain.AuditEntry:
+        """The entry this transaction wrote last (after :meth:`audit` or :meth:`save`)."""
+        if self._head is None:
+            raise LookupError("nothing audited in this transaction yet")
+        return self._head
+
     def save(self, row: m.Base, action: str, entity: str, before: Any, after: Any,
              entity_id: object = None) -> None:
         """Add or change ``row`` and audit it, with the digest of the row as the database now
