@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pipeline.store.signatures import SignatureRecord
 
 # Writers that are the system itself, not a person (never "outside lab hours").
-SYSTEM_ACTORS = frozenset({"pipeline", "migration", "export", "test-setup"})
+SYSTEM_ACTORS = frozenset({"pipeline", "migration", "export", "registry", "test-setup"})
 # Gate corrections (``mhladr review regate``, issue 17) are audited under one of these actions.
 GATE_CORRECTIONS = frozenset({"regate", "gate_correction", "correct_gate"})
 REVIEWED = "audit_reviewed"
@@ -216,7 +216,7 @@ def to_html(done: AuditReview, *, fragment: bool = False) -> str:
         if not c.items:
             continue
         items = "".join(f"<tr><td>{esc(i.at.strftime('%Y-%m-%d %H:%M:%S') if i.at else '-')}</td>"
-                        f"<td>{esc(i.actor)}</td><td>{esc(i.record)}</td><td>{esc(i.what[:300])}</td></tr>"
+                        f"<td>{esc(i.actor)}</td><td>{esc(i.record)}</td><td>{esc(i.what[:200])}</td></tr>"
                         for i in c.items)
         body += (f'<h2 id="{c.key}">{esc(c.title)} ({len(c.items)})</h2><table class="items">'
                  f"<tr><th>time (UTC)</th><th>who</th><th>record</th><th>what</th></tr>{items}</table>")

@@ -292,3 +292,26 @@ def test_the_review_page_links_the_prefect_run_and_a_decision_closes_it(console:
                                    headers={"X-CSRF-Token": token})
             assert decided.status_code == 200
         assert client.read_flow_run(run.id).state.type.value != "PAUSED"
+
+
+def test_the_audit_review_page_is_for_admins_and_records_a_signed_review(console: RunningConsole) -> None:
+    with console.login("tech") as (client, _):
+        assert client.get("/audit").status_code == 403
+    with console.login("adm") as (client, token):
+        shown = client.get("/audit")
+        assert shown.status_code == 200
+        for title in ("Refused sign-ins", "Refused signatures", "User and role changes", "Actions outside lab hours",
+                      "Integrity problems (audit verify)"):
+            assert title in shown.text
+        assert 'href="/audit"' in shown.text and 'name="password" type="password"' in shown.text
+        assert client.get("/audit?since=yesterday").status_code == 422
+        assert client.post("/audit", data={"password": PEOPLE["adm"][1]}).status_code == 403      # no CSRF token
+        wrong = client.post("/audit", data={"csrf_token": token, "password": "not it"})
+        assert wrong.status_code == 403 and "wrong password" in wrong.text
+        signed = client.post("/audit", data={"csrf_token": token, "password": PEOPLE["adm"][1]})
+        assert signed.status_code == 200 and "was reviewed, signed by adm" in signed.text
+        assert "audit trail reviewed" in signed.text
+    with console.store() as store:
+        (review,) = [e for e in store.audit.entries() if e.action == "audit_reviewed"]
+        (signature,) = [s for s in store.signatures.list() if s.meaning == "audit trail reviewed"]
+        assert review.actor == "adm" and signature.record_key == str(review.seq) and store.audit.verify().ok

@@ -168,3 +168,15 @@ def test_the_prefect_ui_loads_from_its_own_server(browser, prefect_server, scree
     assert text.strip() and not any(error in text for error in PREFECT_ERRORS), text[:500]
     shoot(page, screenshots, "prefect_" + path.strip("/").replace("/", "_"))
     page.close()
+
+
+def test_an_admin_reads_the_audit_review(browser, console: RunningConsole, screenshots: Path) -> None:  # noqa: ANN001
+    page = new_page(browser)
+    sign_in(page, console, "adm")
+    page.click("nav a[href='/audit']")
+    assert page.locator("h1").inner_text() == "Audit-trail review"
+    counts = page.locator("table.counts").inner_text()
+    assert "Refused sign-ins" in counts and "Actions outside lab hours" in counts
+    assert page.locator("input[name=password][type=password]").count() == 1    # signing the review
+    shoot(page, screenshots, "10_audit_review")
+    page.close()

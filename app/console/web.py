@@ -34,7 +34,8 @@ from pipeline.store import Store, open_store
 HERE = Path(__file__).resolve().parent
 MAX_FORM_BYTES = 64 * 1024
 # What each action is called in a refusal ("your role may not ...")
-ACTIONS = {"review": "review QC results", "screening": "read the screening log"}
+ACTIONS = {"review": "review QC results", "screening": "read the screening log",
+           "audit_review": "review the audit trail"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                                 "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
