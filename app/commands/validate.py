@@ -52,15 +52,16 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from pipeline.config import home_from, load_settings
+    from pipeline.config import load_settings
     from pipeline.errors import InputError
     from pipeline.validation import iq, oq, report
     from pipeline.validation.checks import check
     from pipeline.validation.manifest import MANIFEST, load
 
     started = datetime.now(timezone.utc)
-    checks, settings = iq.settings_valid(load_settings)
-    home = settings.home if settings else home_from(os.environ)
+    settings = load_settings()          # an unusable setting stops here: exit 2, one line naming it
+    checks = [check(iq.IQ, "settings valid", "every setting known, typed and in range", "valid", True)]
+    home = settings.home
     home.mkdir(parents=True, exist_ok=True, mode=0o700)        # as any command makes it on first use
     try:
         release = load(MANIFEST)
@@ -69,16 +70,15 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
         checks.append(check(iq.IQ, "release manifest", f"{MANIFEST} readable", str(exc), False))
     if release is not None:
         checks += iq.python_version(release) + iq.dependencies(release) + iq.files(release)
-    url = settings.effective_database_url if settings else ""
+    url = settings.effective_database_url
     shown = _shown(url)
-    if settings:
-        checks += iq.database(url, shown)
-    db_ok = bool(settings) and all(c.passed for c in checks if c.name.startswith("database"))
+    checks += iq.database(url, shown)
+    db_ok = all(c.passed for c in checks if c.name.startswith("database"))
     sign_as = None
     if db_ok:                                   # who signs, proven before the run (a wrong password: exit 2)
         sign_as = _signer(settings, args)
     checks += iq.prefect(home, dict(os.environ)) + iq.home_permissions(
-        home, settings.sqlite_path if settings and not settings.database_url else None)
+        home, None if settings.database_url else settings.sqlite_path)
     with tempfile.TemporaryDirectory(prefix="mhladr-oq-") as scratch:
         checks += oq.run(Path(scratch))
     doc = report.document(checks, report.environment(home, shown), started, datetime.now(timezone.utc))
@@ -96,7 +96,7 @@ def _shown(url: str) -> str:
     """A database URL with its password hidden."""
     from sqlalchemy.engine import make_url
 
-    return make_url(url).render_as_string(hide_password=True) if url else "(settings invalid)"
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _signer(settings: Any, args: argparse.Namespace) -> Any:

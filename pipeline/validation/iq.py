@@ -112,14 +112,3 @@ def home_permissions(home: Path, sqlite: Path | None) -> list[Check]:
     found.append(check(IQ, "home owner", f"{home} belongs to the user who runs mhladr", "yes" if owner else "no",
                        owner))
     return found
-
-
-def settings_valid(load: Callable[[], Any]) -> tuple[list[Check], Any]:
-    """The settings load and pass every check (:func:`pipeline.config.load_settings`)."""
-    from pipeline.errors import InputError
-
-    try:
-        settings = load()
-    except InputError as err:
-        return [check(IQ, "settings valid", "every setting known, typed and in range", str(err), False)], None
-    return [check(IQ, "settings valid", "every setting known, typed and in range", "valid", True)], settings
