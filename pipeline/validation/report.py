@@ -51,13 +51,14 @@ def to_html(doc: dict[str, Any]) -> str:
                    for r in doc["results"])
     sig = doc.get("signature")
     signed = (f'<p class="sig">Signed by {esc(sig["user"])}, {esc(sig["signed_at"])}: {esc(sig["meaning"])}</p>'
-              if sig else '<p class="sig">Unsigned (single-user mode, or the results database did not answer).</p>')
+              if sig else '<p class="unsigned">Unsigned (single-user mode, or the results database did not answer).</p>')
     verdict = "PASS: every check met its acceptance criterion" if doc["ok"] else \
         f"FAIL: {doc['failed']} check(s) did not meet their acceptance criterion"
     style = ("body{font-family:sans-serif;margin:1.5em;max-width:1200px;color:#222}table{border-collapse:collapse}"
              "td,th{padding:3px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #ddd}"
              ".fail td{background:#fde8e8}.not-run td{color:#777}.verdict{font-size:1.2em;font-weight:bold}"
-             ".ok{color:#070}.bad{color:#b00}.sig{background:#eef7ee;padding:.5em}code{word-break:break-all}")
+             ".ok{color:#070}.bad{color:#b00}.sig{background:#eef7ee;padding:.5em}.unsigned{background:#fff7e0;padding:.5em}"
+             "code{word-break:break-all}")
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>mhladr validation</title>'
             f"<style>{style}</style></head><body><h1>mhladr installation and operational qualification</h1>"
             f'<p class="verdict {"ok" if doc["ok"] else "bad"}">{esc(verdict)}</p>'
