@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pipeline.audit import AuditEntry, Problem, canonical_json, utc_iso
@@ -168,9 +168,9 @@ def start_of(day: date, tz: tzinfo | None = None) -> datetime:
 
 
 def last_reviewed(entries: Iterable[AuditEntry]) -> datetime | None:
-    """The end of the period the last recorded review covered (None: never reviewed)."""
+    """Just after the end of the period the last recorded review covered (None: never reviewed)."""
     ends = [_after(e).get("until") for e in entries if e.action == REVIEWED]
-    return datetime.fromisoformat(ends[-1]) if ends and ends[-1] else None
+    return datetime.fromisoformat(ends[-1]) + timedelta(microseconds=1) if ends and ends[-1] else None
 
 
 def build(store: "Store", since: datetime | None, hours: LabHours, tz: tzinfo | None = None) -> AuditReview:
