@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_HOME ?= $(CURDIR)/.mhladr/demo
 
-.PHONY: setup demo test bench clean-demo
+.PHONY: setup demo test bench clean-demo oq-reference release-manifest
 
 setup: $(STAMP)
 
@@ -35,6 +35,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_analyze.py
 	$(BIN)/python benchmarks/bench_flows.py
 	$(BIN)/python benchmarks/bench_audit.py
+
+# At release: the OQ reference tubes (generator, seeded), then the manifest of every installed file.
+oq-reference: $(STAMP)
+	$(BIN)/python -m data_samples.oq_reference
+
+release-manifest: $(STAMP)
+	$(BIN)/python -m pipeline.validation.manifest
 
 clean-demo:
 	-MHLADR_HOME=$(DEMO_HOME) $(BIN)/mhladr serve --stop-server

@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "export",
     "audit",
     "users",
+    "validate",
 )
 
 EXIT_OK = 0

@@ -50,6 +50,8 @@ COMMAND_ACTIONS: dict[str, str] = {
     "users disable": "users",
     "users enable": "users",
     "users passwd": "users",            # or the person themself (app.commands.users)
+    "audit report": "audit_review",
+    "validate": "audit_review",
 }
 
 SINGLE_USER_NOTE = ("Single-user mode: until someone is registered with `mhladr users add`, every command runs "

@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "export": frozenset({"investigator", "unblinded", "admin"}),
     "users": frozenset({"admin"}),
     "settings": frozenset({"admin"}),
+    "audit_review": frozenset({"admin"}),                    # audit report, validate (signed)
 }
 
 _N, _R, _P, _SALT, _LEN = 2 ** 14, 8, 1, 16, 32

@@ -82,6 +82,8 @@ class Settings:
     # Lab console sessions: idle timeout and absolute lifetime
     console_idle_minutes: float = 15.0
     console_session_hours: float = 8.0
+    # The lab's working hours (local time, HH:MM-HH:MM): the audit review lists persons' actions outside them
+    lab_hours: str = "07:00-19:00"
 
     @property
     def sqlite_path(self) -> Path:
@@ -236,6 +238,15 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _hours_ok(text: str) -> bool:
+    from pipeline.audit_review import LabHours
+    try:
+        LabHours.parse(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check(settings: Settings, origin: Callable[..., Origin]) -> None:
     """Ranges and combinations; ``origin(name, ...)`` names where the first given one was written."""
     s = settings
@@ -269,6 +280,8 @@ def _check(settings: Settings, origin: Callable[..., Origin]) -> None:
     need(not url or re.match(r"^(sqlite|postgresql\+psycopg)://", url) is not None,
          "the results database is SQLite (sqlite:///PATH) or PostgreSQL through psycopg "
          "(postgresql+psycopg://USER@HOST:PORT/DB); empty = SQLite under MHLADR_HOME", "database_url")
+    need(_hours_ok(s.lab_hours), "must be HH:MM-HH:MM, start before end (local time), e.g. 07:00-19:00",
+         "lab_hours")
     need(not s.webhook_url or re.match(r"^https?://", s.webhook_url) is not None,
          "must be an http:// or https:// URL (empty = no webhook)", "webhook_url")
     need(not s.gating_template or Path(s.gating_template).is_file(),

@@ -22,7 +22,7 @@ a person ends its reasons with one ``next: ...`` line saying what to do (:mod:`p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from pipeline.registry import RowError, import_registry
 from pipeline.sinks.outbox import configured_sinks, deliver_outbox, enqueue_results
 from pipeline.store import FileRecord, Store, StoredCalibration, StoredMeasurement, open_store
 from pipeline.store.files import settled
+from pipeline.store.signatures import UNSIGNED
 from pipeline.tubes import (BeadTube, Examine, Examined, PatientTube, ReportJob, calibrate, draw_report, examine,
                             measure_tube)
 from pipeline.workers import InProcess, Workers, in_threads, results
@@ -514,4 +515,8 @@ def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -
     blinded = {measurement_id} if store.measurements.is_blinded(stored) else set()
     bead = store.files.original(bead_sha256(stored)) if bead_sha256(stored) else None
     bead_paths = {bead.sha256: bead.path} if bead is not None else {}
-    return draw_report(report_job(reports_dir, stored.measurement.file, stored, blinded, bead_paths))
+    job = report_job(reports_dir, stored.measurement.file, stored, blinded, bead_paths)
+    if stored.review:
+        signature = store.signatures.of_reviews([measurement_id]).get(measurement_id)
+        job = replace(job, signature=f"{stored.review}, {signature or UNSIGNED}")
+    return draw_report(job)

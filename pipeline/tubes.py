@@ -79,6 +79,7 @@ class ReportJob:
     bead_file: str | None = None
     next_step: str | None = None
     blinded: bool = False           # collected after randomization: the report withholds the value
+    signature: str | None = None    # the decision's signature manifestation (or "unsigned ...")
 
 
 def examine(job: Examine) -> Examined:
@@ -124,9 +125,9 @@ def draw_report(job: ReportJob) -> Path:
     gating_ml = gates.name if gates.is_file() else None
     if job.blinded:
         write_sample_report(job.result, figure, unblinded_report_path(Path(job.path)), bead_file=job.bead_file,
-                            next_step=job.next_step, gating_ml=gating_ml)
+                            next_step=job.next_step, gating_ml=gating_ml, signature=job.signature)
     return write_sample_report(job.result, figure, Path(job.path), bead_file=job.bead_file, next_step=job.next_step,
-                               gating_ml=gating_ml, blinded=job.blinded)
+                               gating_ml=gating_ml, blinded=job.blinded, signature=job.signature)
 
 
 def write_gates(gating: "MonocyteGateResult", acq: "Acquisition", path: Path) -> Path | None:

@@ -60,6 +60,7 @@ def commands(inbox: Path) -> dict[str, list[str]]:
         "export": ["export"],
         "audit": ["audit", "verify"],
         "users": ["users", "list"],
+        "validate": ["validate"],
     }
 
 

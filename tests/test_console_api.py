@@ -94,11 +94,19 @@ def test_a_decision_is_audited_and_changes_the_screening(console: RunningConsole
     with console.login("adm") as (client, token):
         before = {r["patient_id"]: r for r in client.get("/api/screening").json()}
         assert before["PT-0042"]["status"] == "pending"
-        response = client.post(f"/api/reviews/{target}", json={"decision": "approve", "reason": " smear checked "},
+        wrong = client.post(f"/api/reviews/{target}", json={"decision": "approve", "reason": "smear checked",
+                                                             "password": "not-adm-pass"}, headers={"X-CSRF-Token": token})
+        assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "signature_refused"
+        with console.store() as store:
+            assert store.measurements.reviews(target) == []          # a wrong password records nothing
+        response = client.post(f"/api/reviews/{target}", json={"decision": "approve", "reason": " smear checked ",
+                                                                "password": PEOPLE["adm"][1]},
                                headers={"X-CSRF-Token": token})
         assert response.status_code == 200, response.text
         body = response.json()
         assert (body["decision"], body["reason"], body["actor"]) == ("approve", "smear checked", "adm")
+        assert body["signature"]["user"] == "adm" and body["signature"]["meaning"] == "reviewed: approved"
+        assert body["signature"]["signed_at"].endswith("+00:00")
         assert body["screening"]["patient_id"] == "PT-0042" and body["screening"]["status"] == "not_eligible"
         after = {r["patient_id"]: r for r in client.get("/api/screening").json()}
         assert after["PT-0042"]["status"] == "not_eligible" and after["PT-0042"]["abc"] > 8000
@@ -107,8 +115,10 @@ def test_a_decision_is_audited_and_changes_the_screening(console: RunningConsole
                             headers={"X-CSRF-Token": token})
         assert again.status_code == 409 and "already approved by adm" in again.json()["error"]["message"]
         superseded = client.post(f"/api/reviews/{target}", json={"decision": "reject", "reason": "clot found",
-                                                                  "supersede": True}, headers={"X-CSRF-Token": token})
+                                                                  "supersede": True, "password": PEOPLE["adm"][1]},
+                                 headers={"X-CSRF-Token": token})
         assert superseded.status_code == 200 and superseded.json()["screening"]["status"] == "not_eligible"
+        assert superseded.json()["signature"]["meaning"] == "superseded: rejected"
         bad = client.post(f"/api/reviews/{target}", json={"decision": "maybe", "reason": "x"},
                           headers={"X-CSRF-Token": token})
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad_request"
@@ -118,7 +128,7 @@ def test_a_decision_is_audited_and_changes_the_screening(console: RunningConsole
         assert [(r.decision, r.actor) for r in store.measurements.reviews(target)] == [("approve", "adm"),
                                                                                      ("reject", "adm")]
         assert store.audit.verify_chain().ok
-    assert {"review_approve", "review_reject"} <= set(audit_actions(console, "adm"))
+    assert {"review_approve", "review_reject", "sign", "signature_refused"} <= set(audit_actions(console, "adm"))
 
 
 def test_blinded_roles_never_receive_post_randomization_values(console: RunningConsole) -> None:
@@ -279,8 +289,32 @@ def test_the_review_page_links_the_prefect_run_and_the_decision_is_the_consoles(
         with console.login("tech") as (session, token):
             page = session.get(f"/reviews/{target}")
             assert f'href="{prefect_server.ui_url}/runs/flow-run/{run.id}"' in page.text and "(Paused)" in page.text
-            decided = session.post(f"/api/reviews/{target}", json={"decision": "reject", "reason": "clumped"},
+            decided = session.post(f"/api/reviews/{target}", json={"decision": "reject", "reason": "clumped",
+                                                                          "password": PEOPLE["tech"][1]},
                                    headers={"X-CSRF-Token": token})
             assert decided.status_code == 200 and decided.json()["actor"] == "tech"
     with console.store() as store:
         assert store.measurements.get(target).review == "reject"
+
+
+def test_the_audit_review_page_is_for_admins_and_records_a_signed_review(console: RunningConsole) -> None:
+    with console.login("tech") as (client, _):
+        assert client.get("/audit").status_code == 403
+    with console.login("adm") as (client, token):
+        shown = client.get("/audit")
+        assert shown.status_code == 200
+        for title in ("Refused sign-ins", "Refused signatures", "User and role changes", "Actions outside lab hours",
+                      "Integrity problems (audit verify)"):
+            assert title in shown.text
+        assert 'href="/audit"' in shown.text and 'name="password" type="password"' in shown.text
+        assert client.get("/audit?since=yesterday").status_code == 422
+        assert client.post("/audit", data={"password": PEOPLE["adm"][1]}).status_code == 403      # no CSRF token
+        wrong = client.post("/audit", data={"csrf_token": token, "password": "not it"})
+        assert wrong.status_code == 403 and "wrong password" in wrong.text
+        signed = client.post("/audit", data={"csrf_token": token, "password": PEOPLE["adm"][1]})
+        assert signed.status_code == 200 and "was reviewed, signed by adm" in signed.text
+        assert "audit trail reviewed" in signed.text
+    with console.store() as store:
+        (review,) = [e for e in store.audit.entries() if e.action == "audit_reviewed"]
+        (signature,) = [s for s in store.signatures.list() if s.meaning == "audit trail reviewed"]
+        assert review.actor == "adm" and signature.record_key == str(review.seq) and store.audit.verify().ok

@@ -93,6 +93,15 @@ def test_a_technician_reviews_with_the_figures_and_sees_the_screening_change(
     assert page.locator("textarea[name=reason]").evaluate("e => e === document.activeElement")
     shoot(page, screenshots, "02_review")
     page.keyboard.type("smear checked: monocyte cluster clear")
+    assert page.locator("input[name=password][type=password]").count() == 1    # the signature field
+    page.fill("input[name=password]", "not my password")
+    page.click("button[value=approve]")
+    assert "signature refused: wrong password" in page.locator(".notice.error").inner_text()
+    assert page.locator("textarea[name=reason]").input_value() == "smear checked: monocyte cluster clear"
+    assert page.locator("input[name=password]").input_value() == ""            # never sent back
+    with console.store() as store:
+        assert store.measurements.reviews(target) == []                         # nothing recorded
+    page.fill("input[name=password]", PEOPLE["tech"][1])
     page.click("button[value=approve]")                                                   # click 2
     notice = page.locator(".notice.ok").inner_text()
     assert f"Measurement {target} of PT-0043 approved by tech" in notice and "PT-0043 is now eligible" in notice
@@ -119,6 +128,8 @@ def test_a_technician_reviews_with_the_figures_and_sees_the_screening_change(
     shoot(page, screenshots, "08_review_blinded")
     page.goto(console.url + f"/reviews/{target}")
     assert page.locator("input[name=supersede]").count() == 1                   # a second decision is explicit
+    signature = page.locator(".decisions .signature").inner_text()
+    assert signature.startswith("Signed by tech, ") and signature.endswith("UTC: reviewed: approved")
     page.set_viewport_size({"width": 800, "height": 1100})                      # a tablet held upright
     shoot(page, screenshots, "09_review_decided_tablet")
     page.close()
@@ -182,4 +193,16 @@ def test_the_prefect_ui_loads_from_its_own_server(browser, prefect_server, scree
     text = page.locator("body").inner_text()
     assert text.strip() and not any(error in text for error in PREFECT_ERRORS), text[:500]
     shoot(page, screenshots, "prefect_" + path.strip("/").replace("/", "_"))
+    page.close()
+
+
+def test_an_admin_reads_the_audit_review(browser, console: RunningConsole, screenshots: Path) -> None:  # noqa: ANN001
+    page = new_page(browser)
+    sign_in(page, console, "adm")
+    page.click("nav a[href='/audit']")
+    assert page.locator("h1").inner_text() == "Audit-trail review"
+    counts = page.locator("table.counts").inner_text()
+    assert "Refused sign-ins" in counts and "Actions outside lab hours" in counts
+    assert page.locator("input[name=password][type=password]").count() == 1    # signing the review
+    shoot(page, screenshots, "10_audit_review")
     page.close()

@@ -163,6 +163,37 @@ def test_reprocess_command(tmp_path: Path, inbox: Path, monkeypatch: pytest.Monk
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad_input"
 
 
+def test_a_reprocess_is_signed_once_users_exist(tmp_path: Path, inbox: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from pipeline.store import open_store
+
+    monkeypatch.setenv("MHLADR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LOGNAME", "tom")
+    broken = inbox / "BEADS_2026-03-12_nolot_CANTO.fcs"
+    broken.write_bytes((inbox / "BEADS_2026-03-12_lotA_CANTO.fcs").read_bytes()[:5000])
+    proc = Processor(load_settings(), lots_csv=inbox / "lots.csv")
+    try:
+        assert proc.process(broken).status == "rejected"
+        proc.store.users.add("tom", "technician", "battery staple horse", actor="setup")
+    finally:
+        proc.close()
+    monkeypatch.setattr("sys.stdin", io.StringIO("wrong password\n"))
+    assert main(["reprocess", str(broken), "--reason", "re-exported", "--password-stdin", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "signature_refused"
+    monkeypatch.setattr("sys.stdin", io.StringIO("battery staple horse\n"))
+    assert main(["reprocess", str(broken), "--reason", "re-exported", "--password-stdin", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["signature"]["user"] == "tom" and doc["signature"]["meaning"] == "reprocessed"
+    with open_store(load_settings()) as store:
+        entries = store.audit.entries()
+        (signature,) = store.signatures.list()
+        signed = next(e for e in entries if e.seq == int(signature.record_key))
+        assert signature.record_table == "audit_log" and "reprocessed by tom: re-exported" in str(signed.after)
+        assert [e.action for e in entries].count("signature_refused") == 1 and store.audit.verify().ok
+
+
 def test_reprocess_finds_the_inbox_lot_table_as_run_does(tmp_path: Path, inbox: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """A bead tube rejected for a lot missing from INBOX/lots.csv: the reason names the next step;

@@ -25,7 +25,7 @@ def test_a_second_decision_is_refused_naming_the_first_unless_superseding(store,
     pending, _ = seed(store)
     assert main(["review", "approve", str(pending), "--reason", "smear checked", "--actor", "tech-a"]) == 0
     assert capsys.readouterr().out.strip() == (f"measurement {pending}: approved by tech-a; "
-                                               "patient PT-1 is eligible")
+                                               "unsigned (single-user mode); patient PT-1 is eligible")
     assert main(["review", "reject", str(pending), "--reason", "clot", "--actor", "tech-b", "--json"]) == 2
     captured = capsys.readouterr()
     (line,) = captured.err.splitlines()
@@ -36,7 +36,7 @@ def test_a_second_decision_is_refused_naming_the_first_unless_superseding(store,
     assert main(["review", "reject", str(pending), "--reason", "clot found", "--actor", "tech-b", "--supersede"]) == 0
     first_id = store.measurements.reviews(pending)[0].id
     assert capsys.readouterr().out.strip() == (f"measurement {pending}: rejected by tech-b (supersedes decision "
-                                               f"{first_id}); patient PT-1 is not_eligible")  # window closed today
+                                               f"{first_id}); unsigned (single-user mode); patient PT-1 is not_eligible")  # window closed today
     reviews = store.measurements.reviews(pending)
     assert [(r.decision, r.actor, r.reason, r.supersedes) for r in reviews] == [
         ("approve", "tech-a", "smear checked", None), ("reject", "tech-b", "clot found", first_id)]

@@ -209,8 +209,11 @@ def test_actor_is_only_for_an_admins_scripts(staffed, monkeypatch, capsys):
     assert main(["review", "approve", "1", "--reason", "ok", "--actor", "ivy"]) == 2
     assert capsys.readouterr().err.strip() == (
         "ivy: `mhladr review approve` needs the role technician or admin; ivy is investigator")
-    assert main(["review", "approve", "1", "--reason", "entered from the paper log", "--actor", "tom", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["actor"] == "tom"
+    monkeypatch.setattr("sys.stdin", io.StringIO("tom's long passphrase\n"))   # the decision is tom's: he signs
+    assert main(["review", "approve", "1", "--reason", "entered from the paper log", "--actor", "tom",
+                 "--password-stdin", "--json"]) == 0
+    decided = json.loads(capsys.readouterr().out)
+    assert decided["actor"] == "tom" and decided["signature"]["user"] == "tom"
     entries = staffed.audit.entries()
     act_as = [e for e in entries if e.action == "act_as"]
     assert [(e.actor, e.entity_id, e.after) for e in act_as] == [("ann", "tom", {"command": "review approve"})]

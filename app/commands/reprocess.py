@@ -2,7 +2,7 @@
 
 A re-run of ``mhladr run`` never touches a file it already processed (the contract); a bead lot
 added to ``lots.csv``, a file renamed to carry its lot, or a corrected setting is taken up by
-this explicit, audited request. The lot table is found the way ``run`` finds it. A bead tube
+this explicit, audited request, signed once users exist (the password re-entered). The lot table is found the way ``run`` finds it. A bead tube
 calibrated this way finishes the samples that were waiting for it (``finished``).
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from app.common import LOTS_HELP, add_json, command, lots_table, optional_file
 from app.identity import require
+from app.signing import add_signing, signer
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -22,6 +23,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.errors import BAD_INPUT, InputError
     from pipeline.fcs import sha256_file
     from pipeline.processing import Processor
+    from pipeline.signing import SignatureRefused, authenticate
+    from pipeline.store import open_store
+    from pipeline.store.signatures import UNSIGNED
 
     target = args.target
     by_hash = re.fullmatch(r"[0-9a-fA-F]{64}", target) is not None
@@ -31,11 +35,14 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     sha = target.lower() if by_hash else sha256_file(Path(target))
     settings = load_settings()
     who = require("reprocess", actor=args.actor)
+    sign_as = signer(who, args)
+    with open_store(settings) as store:
+        try:
+            proven = authenticate(store, sign_as, f"file {sha}")     # before anything is done
+        except SignatureRefused as exc:
+            raise InputError(target, "signature_refused", str(exc)) from None
+        rec = store.files.original(sha) if by_hash else None
     if by_hash:                       # the lot table beside the file where the database last saw it
-        from pipeline.store import open_store
-
-        with open_store(settings) as store:
-            rec = store.files.original(sha)
         folder = Path(rec.path).parent if rec else Path.cwd()
     else:
         folder = Path(target).resolve().parent
@@ -47,8 +54,16 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         processor.reports(finished)
     finally:
         processor.close()
-    doc = {**result.as_dict(), "finished": [r.as_dict() for r in finished]}
-    lines = [f"{Path(result.file).name}: {result.status}", *(f"  - {r}" for r in result.reasons)]
+    signature = None
+    if proven:                        # the audited outcome of the reprocess, signed
+        with open_store(settings) as store:
+            entry = store.audit.last_about(sha)
+            if entry is not None:
+                signature = store.signatures.sign("audit_log", entry.seq, who.name, "reprocessed")
+    doc = {**result.as_dict(), "finished": [r.as_dict() for r in finished],
+           "signature": signature.manifestation() if signature else None}
+    lines = [f"{Path(result.file).name}: {result.status}", *(f"  - {r}" for r in result.reasons),
+             f"  {signature or UNSIGNED}"]
     if finished:
         lines.append("samples finished now that their beads are calibrated:")
         lines += [f"  {Path(r.file).name}: {r.status}" for r in finished]
@@ -68,5 +83,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--actor", default="", help="technician name (default: login name)")
     parser.add_argument("--lots", help=LOTS_HELP)
     parser.add_argument("--registry", help="patient registry CSV (imported, idempotent)")
+    add_signing(parser)
     add_json(parser)
     parser.set_defaults(func=run)

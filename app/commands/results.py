@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 WITHHELD = "withheld (collected after randomization)"
 
 
-def _sample(mm: "StoredMeasurement", post_randomization: bool, withheld: bool, report: Path | None) -> dict[str, Any]:
+def _sample(mm: "StoredMeasurement", post_randomization: bool, withheld: bool, report: Path | None,
+            signature: dict[str, str] | None = None) -> dict[str, Any]:
     """A patient tube's fields; a withheld one keeps only what cannot unblind (no value, no QC
     reasons, which may quote fluorescence, no report)."""
     from pipeline.next_steps import after_measurement
@@ -32,6 +33,7 @@ def _sample(mm: "StoredMeasurement", post_randomization: bool, withheld: bool, r
     shown = not withheld
     qc = meas.qc.as_dict() if shown else {"status": meas.qc.status, "reasons": []}
     return {"measurement_id": mm.id, "icu_day": meas.icu_day, "qc": qc, "review": mm.review,
+            "signature": signature,
             "next_step": after_measurement(mm.id, meas.qc.status, mm.review),
             "post_randomization": post_randomization, "blinded": withheld,
             "abc": meas.abc if shown else None,
@@ -58,6 +60,7 @@ def listing(store: "Store", reports: Path, *, patient: str | None, sha256: str |
                                  and (sha256 is None or r.sha256 == sha256)]
     measured = {mm.file_sha256: mm for mm in store.measurements.list(patient, include_blinded=True)}
     blinded = {mm.id for mm in store.measurements.blinded()}
+    signed = store.signatures.of_reviews(mm.id for mm in measured.values() if mm.review)
     calibrations: dict[str, StoredCalibration] = {}
     for cal in store.calibrations.list() if any(r.kind == "beads" for r in records) else []:
         calibrations.setdefault(cal.calibration.key.sha256 or "", cal)
@@ -70,7 +73,9 @@ def listing(store: "Store", reports: Path, *, patient: str | None, sha256: str |
         if rec.status != "duplicate" and rec.sha256 in measured:
             mm = measured[rec.sha256]
             after = mm.id in blinded
-            row.update(_sample(mm, after, after and not unblinded, report))
+            signature = signed.get(mm.id)
+            row.update(_sample(mm, after, after and not unblinded, report,
+                               signature.manifestation() if signature else None))
             if row["blinded"]:
                 row["reasons"] = []
         elif rec.status != "duplicate" and rec.sha256 in calibrations:

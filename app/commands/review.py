@@ -14,15 +14,21 @@ from typing import Any
 
 from app.common import add_json, command
 from app.identity import add_acting
+from app.signing import add_signing, signer
 
 def register(subparsers: Any) -> None:
     parser = command(subparsers, "review", summary="a technician's decision on results QC held for review",
                      description="A result with QC review counts for screening only once approved. `review list`\n"
                                  "shows what waits (with the file and its report); approve or reject needs a\n"
                                  "reason, kept in the audit trail with who decided. A result is decided once: a\n"
-                                 "second decision is refused, naming the first, unless --supersede (both stay).",
+                                 "second decision is refused, naming the first, unless --supersede (both stay).\n"
+                                 "Once users exist a decision is an electronic signature: your password is asked\n"
+                                 "again (or read with --password-stdin); a wrong one records nothing. In\n"
+                                 "single-user mode decisions stay unsigned, marked so.",
                      examples="mhladr review list\n"
                               "mhladr review approve 12 --reason 'smear checked: monocytes clearly apart'\n"
+                              "printf '%s\\n' \"$PASSWORD\" | mhladr review approve 12 --reason 'smear checked' "
+                              "--password-stdin\n"
                               "mhladr review reject 12 --reason 'clot in the tube' --supersede")
     sub = parser.add_subparsers(dest="review_command", required=True)
     listing = sub.add_parser("list", help="results waiting for a technician")
@@ -37,6 +43,7 @@ def register(subparsers: Any) -> None:
         cmd.add_argument("--supersede", action="store_true",
                          help="replace an earlier decision on this result (both stay in the record)")
         add_acting(cmd)
+        add_signing(cmd)
         add_json(cmd)
         cmd.set_defaults(func=run_decision, decision=decision)
 
@@ -65,8 +72,10 @@ def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     with open_store(settings) as store:
         acting(store, "review list")
         post_randomization = {mm.id for mm in store.measurements.blinded()}
+        pending = store.measurements.pending()
+        signatures = store.signatures.of_reviews(mm.id for mm in pending)
         items = []
-        for mm in store.measurements.pending():
+        for mm in pending:
             blinded = mm.id in post_randomization
             qc = mm.qc.as_dict()
             if blinded:
@@ -76,6 +85,7 @@ def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
                           "abc": None if blinded else mm.abc, "abc_text": "" if blinded else fmt.abc(mm.abc),
                           "blinded": blinded, "monocytes": mm.measurement.monocytes, "qc": qc,
                           "file": mm.measurement.file, "file_sha256": mm.file_sha256,
+                          "signature": manifestation(signatures.get(mm.id)),
                           "report": str(report_path(settings.home / "reports", mm.measurement.file,
                                                     mm.file_sha256))})
     text = human_list(items)
@@ -84,35 +94,39 @@ def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     return items, text
 
 
+def manifestation(signature: Any) -> dict[str, str] | None:
+    """A signature as ``{"user", "meaning", "signed_at"}`` (None: unsigned or undecided)."""
+    return signature.manifestation() if signature is not None else None
+
+
 def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from app.identity import acting
     from pipeline.config import load_settings
+    from pipeline.decisions import decide
     from pipeline.errors import BAD_INPUT, InputError
-    from pipeline.processing import redraw_sample_report
+    from pipeline.signing import SignatureRefused
     from pipeline.store import open_store
     from pipeline.store.measurements import PAST
+    from pipeline.store.signatures import UNSIGNED
 
     where = f"measurement {args.id}"
     settings = load_settings()
     with open_store(settings) as store:
         who = acting(store, f"review {args.decision}", actor=args.actor)
         try:
-            review = store.measurements.review(args.id, args.decision, args.reason, who.name,
-                                               supersede=args.supersede)
+            done = decide(store, settings.home / "reports", args.id, args.decision, args.reason, signer(who, args),
+                          supersede=args.supersede)
         except KeyError:
             raise InputError(where, BAD_INPUT, "no such measurement (see `mhladr review list`)") from None
+        except SignatureRefused as exc:
+            raise InputError(where, "signature_refused", str(exc)) from None
         except ValueError as exc:
             raise InputError(where, BAD_INPUT, str(exc)) from None
-        meas = store.measurements.get(args.id)
-        screening = store.screening.history(meas.patient_id)[-1] if meas else None
-        redraw_sample_report(store, settings.home / "reports", args.id)     # its next step is the decision now
-    document = {"measurement_id": review.measurement_id, "decision": review.decision,
-                "reason": review.reason, "actor": review.actor,
-                "decided_at": review.decided_at.isoformat(), "supersedes": review.supersedes,
-                "screening": screening.as_dict() if screening else None}
+    review, screening = done.review, done.screening
     text = f"measurement {review.measurement_id}: {PAST[review.decision]} by {review.actor}"
     if review.supersedes is not None:
         text += f" (supersedes decision {review.supersedes})"
+    text += f"; {done.signature or UNSIGNED}"
     if screening:
         text += f"; patient {screening.patient_id} is {screening.status}"
-    return document, text
+    return done.as_dict(), text

@@ -1,5 +1,5 @@
 """The console's JSON API for scripts and tests (DESIGN.md, Additions): login, the review list, a
-decision, the screening log. Errors are ``{"error": {"code", "message"}}`` with 401 (not signed
+decision (signed: the body's ``password`` is re-entered), the screening log. Errors are ``{"error": {"code", "message"}}`` with 401 (not signed
 in), 403 (role, CSRF), 404, 409 (decision refused), 422 (malformed body) or 429 (throttled)."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 
 from app.console import views
 from app.console.sessions import COOKIE
-from app.console.web import (Viewer, api_error, check_csrf, client_address, console_of, decide,
+from app.console.web import (SignatureThrottled, Viewer, api_error, check_csrf, client_address, console_of, decide,
                              set_session_cookie, sign_in, sign_out, viewer)
+from pipeline.signing import SignatureRefused
 
 router = APIRouter(prefix="/api")
 
@@ -27,6 +28,7 @@ class Decision(BaseModel):
     decision: Literal["approve", "reject"]
     reason: str = Field(min_length=1, max_length=2000)
     supersede: bool = False
+    password: str = Field(default="", max_length=1000)     # the electronic signature, re-entered
 
 
 @router.post("/login")
@@ -71,17 +73,17 @@ def review_decision(request: Request, measurement_id: int, body: Decision, who: 
         return api_error(422, "bad_request", "a decision needs a reason")
     console = console_of(request)
     try:
-        record = decide(console, who, measurement_id, body.decision, reason, body.supersede)
+        done = decide(console, who, measurement_id, body.decision, reason, body.supersede, body.password,
+                      client_address(request))
     except KeyError:
         return api_error(404, "not_found", f"no measurement {measurement_id}")
+    except SignatureThrottled as exc:
+        return api_error(429, "too_many_attempts", str(exc), {"Retry-After": str(exc.seconds)})
+    except SignatureRefused as exc:
+        return api_error(403, "signature_refused", str(exc))
     except ValueError as exc:
         return api_error(409, "refused", str(exc).replace("(--supersede)", '(send "supersede": true)'))
-    stored = console.store.measurements.get(measurement_id)
-    history = console.store.screening.history(stored.patient_id) if stored is not None else []
-    return JSONResponse({"measurement_id": record.measurement_id, "decision": record.decision,
-                         "reason": record.reason, "actor": record.actor,
-                         "decided_at": record.decided_at.isoformat(),
-                         "screening": history[-1].as_dict() if history else None})
+    return JSONResponse(done.as_dict())
 
 
 @router.get("/screening")

@@ -4,6 +4,7 @@ the per-tube reports over http."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -12,10 +13,11 @@ from markupsafe import Markup
 
 from app.console import views
 from app.console.sessions import COOKIE, LOGIN_COOKIE, LOGIN_NONCE_SECONDS
-from app.console.web import (Viewer, check_csrf, client_address, console_of, decide, ended_message, error_page,
-                             form_data, set_session_cookie, sign_in, sign_out, viewer)
+from app.console.web import (SignatureThrottled, Viewer, check_csrf, client_address, console_of, decide,
+                             ended_message, error_page, form_data, set_session_cookie, sign_in, sign_out, viewer)
 from flows.review_runs import review_run
 from pipeline.access import password_problem
+from pipeline.signing import SignatureRefused, Signer
 from pipeline.store import StoredMeasurement
 
 router = APIRouter()
@@ -132,9 +134,10 @@ def review_response(request: Request, who: Viewer, stored: StoredMeasurement, *,
     view = views.result_view(console.store, console.reports, stored, who.user)
     api, ui = console.config.prefect_api, console.config.prefect_ui
     run = review_run(api, ui, stored.id) if api and ui else None
+    signatures = console.store.signatures.of("review_decisions", [d.id for d in view.decisions])
     return page(request, "review.html", who, status, view=view, m=stored.measurement, stored=stored,
                 figures={title: Markup(svg) for title, svg in view.figures.items()}, run=run, error=error,
-                form=form or {}, active="queue")
+                form=form or {}, active="queue", signatures=signatures)
 
 
 def stored_or_404(request: Request, who: Viewer, measurement_id: int) -> StoredMeasurement | HTMLResponse:
@@ -164,7 +167,14 @@ def review_decision(request: Request, measurement_id: int, who: Viewer = Depends
         return review_response(request, who, found, error="Give a reason, then choose Approve or Reject.",
                                status=422, form=form)
     try:
-        decide(console_of(request), who, measurement_id, decision, reason, form.get("supersede") == "yes")
+        decide(console_of(request), who, measurement_id, decision, reason, form.get("supersede") == "yes",
+               form.get("password", ""), client_address(request))
+    except SignatureThrottled as exc:
+        return review_response(request, who, found, error=f"Too many refused signatures or sign-ins: try again "
+                               f"in {exc.seconds // 60 + 1} min.", status=429, form=form)
+    except SignatureRefused as exc:
+        return review_response(request, who, found, error=f"{exc}. Type your password again to sign.",
+                               status=403, form=form)
     except ValueError as exc:
         return review_response(request, who, found, error=views.console_words(str(exc)), status=409, form=form)
     return RedirectResponse(f"/?decided={measurement_id}", status_code=303)
@@ -224,3 +234,50 @@ def calibration_report(request: Request, calibration_id: int, who: Viewer = Depe
     if path is None:
         return error_page(request, 404, "No report", f"No report exists for calibration {calibration_id}.", who)
     return HTMLResponse(path.read_text(encoding="utf-8"))
+
+
+# -- the audit-trail review (admins) --------------------------------------------------------------
+def audit_response(request: Request, who: Viewer, since: str | None, *, notice: str | None = None,
+                   error: str | None = None, status: int = 200) -> HTMLResponse:
+    from pipeline.audit_review import LabHours, build, start_of, to_html
+
+    console = console_of(request)
+    try:
+        start = start_of(date.fromisoformat(since)) if since else None
+    except ValueError:
+        start, error, status = None, f"{since!r} is not a date (YYYY-MM-DD).", 422
+    done = build(console.store, start, LabHours.parse(console.config.settings.lab_hours))
+    return page(request, "audit.html", who, status, body=Markup(to_html(done, fragment=True)), since=since,
+                notice=notice, error=error, active="audit")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, since: str | None = None, who: Viewer = Depends(viewer)) -> HTMLResponse:
+    who.require("audit_review")
+    return audit_response(request, who, since)
+
+
+@router.post("/audit", response_class=HTMLResponse)
+def audit_sign(request: Request, who: Viewer = Depends(viewer), form: dict[str, str] = Depends(form_data)) -> Response:
+    """Record, signed with the password re-entered, that the shown period was reviewed."""
+    from pipeline.audit_review import LabHours, build, record_review, start_of
+
+    who.require("audit_review")
+    check_csrf(request, who, form.get("csrf_token"))
+    console, since = console_of(request), form.get("since") or None
+    address = client_address(request)
+    wait = console.throttle.retry_after(who.user.name, address)
+    if wait:
+        return audit_response(request, who, since, error=f"Too many refused signatures or sign-ins: try again in "
+                                                         f"{wait // 60 + 1} min.", status=429)
+    try:
+        start = start_of(date.fromisoformat(since)) if since else None
+        done = build(console.store, start, LabHours.parse(console.config.settings.lab_hours))
+        signature = record_review(console.store, done, Signer(who.user.name, form.get("password", ""), True))
+    except SignatureRefused as exc:
+        console.throttle.failed(who.user.name, address)
+        return audit_response(request, who, since, error=f"{exc}. Type your password again to sign.", status=403)
+    except ValueError:
+        return audit_response(request, who, since, error=f"{since!r} is not a date (YYYY-MM-DD).", status=422)
+    return audit_response(request, who, None, notice=f"Recorded: the audit trail up to {done.until:%Y-%m-%d %H:%M} "
+                                                     f"UTC was reviewed, {signature}.")

@@ -27,12 +27,15 @@ from app.console.views import console_words
 from pipeline import formatting as fmt
 from pipeline.access import User, roles_for
 from pipeline.config import Settings
-from pipeline.store import ReviewRecord, Store, open_store
+from pipeline.decisions import Decided
+from pipeline.signing import SignatureRefused, Signer
+from pipeline.store import Store, open_store
 
 HERE = Path(__file__).resolve().parent
 MAX_FORM_BYTES = 64 * 1024
 # What each action is called in a refusal ("your role may not ...")
-ACTIONS = {"review": "review QC results", "screening": "read the screening log"}
+ACTIONS = {"review": "review QC results", "screening": "read the screening log",
+           "audit_review": "review the audit trail"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                                 "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -203,16 +206,33 @@ def sign_out(request: Request, who: Viewer) -> None:
                                                  details={"address": client_address(request)})
 
 
-def decide(console: Console, who: Viewer, measurement_id: int, decision: str, reason: str,
-           supersede: bool) -> ReviewRecord:
-    """Record a technician's decision (the store call ``mhladr review`` makes, audited); the
-    result's waiting review flow run, if any, sees it and ends. Raises ``KeyError`` for an unknown
-    result and ``ValueError`` for a refused decision (not a review result, decided already)."""
-    from pipeline.processing import redraw_sample_report
+class SignatureThrottled(Exception):
+    """Too many refused sign-ins or signatures on this name or address: wait ``seconds``."""
 
-    record = console.store.measurements.review(measurement_id, decision, reason, who.user.name, supersede=supersede)
-    redraw_sample_report(console.store, console.reports, measurement_id)     # its next step is the decision now
-    return record
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"too many refused sign-ins or signatures: try again in {seconds} s")
+        self.seconds = seconds
+
+
+def decide(console: Console, who: Viewer, measurement_id: int, decision: str, reason: str,
+           supersede: bool, password: str, address: str) -> Decided:
+    """Record a technician's signed decision (the pipeline's one decision step, as ``mhladr
+    review``: password checked, signed, audited, report redrawn); the result's waiting review flow
+    run in Prefect sees it and ends. A wrong password counts toward the sign-in throttle.
+    Raises ``KeyError`` for an unknown result, :class:`SignatureThrottled` while throttled,
+    :class:`SignatureRefused` for a wrong password and ``ValueError`` for a refused decision."""
+    from pipeline.decisions import decide as decide_step
+
+    wait = console.throttle.retry_after(who.user.name, address)
+    if wait:
+        raise SignatureThrottled(wait)
+    try:
+        done = decide_step(console.store, console.reports, measurement_id, decision, reason,
+                           Signer(who.user.name, password, True), supersede=supersede)
+    except SignatureRefused:
+        console.throttle.failed(who.user.name, address)
+        raise
+    return done
 
 
 def create_app(config: ConsoleConfig) -> FastAPI:

@@ -64,11 +64,12 @@ def _blinded_chart(chart: Chart) -> Chart:
 
 def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Path, *,
                         bead_file: str | None = None, next_step: str | None = None,
-                        gating_ml: str | None = None, blinded: bool = False) -> Path:
+                        gating_ml: str | None = None, blinded: bool = False, signature: str | None = None) -> Path:
     """Write the report of one measured patient tube (``gating_ml``: the file name of its gates
     as GatingML 2.0, beside the report, to open the automatic gate in FlowJo or FlowKit);
     ``blinded`` (collected after the patient's randomization): the value and everything it
-    derives from are withheld (:mod:`pipeline.blinding`)."""
+    derives from are withheld (:mod:`pipeline.blinding`); ``signature``: the technician's decision
+    and its electronic signature (name, UTC time, meaning; 21 CFR Part 11 §11.50), or "unsigned"."""
     qc = meas.qc
     shown = withheld_reasons(qc.reasons) if blinded else qc.reasons
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in shown) or "<li>none</li>"
@@ -103,6 +104,7 @@ def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Pa
             + _row("collection date", meas.collection_date) + _row("monocytes", f"{meas.monocytes:,}")
             + _row(f"monocyte PE {meas.statistic}", value(fmt.number(meas.pe_statistic))) + "</table>"
             + f'<h2>QC: <span class="{qc.status}">{qc.status}</span></h2><ul>{reasons}</ul>'
+            + (f'<p class="signature">Decision: {html.escape(signature)}</p>' if signature else "")
             + f"<h2>Gates</h2>{gates}"
             + (f'<p>The gates as GatingML 2.0 (FlowJo, FlowKit): <a href="{html.escape(gating_ml)}">'
                f"{html.escape(gating_ml)}</a></p>" if gating_ml else "")

@@ -30,6 +30,19 @@ UCUM = "http://unitsofmeasure.org"
 UNIT = "{antibodies}/{cell}"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+SIGNATURE = "urn:mhladr:extension:review-signature"     # 21 CFR Part 11 §11.50 manifestation
+
+
+def signature_extension(signature: dict[str, str] | None) -> dict[str, Any]:
+    """The review decision's electronic signature as an Observation extension (:data:`SIGNATURE`):
+    ``signer`` (the printed name), ``when`` (UTC) and ``meaning``; ``unsigned`` = true in
+    single-user mode. (FHIR R4's own Signature type lives on Provenance; this keeps the manifestation
+    on the one resource each result is.)"""
+    if signature is None:
+        return {"url": SIGNATURE, "extension": [{"url": "unsigned", "valueBoolean": True}]}
+    return {"url": SIGNATURE, "extension": [{"url": "signer", "valueString": signature["user"]},
+                                            {"url": "when", "valueDateTime": signature["signed_at"]},
+                                            {"url": "meaning", "valueString": signature["meaning"]}]}
 
 
 def observation(payload: dict[str, Any]) -> Observation:
@@ -51,6 +64,8 @@ def observation(payload: dict[str, Any]) -> Observation:
         "note": [{"text": f"QC {qc['status']}" + (f": {'; '.join(qc['reasons'])}" if qc["reasons"] else "")
                   + (f"; review {payload['review']}" if payload.get("review") else "")}],
     }
+    if payload.get("review"):
+        body["extension"] = [signature_extension(payload.get("signature"))]
     if withdrawn or payload.get("abc") is None:
         body["dataAbsentReason"] = {"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "error"}]}

@@ -17,19 +17,23 @@ from pipeline.audit import canonical_json
 from pipeline.eligibility import (PatientFacts, ResultFacts, Rules, below_threshold, icu_day, in_window,
                                   is_decisive)
 from pipeline.store.records import ScreeningRecord, StoredMeasurement
+from pipeline.store.signatures import SignatureRecord
 
 SCHEMA = "mhladr.result/1"
 
 
 def result_payload(stored: StoredMeasurement, patient: PatientFacts | None,
-                   screening: ScreeningRecord | None, rules: Rules) -> dict[str, Any]:
-    """The JSON document pushed for one measurement (no volatile fields such as send time)."""
+                   screening: ScreeningRecord | None, rules: Rules,
+                   signature: SignatureRecord | None = None) -> dict[str, Any]:
+    """The JSON document pushed for one measurement (no volatile fields such as send time);
+    ``signature``: the electronic signature of its review decision, when signed (the key is
+    absent otherwise, so results without one keep their content digest)."""
     meas = stored.measurement
     collected = stored.collection_date
     day = icu_day(patient.icu_admission, collected) if patient is not None else meas.icu_day
     facts = ResultFacts(collected, meas.abc, meas.qc.status, stored.review)  # type: ignore[arg-type]
     usable = meas.qc.status != "fail" and stored.review != "reject"
-    return {
+    payload: dict[str, Any] = {
         "schema": SCHEMA,
         "patient_id": stored.patient_id,
         "measurement_id": stored.id,
@@ -49,6 +53,9 @@ def result_payload(stored: StoredMeasurement, patient: PatientFacts | None,
         "screening_status": screening.status if screening is not None else None,
         "software_version": meas.software_version,
     }
+    if signature is not None:
+        payload["signature"] = signature.manifestation()
+    return payload
 
 
 def content_digest(payload: dict[str, Any]) -> str:
@@ -64,7 +71,7 @@ def version_key(result_id: str, version: int) -> str:
 # What the Observation itself says: a version that changes none of these (e.g. only the patient's
 # screening status moved) keeps the previous version's status.
 OBSERVED = ("patient_id", "collection_date", "abc", "abc_interval", "below_threshold", "threshold", "category",
-            "qc", "review")
+            "qc", "review", "signature")
 
 
 def lifecycle_status(content: dict[str, Any], previous: dict[str, Any] | None) -> str:

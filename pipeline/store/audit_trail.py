@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Sequence
+
+from sqlalchemy import func, select
 
 from pipeline import audit as chain
 from pipeline.store import integrity
+from pipeline.store import models as m
 
 if TYPE_CHECKING:
     from pipeline.store.hub import Store
@@ -48,3 +52,25 @@ class AuditTrail:
             raise ValueError(f"{action} needs a named actor")
         with self.store.write(actor) as tx:
             tx.audit(action, entity, entity_id, None, detail)
+
+    def failures(self, name: str, since: datetime) -> int:
+        """Refused sign-ins and refused signatures recorded for ``name`` since ``since``."""
+        with self.store.read() as s:
+            return s.scalar(select(func.count()).select_from(m.AuditLog).where(
+                m.AuditLog.actor == name, m.AuditLog.at >= since,
+                m.AuditLog.action.in_(("login_failed", "signature_refused")))) or 0
+
+    def since(self, moment: datetime | None) -> list[chain.AuditEntry]:
+        """The entries recorded at or after ``moment`` (all when None), in ``seq`` order."""
+        with self.store.read() as s:
+            query = select(*integrity.ENTRY_COLUMNS).order_by(m.AuditLog.seq)
+            if moment is not None:
+                query = query.where(m.AuditLog.at >= moment)
+            return [integrity.stored_entry(r) for r in s.execute(query)]
+
+    def last_about(self, entity_id: str) -> chain.AuditEntry | None:
+        """The newest entry about ``entity_id`` (e.g. a file's SHA-256)."""
+        with self.store.read() as s:
+            row = s.execute(select(*integrity.ENTRY_COLUMNS).where(m.AuditLog.entity_id == entity_id)
+                            .order_by(m.AuditLog.seq.desc()).limit(1)).first()
+            return integrity.stored_entry(row) if row is not None else None

@@ -57,6 +57,13 @@ class Tx:
     def now(self) -> datetime:
         return self.store.clock()
 
+    @property
+    def head(self) -> chain.AuditEntry:
+        """The entry this transaction wrote last (after :meth:`audit` or :meth:`save`)."""
+        if self._head is None:
+            raise LookupError("nothing audited in this transaction yet")
+        return self._head
+
     def save(self, row: m.Base, action: str, entity: str, before: Any, after: Any,
              entity_id: object = None) -> None:
         """Add or change ``row`` and audit it, with the digest of the row as the database now
@@ -97,7 +104,8 @@ class Store:
     """One results database: the hub (transactions, audit, re-evaluation) and its repositories.
 
     Create with :func:`pipeline.store.open_store`. Repositories: ``files``, ``calibrations``,
-    ``measurements`` (with reviews), ``patients``, ``screening``, ``outbox``, ``audit``, ``users``.
+    ``measurements`` (with reviews), ``patients``, ``screening``, ``outbox``, ``audit``, ``users``,
+    ``signatures``.
     """
 
     def __init__(self, engine: Engine, rules: Rules, clock: Clock = utc_now) -> None:
@@ -108,6 +116,7 @@ class Store:
         from pipeline.store.outbox import Outbox
         from pipeline.store.patients import Patients
         from pipeline.store.screening import Screening
+        from pipeline.store.signatures import Signatures
         from pipeline.store.users import Users
 
         self.engine = engine
@@ -122,6 +131,7 @@ class Store:
         self.outbox = Outbox(self)
         self.audit = AuditTrail(self)
         self.users = Users(self)
+        self.signatures = Signatures(self)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -3,7 +3,7 @@ as the database holds it (:func:`row_ref`), and :func:`verify` compares every ro
 covered table with the last digest the audit trail recorded for it.
 
 Covered: every table of the store except ``audit_log`` itself (files, calibrations,
-measurements, review decisions, patients, screening decisions, users, outbox). What
+measurements, review decisions, patients, screening decisions, users, outbox, signatures). What
 :func:`verify` reports (EMA guideline on computerised systems and electronic data in clinical
 trials, 2023, on audit trails; ICH E6(R3) on data governance):
 
@@ -11,7 +11,9 @@ trials, 2023, on audit trails; ICH E6(R3) on data governance):
 - a row whose content differs from its last audited digest (edited behind the application);
 - an audited row that is gone (deleted);
 - a row that no audit entry covers (inserted behind the application);
-- a published head ``HASH@SEQ`` that the chain no longer contains (the chain was rewritten).
+- a published head ``HASH@SEQ`` that the chain no longer contains (the chain was rewritten);
+- an electronic signature whose record is gone or no longer matches the digest it signed
+  (:mod:`pipeline.store.signatures`).
 
 It needs no trigger: the triggers (migration 0004) refuse the obvious changes, the digests show
 the rest. Rows are read without type conversion (:func:`raw_table`), so a value no column type
@@ -162,6 +164,8 @@ def verify(bind: Session | Connection, published: tuple[str, int] | None = None)
             if name == table.name and key not in seen:
                 problems.append(chain.Problem(name, key, f"gone: last audited by entry {audited.seq} "
                                                          f"({audited.action} by {audited.actor}), deleted since"))
+    from pipeline.store.signatures import broken
+    problems.extend(broken(bind))
     return Verification(checker.count, rows, chain.head_text(checker.head), tuple(problems))
 
 

@@ -185,12 +185,14 @@ class Measurements:
 
     # -- reviews ------------------------------------------------------------------------------
     def review(self, measurement_id: int, decision: str, reason: str, actor: str, *, supersede: bool = False,
-               today: date | None = None) -> ReviewRecord:
+               today: date | None = None, signed: bool = False) -> ReviewRecord:
         """A technician's approve/reject of a QC ``review`` result; re-evaluates the patient.
 
         A result is decided once: a second decision is refused (:class:`AlreadyDecided`) unless
         ``supersede``, and then recorded as a new decision naming the one it replaces (both stay,
         each with its actor and reason: ICH E6(R3), changes keep the original readable).
+        ``signed``: the actor proved who they are just now (:mod:`pipeline.signing`); the decision
+        is signed in the same transaction (meaning ``reviewed: approved``, ``superseded: rejected``, ...).
         """
         if decision not in m.REVIEW_DECISIONS:
             raise ValueError(f"decision must be one of {m.REVIEW_DECISIONS}, not {decision!r}")
@@ -213,6 +215,10 @@ class Measurements:
             tx.save(row, f"review_{decision}", "measurement",
                     before, {"review": decision, "reason": row.reason, "supersedes": row.supersedes},
                     entity_id=measurement_id)
+            if signed:
+                from pipeline.store.signatures import sign_in
+                verb = "superseded" if row.supersedes is not None else "reviewed"
+                sign_in(tx, "review_decisions", row.id, actor, f"{verb}: {PAST[decision]}")
             tx.touch(meas.patient_id)
             return review_record(row)
 

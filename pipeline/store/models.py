@@ -232,6 +232,24 @@ class User(Base):
     session_generation: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
 
 
+class Signature(Base):
+    """An electronic signature (21 CFR Part 11 §11.50/§11.70): who signed (the registered user's
+    name, printed as such), when (UTC), what it means, and the record it is linked to by that
+    record's digest as stored when signed (``pipeline.store.signatures``); append-only."""
+
+    __tablename__ = "signatures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    signer: Mapped[str] = mapped_column(String(128))
+    meaning: Mapped[str] = mapped_column(String(128))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    record_table: Mapped[str] = mapped_column(String(32))
+    record_key: Mapped[str] = mapped_column(String(128))
+    record_digest: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_signatures_record", "record_table", "record_key"),)
+
+
 class AuditLog(Base):
     """Append-only, hash-chained audit trail (see ``pipeline.audit``); triggers refuse UPDATE/DELETE.
     ``row_table``/``row_key``/``row_digest`` name the stored row an entry wrote and the digest of
