@@ -56,6 +56,7 @@ def argv(command: str, tmp_path: Path) -> list[str]:
         "users add": ["users", "add", "zed", "--role", "technician", "--password-stdin"],
         "users list": ["users", "list"], "users disable": ["users", "disable", "ivy"],
         "users enable": ["users", "enable", "ivy"], "users passwd": ["users", "passwd", "ann", "--password-stdin"],
+        "audit report": ["audit", "report"], "validate": ["validate", "--report", str(tmp_path / "qualification")],
     }[command] + ["--json"]
 
 
