@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from typing import Any, TypeVar
 
+from pipeline.private_home import mask_others
+
 T = TypeVar("T")
 R = TypeVar("R")
 # What the forkserver loads once for every worker: one numeric thread per worker (before numpy
@@ -63,7 +65,8 @@ class ProcessPool(Workers):
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
         self.processes = processes or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context)
+        # the forkserver may start before a home is opened: each worker masks "other" itself (files at rest)
+        self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context, initializer=mask_others)
 
     def warm_up(self) -> None:
         """Start the forkserver and the workers in the background (starting blocks until the

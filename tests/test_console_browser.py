@@ -206,3 +206,33 @@ def test_an_admin_reads_the_audit_review(browser, console: RunningConsole, scree
     assert page.locator("input[name=password][type=password]").count() == 1    # signing the review
     shoot(page, screenshots, "10_audit_review")
     page.close()
+
+
+def test_an_expired_session_lands_on_sign_in_with_its_reason(browser, console: RunningConsole,  # noqa: ANN001
+                                                             screenshots: Path) -> None:
+    """A session idle past ``console_idle_minutes`` (its cookie's last activity 16 min ago) sends
+    the browser to the sign-in page with one line saying why; signing in again works."""
+    import time
+
+    from app.console.sessions import COOKIE, Sessions, signing_key
+
+    with console.store() as store:
+        generation = store.users.get("tech").generation
+    idle_since = time.time() - 16 * 60
+    cookie, _ = Sessions(signing_key(console.home), clock=lambda: idle_since).issue("tech", generation)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_cookies([{"name": COOKIE, "value": cookie, "url": console.url}])
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(console.url + "/screening")
+    assert "/login" in page.url and "ended=idle" in page.url
+    alert = page.locator("[role=alert]")
+    assert alert.count() == 1
+    assert alert.inner_text().strip() == "Your session ended after 15 min without activity: please sign in again."
+    shoot(page, screenshots, "20_session_expired")
+    page.fill("input[name=user]", "tech")
+    page.fill("input[name=password]", PEOPLE["tech"][1])
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: url.endswith("/screening"))
+    assert page.locator("h1").first.inner_text().strip()
+    context.close()

@@ -186,3 +186,43 @@ def test_stop_server_stops_a_running_serve_cleanly(prefect_server, tmp_path: Pat
         assert httpx.get(prefect_server.url + "/health", timeout=10).status_code == 200   # a shared server stays
     finally:
         finish(running)
+
+
+def test_sign_out_and_disable_survive_a_restart_of_serve(prefect_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """A cookie kept from before a sign-out, or of a person disabled meanwhile, gets 401 from the
+    next ``serve`` of the same home; a session left alone carries on."""
+    from pipeline.config import load_settings
+    from pipeline.store import open_store
+
+    home = tmp_path / "home"
+    with open_store(load_settings(env={"MHLADR_HOME": str(home)})) as store:
+        for name, role in (("adm", "admin"), ("tech", "technician"), ("inv", "investigator"),
+                           (SERVE_USER, "technician")):                  # the OS account runs serve
+            store.users.add(name, role, PASSWORD, actor="test-setup")
+    env = cli_env(prefect_server.url, home)
+    cookies: dict[str, httpx.Cookies] = {}
+    running = start(home, env, tmp_path)
+    try:
+        url = running.state["console"]
+        for name in ("tech", "inv", "adm"):
+            with httpx.Client(base_url=url, timeout=30) as client:
+                login = client.post("/api/login", json={"user": name, "password": PASSWORD})
+                assert login.status_code == 200 and client.get("/api/screening").status_code == 200
+                cookies[name] = httpx.Cookies(client.cookies)
+                if name == "tech":
+                    out = client.post("/api/logout", headers={"X-CSRF-Token": login.json()["csrf_token"]})
+                    assert out.status_code == 200
+        with open_store(load_settings(env={"MHLADR_HOME": str(home)})) as store:
+            store.users.disable("inv", actor="adm")
+    finally:
+        finish(running)
+    again = start(home, env, tmp_path)
+    try:
+        url = again.state["console"]
+        statuses = {}
+        for name, kept in cookies.items():
+            with httpx.Client(base_url=url, timeout=30, cookies=kept) as client:
+                statuses[name] = client.get("/api/screening").status_code
+        assert statuses == {"tech": 401, "inv": 401, "adm": 200}
+    finally:
+        finish(again)
