@@ -53,6 +53,7 @@ def argv(command: str, tmp_path: Path) -> list[str]:
         "export --unblinded": ["export", "--sink", "csv", "--unblinded"],
         "users add": ["users", "add", "zed", "--role", "technician", "--password-stdin"],
         "users list": ["users", "list"], "users disable": ["users", "disable", "ivy"],
+        "audit report": ["audit", "report"], "validate": ["validate", "--report", str(tmp_path / "qualification")],
     }[command] + ["--json"]
 
 
