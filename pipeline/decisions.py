@@ -1,8 +1,13 @@
-"""The one review-decision step, shared by the command line (``mhladr review``), the console and
-the flows: check the signer's password, record the decision signed (or unsigned, marked so, in
+"""The person's steps, each one function shared by the command line, the console and the flows.
+
+:func:`decide`, the one review-decision step (``mhladr review``, the console): check the signer's password, record the decision signed (or unsigned, marked so, in
 single-user mode) in one audited transaction, and redraw the tube's report (its next step and
 decision changed). Raises ``KeyError`` for an unknown result, :class:`pipeline.signing.SignatureRefused`
 for a wrong password (nothing recorded) and ``ValueError`` for a refused decision.
+
+:func:`reprocess` (``mhladr reprocess``; the console's Files page can call it too): password
+checked first, the rejected file run again, the samples its beads finish completed, and the
+audited outcome signed "reprocessed".
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.signing import Signer, authenticate
 
 if TYPE_CHECKING:
+    from pipeline.processing import FileResult, Processor
     from pipeline.store import ReviewRecord, Store
     from pipeline.store.records import ScreeningRecord
     from pipeline.store.signatures import SignatureRecord
@@ -60,3 +66,28 @@ def decide(store: "Store", reports: Path, measurement_id: int, decision: str, re
     history = store.screening.history(meas.patient_id) if meas is not None else []
     redraw_sample_report(store, reports, measurement_id)
     return Decided(review, signature, history[-1] if history else None)
+
+
+@dataclass(frozen=True)
+class Reprocessed:
+    """A reprocessed file's result, the samples it finished, and the signature (None: single-user mode)."""
+
+    result: "FileResult"
+    finished: "list[FileResult]"
+    signature: "SignatureRecord | None"
+
+
+def reprocess(processor: "Processor", sha256: str, reason: str, signer: Signer,
+              path: str | Path | None = None) -> Reprocessed:
+    """Run a rejected file again as ``signer`` (:meth:`Processor.reprocess`), finish the samples a
+    now calibrated bead tube was holding, and sign the audited outcome. Raises
+    :class:`pipeline.signing.SignatureRefused` before anything is done, and what
+    :meth:`Processor.reprocess` raises."""
+    store = processor.store
+    signed = authenticate(store, signer, f"file {sha256}")
+    result = processor.reprocess(sha256, reason=reason, actor=signer.name, path=path)
+    finished = processor.finish_pending() if result.status == "calibrated" else []
+    processor.reports(finished)
+    entry = store.audit.last_about(sha256) if signed else None
+    signature = store.signatures.sign("audit_log", entry.seq, signer.name, "reprocessed") if entry else None
+    return Reprocessed(result, finished, signature)

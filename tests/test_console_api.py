@@ -318,3 +318,15 @@ def test_the_audit_review_page_is_for_admins_and_records_a_signed_review(console
         (review,) = [e for e in store.audit.entries() if e.action == "audit_reviewed"]
         (signature,) = [s for s in store.signatures.list() if s.meaning == "audit trail reviewed"]
         assert review.actor == "adm" and signature.record_key == str(review.seq) and store.audit.verify().ok
+
+
+def test_refused_signatures_elsewhere_count_toward_the_sign_in_lockout(console: RunningConsole) -> None:
+    from pipeline.signing import LOCKOUT_FAILURES, SignatureRefused, Signer, authenticate
+
+    with console.store() as store:            # e.g. wrong passwords given to `mhladr review --password-stdin`
+        for _ in range(LOCKOUT_FAILURES):
+            with pytest.raises(SignatureRefused):
+                authenticate(store, Signer("unb", "a guess", True), "measurement 1")
+    with console.client() as client:
+        locked = client.post("/api/login", json={"user": "unb", "password": PEOPLE["unb"][1]})
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 60

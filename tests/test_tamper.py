@@ -254,7 +254,8 @@ def _legacy_copy(source, target: sa.Engine) -> int:
             for row in src.execute(sa.select(table).order_by(*table.primary_key.columns)).mappings():
                 values = {k: v for k, v in row.items() if k in old.c}
                 if table.name == "outbox":
-                    content = {k: v for k, v in row["payload"].items() if k not in ("result_id", "version", "status", "signature")}
+                    content = {k: v for k, v in row["payload"].items()      # signatures came after 0003
+                               if k not in ("result_id", "version", "status", "signature")}
                     values.update(payload=content, idempotency_key="mhladr-" + content_digest(content))
                 dst.execute(sa.insert(old).values(values))
                 copied += 1

@@ -20,10 +20,11 @@ from app.signing import add_signing, signer
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.config import load_settings
+    from pipeline.decisions import reprocess
     from pipeline.errors import BAD_INPUT, InputError
     from pipeline.fcs import sha256_file
     from pipeline.processing import Processor
-    from pipeline.signing import SignatureRefused, authenticate
+    from pipeline.signing import SignatureRefused
     from pipeline.store import open_store
     from pipeline.store.signatures import UNSIGNED
 
@@ -36,30 +37,20 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     settings = load_settings()
     who = require("reprocess", actor=args.actor)
     sign_as = signer(who, args)
-    with open_store(settings) as store:
-        try:
-            proven = authenticate(store, sign_as, f"file {sha}")     # before anything is done
-        except SignatureRefused as exc:
-            raise InputError(target, "signature_refused", str(exc)) from None
-        rec = store.files.original(sha) if by_hash else None
     if by_hash:                       # the lot table beside the file where the database last saw it
+        with open_store(settings) as store:
+            rec = store.files.original(sha)
         folder = Path(rec.path).parent if rec else Path.cwd()
     else:
         folder = Path(target).resolve().parent
     processor = Processor(settings, registry_csv=optional_file(args.registry), lots_csv=lots_table(args.lots, folder))
     try:
-        result = processor.reprocess(sha, reason=args.reason, actor=who.name,
-                                     path=None if by_hash else target)
-        finished = processor.finish_pending() if result.status == "calibrated" else []
-        processor.reports(finished)
+        done = reprocess(processor, sha, args.reason, sign_as, path=None if by_hash else target)
+    except SignatureRefused as exc:
+        raise InputError(target, "signature_refused", str(exc)) from None
     finally:
         processor.close()
-    signature = None
-    if proven:                        # the audited outcome of the reprocess, signed
-        with open_store(settings) as store:
-            entry = store.audit.last_about(sha)
-            if entry is not None:
-                signature = store.signatures.sign("audit_log", entry.seq, who.name, "reprocessed")
+    result, finished, signature = done.result, done.finished, done.signature
     doc = {**result.as_dict(), "finished": [r.as_dict() for r in finished],
            "signature": signature.manifestation() if signature else None}
     lines = [f"{Path(result.file).name}: {result.status}", *(f"  - {r}" for r in result.reasons),

@@ -180,11 +180,21 @@ def error_page(request: Request, status: int, title: str, message: str, who: Vie
         request, "error.html", {"title": title, "message": message, "who": who}, status_code=status)
 
 
+def refused_recently(console: Console, name: str) -> int:
+    """Seconds to wait when the audit trail holds :data:`~pipeline.signing.LOCKOUT_FAILURES` refused
+    sign-ins or signatures of ``name`` within the lockout window (refused signatures on the
+    command line count too), else 0."""
+    from pipeline.signing import LOCKOUT_FAILURES, LOCKOUT_WINDOW
+
+    since = console.store.clock() - LOCKOUT_WINDOW
+    return int(LOCKOUT_WINDOW.total_seconds()) if console.store.audit.failures(name, since) >= LOCKOUT_FAILURES else 0
+
+
 def sign_in(console: Console, name: str, password: str, address: str) -> tuple[User | None, int]:
     """Check a login (throttled, audited): the user, or None and the seconds to wait (0: the
     name or password was wrong). A refused name is recorded only when it is a registered user
     (a password typed into the name field must not end up in the audit trail)."""
-    wait = console.throttle.retry_after(name, address)
+    wait = console.throttle.retry_after(name, address) or refused_recently(console, name)
     if wait:
         return None, wait
     user = console.store.users.authenticate(name, password)

@@ -37,13 +37,14 @@ def judge(case: dict[str, Any], outcome: dict[str, Any] | None, screening: dict[
         return [check(OQ, label, json.dumps(want), f"not run: {case['pending']}", None)]
     if outcome is None:
         return [check(OQ, label, f"{case['tube']} processed", "no result for this file", False)]
-    found = []
     fields = outcome
+    found = []
     found.append(check(OQ, f"{name} status", f"status {want['status']}", fields["status"],
                        fields["status"] == want["status"]))
     if "qc" in want:
         qc = (fields.get("qc") or {}).get("status")
-        found.append(check(OQ, f"{name} QC", f"QC {want['qc']}", f"QC {qc} ({'; '.join(fields.get('reasons', []))})",
+        reasons = "; ".join(fields.get("reasons", []))
+        found.append(check(OQ, f"{name} QC", f"QC {want['qc']}", f"QC {qc}" + (f" ({reasons})" if reasons else ""),
                            qc == want["qc"]))
     if "code" in want:
         first = (fields.get("reasons") or [""])[0]
