@@ -22,8 +22,8 @@ demo: $(STAMP)
 	@echo
 	@echo "Open it in a browser:"
 	@echo "  Prefect UI (running now): $$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["url"].removesuffix("/api"))' $(DEMO_HOME)/prefect/server.json)"
-	@echo "  Lab console: register yourself once, then serve it (Ctrl-C stops it):"
-	@echo "    MHLADR_HOME=$(DEMO_HOME) $(BIN)/mhladr users add $$(id -un) --role technician --password-stdin"
+	@echo "  Lab console: register yourself once (the first user must be an admin), then serve it (Ctrl-C stops it):"
+	@echo "    MHLADR_HOME=$(DEMO_HOME) $(BIN)/mhladr users add $$(id -un) --role admin --password-stdin"
 	@echo "    MHLADR_HOME=$(DEMO_HOME) $(BIN)/mhladr serve"
 	@echo "  and open the console URL it prints (http://127.0.0.1:8470 by default; also in $(DEMO_HOME)/serve.json)."
 

@@ -188,8 +188,8 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
             except ValueError as exc:
                 findings.append(("review", f"no AB/C interval: {exc}"))
             if not cal.in_range(f_cells):
-                findings.append(("review", f"monocyte PE {statistic} {f_cells:.4g} lies outside the bead "
-                                 f"range {cal.curve.f_min:.4g}..{cal.curve.f_max:.4g}"))
+                findings.append(("review", f"monocyte PE {statistic} {fmt.number(f_cells)} lies outside the "
+                                 f"bead range {fmt.number(cal.curve.f_min)}..{fmt.number(cal.curve.f_max)}"))
     if cal.qc.status != "pass":
         findings += [(cal.qc.status, f"calibration: {r}") for r in cal.qc.reasons] \
             or [(cal.qc.status, f"calibration QC is {cal.qc.status}")]

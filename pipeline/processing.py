@@ -493,7 +493,7 @@ def bead_sha256(stored: Stored) -> str:
 
 
 def report_job(reports_dir: Path, file: str, stored: Stored, blinded: set[int],
-               bead_paths: dict[str, str]) -> ReportJob:
+               bead_paths: dict[str, str], decisions: tuple[tuple[str, str, str, str], ...] = ()) -> ReportJob:
     """What drawing the report of a stored result needs, as plain data for a worker (``blinded``:
     ids of post-randomization measurements; ``bead_paths``: where the bead files are now, by SHA-256)."""
     if isinstance(stored, StoredCalibration):
@@ -503,7 +503,8 @@ def report_job(reports_dir: Path, file: str, stored: Stored, blinded: set[int],
     meas = stored.measurement
     return ReportJob(file, str(report_path(reports_dir, file, meas.sha256)), meas,
                      str(figure_path(reports_dir, meas.sha256)), bead_paths.get(bead_sha256(stored)),
-                     next_steps.after_measurement(stored.id, meas.qc.status, stored.review), stored.id in blinded)
+                     next_steps.after_measurement(stored.id, meas.qc.status, stored.review), stored.id in blinded,
+                     decisions)
 
 
 def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -> Path | None:
@@ -515,4 +516,6 @@ def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -
     blinded = {measurement_id} if store.measurements.is_blinded(stored) else set()
     bead = store.files.original(bead_sha256(stored)) if bead_sha256(stored) else None
     bead_paths = {bead.sha256: bead.path} if bead is not None else {}
-    return draw_report(report_job(reports_dir, stored.measurement.file, stored, blinded, bead_paths))
+    decisions = tuple((d.decision, d.actor, d.decided_at.strftime("%Y-%m-%d %H:%M:%S"), d.reason)
+                      for d in store.measurements.reviews(measurement_id))
+    return draw_report(report_job(reports_dir, stored.measurement.file, stored, blinded, bead_paths, decisions))

@@ -79,6 +79,7 @@ class ReportJob:
     bead_file: str | None = None
     next_step: str | None = None
     blinded: bool = False           # collected after randomization: the report withholds the value
+    decisions: tuple[tuple[str, str, str, str], ...] = ()   # technicians' (decision, actor, UTC ISO time, reason)
 
 
 def examine(job: Examine) -> Examined:
@@ -115,7 +116,8 @@ def draw_report(job: ReportJob) -> Path:
     figure = SampleFigure.load(Path(job.figure)) if Path(job.figure).is_file() else None
     gates = Path(job.path).with_suffix(".gating.xml")
     return write_sample_report(job.result, figure, Path(job.path), bead_file=job.bead_file, next_step=job.next_step,
-                               gating_ml=gates.name if gates.is_file() else None, blinded=job.blinded)
+                               gating_ml=gates.name if gates.is_file() else None, blinded=job.blinded,
+                               decisions=job.decisions)
 
 
 def write_gates(gating: "MonocyteGateResult", acq: "Acquisition", path: Path) -> Path | None:

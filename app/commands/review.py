@@ -15,6 +15,14 @@ from typing import Any
 from app.common import add_json, command
 from app.identity import add_acting
 
+def measurement_id(text: str) -> int:
+    """A measurement id as `review list` (``12``) or `results` (``m12``) shows it."""
+    digits = text.strip().removeprefix("m").removeprefix("M")
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a measurement id (e.g. 12 or m12 from `mhladr results`)")
+    return int(digits)
+
+
 def register(subparsers: Any) -> None:
     parser = command(subparsers, "review", summary="a technician's decision on results QC held for review",
                      description="A result with QC review counts for screening only once approved. `review list`\n"
@@ -32,7 +40,7 @@ def register(subparsers: Any) -> None:
         cmd = sub.add_parser(decision, help=f"{decision} a QC review result",
                              description=f"{decision.capitalize()} a QC review result (audited). Example: "
                                          f"mhladr review {decision} 12 --reason 'smear checked'")
-        cmd.add_argument("id", type=int, help="measurement id (from `review list`)")
+        cmd.add_argument("id", type=measurement_id, help="measurement id (from `review list`, or `results`: 12 or m12)")
         cmd.add_argument("--reason", required=True, help="why (kept in the audit trail)")
         cmd.add_argument("--supersede", action="store_true",
                          help="replace an earlier decision on this result (both stay in the record)")

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from app.console import views
 from app.console.sessions import COOKIE, LOGIN_COOKIE, LOGIN_NONCE_SECONDS
 from app.console.web import (Viewer, check_csrf, client_address, console_of, decide, error_page, form_data,
-                             set_session_cookie, sign_in, sign_out, viewer)
+                             reprocess, set_session_cookie, sign_in, sign_out, viewer)
 from flows.review_runs import review_run
 from pipeline.store import StoredMeasurement
 
@@ -86,7 +86,8 @@ def decided_notice(request: Request, measurement_id: int) -> str | None:
     last = decisions[-1]
     history = store.screening.history(stored.patient_id)
     status = f" {stored.patient_id} is now {history[-1].status.replace('_', ' ')}." if history else ""
-    return f"Measurement {measurement_id} of {stored.patient_id} {last.decision}d by {last.actor}.{status}"
+    done = "approved" if last.decision == "approve" else "rejected"
+    return f"Measurement {measurement_id} of {stored.patient_id} {done} by {last.actor}.{status}"
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -142,14 +143,70 @@ def review_decision(request: Request, measurement_id: int, who: Viewer = Depends
     return RedirectResponse(f"/?decided={measurement_id}", status_code=303)
 
 
+# -- files ------------------------------------------------------------------------------------
+FILES_REFRESH = 5          # seconds between the Files page's own reloads
+FILE_LABELS = {"calibrated": "calibrated", "measured": "measured", "pending_calibration": "waiting for beads",
+               "qc_fail": "QC fail", "rejected": "rejected", "quarantined": "quarantined", "duplicate": "duplicate"}
+
+
+def files_response(request: Request, who: Viewer, day_text: str | None, *, notice: str | None = None,
+                   error: str | None = None, status: int = 200) -> HTMLResponse:
+    from datetime import date, datetime
+
+    day = views.parse_day(day_text)
+    if day is None:
+        return error_page(request, 422, "Bad date", f"{day_text!r} is not a date (YYYY-MM-DD).", who)
+    rows = views.files_of_day(console_of(request).store, day)
+    for row in rows:
+        row["landed_local"] = datetime.fromisoformat(row["landed_at"]).astimezone().strftime("%H:%M:%S")
+    return page(request, "files.html", who, status, rows=rows, day=day.isoformat(), is_today=day == date.today(),
+                refresh=FILES_REFRESH, labels=FILE_LABELS, past={"approve": "approved", "reject": "rejected"},
+                notice=notice, error=error, active="files")
+
+
+@router.get("/files", response_class=HTMLResponse)
+def files(request: Request, date: str | None = None, reprocessed: int | None = None, now: str | None = None,
+          who: Viewer = Depends(viewer)) -> HTMLResponse:
+    who.require("reprocess")
+    notice = (f"File {reprocessed} reprocessed by {who.user.name}: now {FILE_LABELS.get(now or '', now)}."
+              if reprocessed is not None and now else None)
+    return files_response(request, who, date, notice=notice)
+
+
+@router.post("/files/{file_id}/reprocess")
+def reprocess_file(request: Request, file_id: int, who: Viewer = Depends(viewer),
+                   form: dict[str, str] = Depends(form_data)) -> Response:
+    from pipeline.errors import InputError
+
+    who.require("reprocess")
+    check_csrf(request, who, form.get("csrf_token"))
+    day, reason = form.get("date"), form.get("reason", "").strip()
+    if not reason:
+        return files_response(request, who, day, error="Say what was fixed, then Reprocess.", status=422)
+    try:
+        done = reprocess(console_of(request), who, file_id, reason)
+    except KeyError:
+        return files_response(request, who, day, error=f"There is no file {file_id}.", status=404)
+    except InputError as exc:
+        return files_response(request, who, day, error=exc.message, status=409)
+    from urllib.parse import urlencode
+
+    query = urlencode({"date": day or "", "reprocessed": file_id, "now": done["status"]})
+    return RedirectResponse(f"/files?{query}", status_code=303)
+
+
 # -- screening, patients, beads ------------------------------------------------------------------
 @router.get("/screening", response_class=HTMLResponse)
 def screening(request: Request, who: Viewer = Depends(viewer)) -> HTMLResponse:
     who.require("screening")
-    rows = views.screening(console_of(request).store, who.user)
-    counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("eligible", "pending", "not_eligible")}
-    return page(request, "screening.html", who, rows=rows, counts=counts, unblinded=views.unblinded(who.user),
-                active="screening")
+    store = console_of(request).store
+    rows = views.screening(store, who.user)
+    randomized = views.randomized(store, [r["patient_id"] for r in rows])
+    counts = {status: sum(1 for r in rows if r["status"] == status and r["patient_id"] not in randomized)
+              for status in ("eligible", "pending", "not_eligible")}
+    counts["randomized"] = len(randomized)
+    return page(request, "screening.html", who, rows=rows, counts=counts, randomized=randomized,
+                unblinded=views.unblinded(who.user), active="screening")
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)

@@ -145,11 +145,41 @@ def bead_report(store: Store, reports: Path, cal: StoredCalibration) -> Path | N
     return path if path.is_file() else None
 
 
+# -- files --------------------------------------------------------------------------------------
+def parse_day(text: str | None, today: date | None = None) -> date | None:
+    """``YYYY-MM-DD``, or today (lab local time) when not given; None when malformed."""
+    if not text:
+        return today or date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def files_of_day(store: Store, day: date) -> list[dict[str, Any]]:
+    """The Files page's rows (``GET /api/files``): technicians and admins only, who read no
+    unblinded value: no AB/C is listed, and the QC reasons of a post-randomization tube that
+    state its PE level are withheld."""
+    from pipeline.landed import landed_files
+
+    rows = landed_files(store, day)
+    blinded = {mm.id for mm in store.measurements.blinded()}
+    for row in rows:
+        row["reasons"] = shown_reasons(tuple(row["reasons"]), row["measurement_id"] in blinded)
+    return rows
+
+
 # -- screening and patients ---------------------------------------------------------------------
 def screening(store: Store, user: User) -> list[dict[str, Any]]:
     """The ``mhladr screening`` document as this person may see it (post-randomization results
     only for the unblinded role, audited)."""
     return screening_rows(store, None, user.name if unblinded(user) else None)
+
+
+def randomized(store: Store, patient_ids: list[str]) -> set[str]:
+    """The patients already randomized (registry ``randomized_at``): counted apart from
+    "eligible = awaiting consent" on the screening page."""
+    return {pid for pid in patient_ids if (facts := store.patients.get(pid)) is not None and facts.randomized_at}
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from pipeline.store import ReviewRecord, Store, open_store
 HERE = Path(__file__).resolve().parent
 MAX_FORM_BYTES = 64 * 1024
 # What each action is called in a refusal ("your role may not ...")
-ACTIONS = {"review": "review QC results", "screening": "read the screening log"}
+ACTIONS = {"review": "review QC results", "screening": "read the screening log", "reprocess": "reprocess files"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                                 "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -50,6 +50,8 @@ class ConsoleConfig:
     prefect_api: str | None = None          # for links to flow runs (None: no links)
     prefect_ui: str | None = None
     clock: Callable[[], float] = time.time
+    registry: str | None = None             # the registry and lot table a reprocess uses (serve's)
+    lots: str | None = None
 
 
 class Console:
@@ -188,6 +190,33 @@ def decide(console: Console, who: Viewer, measurement_id: int, decision: str, re
         if run is not None:
             close_review_run(api, run, decision, record.reason, who.user.name)
     return record
+
+
+def reprocess(console: Console, who: Viewer, file_id: int, reason: str) -> dict:
+    """Run a rejected or quarantined file again for the signed-in person (audited; the pipeline's
+    :func:`pipeline.landed.reprocess_file`); a file that now passes leaves ``quarantine/`` for
+    ``processed/``. The new result's ``run`` row plus ``finished``. Raises ``KeyError`` (unknown
+    file) and ``InputError`` (not reprocessable)."""
+    from flows.watcher import resettle
+    from pipeline.landed import reprocess_file
+    from pipeline.lots import default_table
+    from pipeline.processing import Processor
+
+    rec = console.store.files.get(file_id)
+    if rec is None:
+        raise KeyError(file_id)
+    lots = console.config.lots or default_table(Path(rec.path).parent)
+    processor = Processor(console.config.settings, registry_csv=console.config.registry, lots_csv=lots)
+    try:
+        result, finished = reprocess_file(processor, file_id, reason=reason, actor=who.user.name)
+    finally:
+        processor.close()
+    document = result.as_dict()
+    moved = resettle(Path(result.file), document)
+    if moved is not None:
+        console.store.files.relocate(result.sha256, moved, actor=who.user.name)
+        document["file"] = str(moved)
+    return {**document, "finished": [r.as_dict() for r in finished]}
 
 
 def create_app(config: ConsoleConfig) -> FastAPI:
