@@ -31,7 +31,7 @@ def _sample(mm: "StoredMeasurement", post_randomization: bool, withheld: bool, r
     meas = mm.measurement
     shown = not withheld
     qc = meas.qc.as_dict() if shown else {"status": meas.qc.status, "reasons": []}
-    return {"measurement_id": mm.id, "icu_day": meas.icu_day, "qc": qc, "review": mm.review,
+    return {"measurement_id": mm.id, "version": mm.version, "icu_day": meas.icu_day, "qc": qc, "review": mm.review,
             "next_step": after_measurement(mm.id, meas.qc.status, mm.review),
             "post_randomization": post_randomization, "blinded": withheld,
             "abc": meas.abc if shown else None,

@@ -47,6 +47,19 @@ def register(subparsers: Any) -> None:
         add_acting(cmd)
         add_json(cmd)
         cmd.set_defaults(func=run_decision, decision=decision)
+    regate = sub.add_parser("regate", help="apply a corrected monocyte gate (GatingML 2.0): a new version of the result",
+                            description="Gate the tube again with a corrected monocyte gate and store the new AB/C as\n"
+                                        "the next version of the same result (audited; earlier versions kept; screening\n"
+                                        "re-evaluated; pushed as FHIR 'amended'). The GatingML's final gate id must be\n"
+                                        "'monocytes', e.g. the tube's own `analyze --gating-ml` export (beside its report)\n"
+                                        "edited in FlowJo or FlowKit. Example: mhladr review regate m12 --gating-ml\n"
+                                        "PT-0042.gating.xml --reason 'granulocyte tail excluded'")
+    regate.add_argument("id", type=measurement_id, help="measurement id (12 or m12)")
+    regate.add_argument("--gating-ml", required=True, help="the corrected gates, GatingML 2.0 (final gate id 'monocytes')")
+    regate.add_argument("--reason", required=True, help="why the gate was corrected (kept in the audit trail)")
+    add_acting(regate)
+    add_json(regate)
+    regate.set_defaults(func=run_regate)
 
 
 def human_list(items: list[dict[str, Any]]) -> str:
@@ -121,6 +134,42 @@ def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     text = f"measurement {review.measurement_id}: {PAST[review.decision]} by {review.actor}"
     if review.supersedes is not None:
         text += f" (supersedes decision {review.supersedes})"
+    if screening:
+        text += f"; patient {screening.patient_id} is {screening.status}"
+    return document, text
+
+
+def run_regate(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from app.identity import acting
+    from pipeline import formatting as fmt
+    from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.regate import regate
+    from pipeline.store import open_store
+
+    where = f"measurement {args.id}"
+    if not Path(args.gating_ml).is_file():
+        raise InputError(args.gating_ml, BAD_INPUT, "no such GatingML file")
+    settings = load_settings()
+    with open_store(settings) as store:
+        who = acting(store, "review regate", actor=args.actor)
+        try:
+            before, after = regate(store, settings, args.id, reason=args.reason, actor=who.name,
+                                   gating_ml=args.gating_ml)
+        except KeyError:
+            raise InputError(where, BAD_INPUT, "no such measurement (see `mhladr results`)") from None
+        blinded = store.measurements.is_blinded(after)
+        screening = store.screening.history(after.patient_id)[-1] if after.patient_id else None
+    value = (lambda v: None) if blinded else (lambda v: v)  # noqa: E731 - a blinded value is withheld
+    document = {"measurement_id": after.id, "version": after.version, "previous_version": before.version,
+                "abc": value(after.abc), "previous_abc": value(before.abc), "monocytes": after.measurement.monocytes,
+                "previous_monocytes": before.measurement.monocytes, "qc": after.qc.as_dict() if not blinded else
+                {"status": after.qc.status, "reasons": []}, "reason": args.reason, "actor": who.name,
+                "blinded": blinded, "screening": screening.as_dict() if screening else None}
+    shown = "withheld (collected after randomization)" if blinded else \
+        f"AB/C {fmt.abc(before.abc)} -> {fmt.abc(after.abc)}"
+    text = (f"measurement {after.id}: version {after.version} stored by {who.name} ({shown}; monocytes "
+            f"{before.measurement.monocytes:,} -> {after.measurement.monocytes:,}; QC {after.qc.status})")
     if screening:
         text += f"; patient {screening.patient_id} is {screening.status}"
     return document, text

@@ -47,6 +47,7 @@ class StoredMeasurement:
     calibration_id: int | None
     review: str | None
     measurement: Measurement
+    version: int = 1                  # 1 = as first stored; a gate correction makes the next one
 
     # The fields the rules, lists and exports read most.
     @property
