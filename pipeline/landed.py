@@ -54,6 +54,8 @@ def file_row(store: Store, rec: FileRecord) -> dict[str, Any]:
         qc = cals[0].calibration.qc.status if cals else None
     if rec.status == "pending_calibration":
         step = step or next_steps.PENDING_CALIBRATION
+    if not reprocessable(rec) and rec.status in REPROCESSABLE:
+        step = None                          # replaced by its fixed content: nothing left to do here
     return {"id": rec.id, "file": Path(rec.path).name, "path": rec.path, "sha256": rec.sha256, "kind": rec.kind,
             "status": shown_status(rec), "qc": qc, "reasons": reasons, "next": step,
             "patient_id": rec.patient_id, "landed_at": rec.first_seen.isoformat(),

@@ -37,6 +37,7 @@ from pipeline.eligibility import is_blinded
 from pipeline import next_steps
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
 from pipeline.fcs import sha256_file
+from pipeline.fcs_metadata import patient_from_name
 from pipeline.lots import Lot, find_lot, no_table, read_lots
 from pipeline.measurement import Measurement, measurement_document, require_panel
 from pipeline.registry import RowError, import_registry
@@ -184,7 +185,8 @@ class Processor:
         """Record an unusable input as ``rejected`` (the file stays where it is)."""
         header = e.header
         kind = header.kind if header is not None else "unknown"
-        patient = header.patient_id if header is not None else None
+        # an unreadable tube still names its patient in its file name: the patient page lists it
+        patient = header.patient_id if header is not None else patient_from_name(Path(e.path).stem, self.settings)
         step = next_steps.after_rejection(err, e.path, header, self.lots_path)
         reasons = (f"{err.code}: {err.message}", f"next: {step}") + ((note,) if note else ())
         result = FileResult(e.path, e.sha256, kind, "rejected", reasons, patient, {"error": err.as_dict()})

@@ -28,7 +28,7 @@ def admit(store, pid="PT-1", admission=date(2026, 3, 1), **kw):
 
 def test_migrations_reach_head_and_match_the_models(store):
     with store.engine.connect() as conn:
-        assert current_revision(conn) == head_revision() == HEAD == "0004"
+        assert current_revision(conn) == head_revision() == HEAD == "0006"
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
 

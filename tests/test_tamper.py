@@ -10,6 +10,7 @@ before migration 0004 is covered by its baseline.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timezone
 
 import pytest
@@ -28,7 +29,7 @@ from tests.store_fixtures import (calibration, cli_env, clock, db_url, measureme
                                   store)
 
 TABLES = ("files", "calibrations", "measurements", "review_decisions", "patients", "screening_decisions",
-          "users", "outbox")
+          "users", "outbox", "measurement_versions")
 EDITS = {
     "files": "UPDATE files SET status = 'rejected' WHERE id = :key",
     "calibrations": "UPDATE calibrations SET qc_status = 'review' WHERE id = :key",
@@ -38,11 +39,12 @@ EDITS = {
     "screening_decisions": "UPDATE screening_decisions SET status = 'eligible' WHERE id = :key",
     "users": "UPDATE users SET role = 'unblinded' WHERE id = :key",
     "outbox": "UPDATE outbox SET attempts = 7 WHERE id = :key",
+    "measurement_versions": "UPDATE measurement_versions SET abc = 9000 WHERE id = :key",
 }
 # Columns an inserted copy must change to pass the unique constraints.
 UNIQUE = {"files": {"sha256": "f" * 64, "path": "/in/forged.fcs"}, "calibrations": {"file_sha256": "e" * 64},
           "measurements": {"file_sha256": "d" * 64}, "users": {"name": "mallory"},
-          "outbox": {"idempotency_key": "forged"}}
+          "outbox": {"idempotency_key": "forged"}, "measurement_versions": {"version": 99}}
 
 
 def populate(store) -> None:
@@ -54,8 +56,8 @@ def populate(store) -> None:
     first = store.calibrations.add(calibration(100), path="/in/beads1.fcs", size=10)
     store.calibrations.add(calibration(101, voltage=500.0), path="/in/beads2.fcs", size=10)
     review = QC("review", ("1,500 monocytes",))
-    m1 = store.measurements.add(measurement(1, "PT-1", date(2026, 3, 7), 5100.0, qc=review), first.id, size=5,
-                                today=date(2026, 3, 7))
+    first_tube = measurement(1, "PT-1", date(2026, 3, 7), 5100.0, qc=review)
+    m1 = store.measurements.add(first_tube, first.id, size=5, today=date(2026, 3, 7))
     store.measurements.add(measurement(2, "PT-2", date(2026, 3, 7), 9100.0), first.id, size=5,
                            today=date(2026, 3, 7))
     m3 = store.measurements.add(measurement(3, "PT-2", date(2026, 3, 8), 4100.0, qc=review), first.id, size=5,
@@ -63,6 +65,9 @@ def populate(store) -> None:
     store.measurements.review(m1.id, "approve", "smear checked", "tom", today=date(2026, 3, 8))
     store.measurements.review(m3.id, "reject", "clots", "tom", today=date(2026, 3, 8))
     enqueue_results(store, ("csv",))
+    for abc in (5300.0, 5250.0):           # two gate corrections of the first tube (after the push)
+        store.measurements.amend(m1.id, replace(first_tube, abc=abc), reason="gate corrected", actor="tom",
+                                 today=date(2026, 3, 8))
 
 
 def drop_every_trigger(conn: sa.Connection) -> int:
@@ -144,7 +149,7 @@ def test_edit_delete_insert_behind_dropped_triggers_are_named(store, cli_env, as
         inserted = forged_copy(conn, table, present[0])
     delete(store, table, deleted)
     code, doc = verify(capsys)
-    assert code == 1 and doc["ok"] is False
+    assert code == 1 and doc.get("ok") is False, doc
     found = {(p["table"], p["row"], p["what"].split(" ")[0]) for p in doc["problems"]}
     assert found == {(table_name, edited, "content"), (table_name, deleted, "gone:"),
                      (table_name, inserted, "no")}
@@ -233,6 +238,9 @@ LATER = {"audit_log": ("row_table", "row_key", "row_digest"), "review_decisions"
          "outbox": ("measurement_id", "version", "content")}
 
 
+NEWER_TABLES = ("measurement_versions",)         # tables a migration after 0004 creates
+
+
 def _legacy_copy(source, target: sa.Engine) -> int:
     """Copy every row of ``source`` into a database at revision 0003, as 0003 would have held them:
     without the columns 0004 adds, outbox payloads without their version fields and keyed by
@@ -240,6 +248,8 @@ def _legacy_copy(source, target: sa.Engine) -> int:
     copied = 0
     with source.engine.connect() as src, target.begin() as dst:
         for table in integrity.COVERED:
+            if table.name in NEWER_TABLES:            # created by a later migration: nothing in 0003
+                continue
             old = sa.Table(table.name, sa.MetaData(), *(sa.Column(c.name, c.type) for c in table.columns
                                                        if c.name not in LATER.get(table.name, ())))
             for row in src.execute(sa.select(table).order_by(*table.primary_key.columns)).mappings():

@@ -127,8 +127,10 @@ def test_a_truncated_file_is_quarantined_with_its_reason_and_reprocessed_once_re
     assert "status: rejected" in reason and "truncated" in reason and "next: copy the complete file" in reason
     client, csrf = day.login("tech")
     row = files_of(client)[name]
-    assert row["status"] == "quarantined" and row["reprocessable"]
+    assert row["status"] == "quarantined" and row["reprocessable"] and row["patient_id"] == "PT-0045"
     assert any("truncated" in r for r in row["reasons"]) and row["next"].startswith("copy the complete file")
+    patient = client.get("/patients/PT-0045")                  # the patient page lists the rejected tube
+    assert patient.status_code == 200 and "Rejected tubes" in patient.text and name in patient.text
     url = f"/api/files/{row['id']}/reprocess"
     assert client.post(url, json={"reason": "complete copy"}).status_code == 403          # no CSRF token
     inv, inv_csrf = day.login("inv")
@@ -216,4 +218,36 @@ def test_a_quarantined_file_is_reprocessed_from_the_files_page(day: Day, browser
     assert "reprocessed" in notice and "measured" in notice
     assert (day.inbox / "processed" / name).is_file()
     shoot(page, screenshots, "day_06_files_reprocessed")
+    page.close()
+
+
+def test_a_gate_correction_changes_the_abc_shown_and_keeps_both_versions(day: Day, browser, screenshots: Path) -> None:  # noqa: ANN001, F811
+    client, _ = day.login("tech")
+    row = files_of(client)["PT-0042_D07_HLADR.fcs"]
+    mid = row["measurement_id"]
+    page = new_page(browser)
+    sign_in(page, day, "tech")
+    page.goto(day.url + f"/reviews/{mid}")
+    before = page.locator(".decide dd.big").inner_text()
+    page.click("details.gate-edit summary")                                             # click 1
+    text = page.locator("textarea[name=vertices]").input_value()
+    xy = [tuple(float(v) for v in line.split(",")) for line in text.splitlines()]
+    cx, cy = sum(x for x, _ in xy) / len(xy), sum(y for _, y in xy) / len(xy)
+    page.fill("textarea[name=vertices]", "\n".join(f"{cx + 0.6 * (x - cx):.1f}, {cy + 0.6 * (y - cy):.1f}"
+                                                   for x, y in xy))                    # the vertices moved in
+    page.click("button[value=preview]")                                                 # click 2
+    preview = page.locator(".preview-abc").inner_text()
+    assert preview != before
+    assert page.locator(".proposal figure svg").count() == 1
+    shoot(page, screenshots, "day_07_gate_preview")
+    assert page.locator(".decide dd.big").inner_text() == before                        # nothing stored yet
+    page.fill("input[name=gate_reason]", "granulocyte tail excluded")
+    page.click("button[value=save]")                                                    # click 3
+    assert "version 2" in page.locator(".notice.ok").inner_text()
+    assert page.locator(".decide dd.big").inner_text() == preview
+    versions = page.locator("table.versions tbody tr")
+    assert versions.count() == 2
+    assert versions.nth(0).locator("td").nth(1).inner_text() == before
+    assert versions.nth(1).locator("td").nth(1).inner_text() == preview
+    shoot(page, screenshots, "day_08_gate_saved")
     page.close()

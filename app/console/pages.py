@@ -12,8 +12,8 @@ from markupsafe import Markup
 
 from app.console import views
 from app.console.sessions import COOKIE, LOGIN_COOKIE, LOGIN_NONCE_SECONDS
-from app.console.web import (Viewer, check_csrf, client_address, console_of, decide, error_page, form_data,
-                             reprocess, set_session_cookie, sign_in, sign_out, viewer)
+from app.console.web import (Viewer, check_csrf, client_address, console_of, correct_gate, decide, error_page,
+                             form_data, reprocess, set_session_cookie, sign_in, sign_out, viewer)
 from flows.review_runs import review_run
 from pipeline.store import StoredMeasurement
 
@@ -100,14 +100,17 @@ def queue(request: Request, decided: int | None = None, who: Viewer = Depends(vi
 
 
 def review_response(request: Request, who: Viewer, stored: StoredMeasurement, *, error: str | None = None,
-                    status: int = 200, form: dict[str, str] | None = None) -> HTMLResponse:
+                    status: int = 200, form: dict[str, str] | None = None, proposal: dict | None = None,
+                    notice: str | None = None) -> HTMLResponse:
     console = console_of(request)
     view = views.result_view(console.store, console.reports, stored, who.user)
     api, ui = console.config.prefect_api, console.config.prefect_ui
     run = review_run(api, ui, stored.id) if api and ui else None
+    versions = console.store.measurements.versions(stored.id) if stored.version > 1 else []
     return page(request, "review.html", who, status, view=view, m=stored.measurement, stored=stored,
                 figures={title: Markup(svg) for title, svg in view.figures.items()}, run=run, error=error,
-                form=form or {}, active="queue")
+                form=form or {}, active="queue", edit=views.gate_edit(stored), proposal=proposal,
+                versions=versions, notice=notice)
 
 
 def stored_or_404(request: Request, who: Viewer, measurement_id: int) -> StoredMeasurement | HTMLResponse:
@@ -118,10 +121,45 @@ def stored_or_404(request: Request, who: Viewer, measurement_id: int) -> StoredM
 
 
 @router.get("/reviews/{measurement_id}", response_class=HTMLResponse)
-def review_page(request: Request, measurement_id: int, who: Viewer = Depends(viewer)) -> HTMLResponse:
+def review_page(request: Request, measurement_id: int, regated: int | None = None,
+                who: Viewer = Depends(viewer)) -> HTMLResponse:
     who.require("review")
     found = stored_or_404(request, who, measurement_id)
-    return found if isinstance(found, HTMLResponse) else review_response(request, who, found)
+    if isinstance(found, HTMLResponse):
+        return found
+    notice = f"Gate corrected: version {regated} of this result is stored." if regated else None
+    return review_response(request, who, found, notice=notice)
+
+
+@router.post("/reviews/{measurement_id}/gate")
+def gate_correction(request: Request, measurement_id: int, who: Viewer = Depends(viewer),
+                    form: dict[str, str] = Depends(form_data)) -> Response:
+    """Preview (nothing stored) or save (with a reason) a corrected monocyte gate."""
+    from pipeline.errors import InputError
+    from pipeline.regate import preview
+
+    who.require("review")
+    check_csrf(request, who, form.get("csrf_token"))
+    found = stored_or_404(request, who, measurement_id)
+    if isinstance(found, HTMLResponse):
+        return found
+    console = console_of(request)
+    try:
+        gate = views.proposed_gate(found, form.get("choice", "current"), form.get("vertices"))
+        if form.get("action") == "save":
+            reason = form.get("gate_reason", "").strip()
+            if not reason:
+                raise ValueError("Give a reason for the correction, then Save.")
+            _, after = correct_gate(console, who, measurement_id, gate, reason)
+            return RedirectResponse(f"/reviews/{measurement_id}?regated={after.version}", status_code=303)
+        new = preview(console.store, console.config.settings, measurement_id, gate=gate)
+    except (ValueError, InputError) as exc:
+        return review_response(request, who, found, error=str(getattr(exc, "message", exc)), status=422, form=form)
+    withheld = console.store.measurements.is_blinded(found) and not views.unblinded(who.user)
+    svg = views.preview_figure(console.reports, found, gate, new.monocytes)
+    proposal = {"abc": None if withheld else new.abc, "monocytes": new.monocytes, "qc": new.qc.status,
+                "figure": Markup(svg) if svg else None, "withheld": withheld}
+    return review_response(request, who, found, form=form, proposal=proposal)
 
 
 @router.post("/reviews/{measurement_id}")

@@ -219,6 +219,15 @@ def reprocess(console: Console, who: Viewer, file_id: int, reason: str) -> dict:
     return {**document, "finished": [r.as_dict() for r in finished]}
 
 
+def correct_gate(console: Console, who: Viewer, measurement_id: int, gate: object, reason: str):  # noqa: ANN201
+    """Store a result gated with ``gate`` as its next version, for the signed-in person (the store
+    step of ``mhladr review regate``: :func:`pipeline.regate.regate`). Returns (before, after)."""
+    from pipeline.regate import regate
+
+    return regate(console.store, console.config.settings, measurement_id, reason=reason, actor=who.user.name,
+                  gate=gate)  # type: ignore[arg-type]
+
+
 def create_app(config: ConsoleConfig) -> FastAPI:
     """The console app (close ``app.state.console`` when done)."""
     from app.console import api, pages

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 # The newest revision in MIGRATIONS (a test checks it against Alembic's own head), so opening a
 # database that is up to date needs no Alembic import.
-HEAD = "0004"
+HEAD = "0006"
 BUSY_TIMEOUT_MS = 30_000
 # pg_advisory_xact_lock keys (arbitrary constants, "mhladr" in ASCII + a suffix).
 MIGRATION_LOCK = 0x6D686C61647201
