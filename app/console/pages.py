@@ -94,9 +94,12 @@ def decided_notice(request: Request, measurement_id: int) -> str | None:
 def queue(request: Request, decided: int | None = None, who: Viewer = Depends(viewer)) -> Response:
     if not who.user.may("review"):
         return RedirectResponse("/screening", status_code=303)
+    from datetime import date
+
     store = console_of(request).store
+    attention = [f for f in views.files_of_day(store, date.today()) if f["status"] in NEEDS_A_PERSON and f["next"]]
     return page(request, "queue.html", who, items=views.review_queue(store), active="queue",
-                notice=decided_notice(request, decided) if decided else None)
+                notice=decided_notice(request, decided) if decided else None, attention=len(attention))
 
 
 def review_response(request: Request, who: Viewer, stored: StoredMeasurement, *, error: str | None = None,
@@ -182,6 +185,7 @@ def review_decision(request: Request, measurement_id: int, who: Viewer = Depends
 
 
 # -- files ------------------------------------------------------------------------------------
+NEEDS_A_PERSON = ("rejected", "quarantined", "qc_fail", "pending_calibration")
 FILES_REFRESH = 5          # seconds between the Files page's own reloads
 FILE_LABELS = {"calibrated": "calibrated", "measured": "measured", "pending_calibration": "waiting for beads",
                "qc_fail": "QC fail", "rejected": "rejected", "quarantined": "quarantined", "duplicate": "duplicate"}
