@@ -30,8 +30,11 @@ def file_rows(results: Sequence[FileResult]) -> list[dict]:
 
 
 def console_base(home: Path) -> str:
-    """The lab console's URL: the running ``serve``'s (``MHLADR_HOME/serve.json``), else the
-    address ``serve`` would take (``MHLADR_CONSOLE_HOST``/``MHLADR_CONSOLE_PORT``, 127.0.0.1:8470)."""
+    """The lab console's URL: the one ``serve`` gives its flows (``MHLADR_CONSOLE_URL``), else the
+    running ``serve``'s (``MHLADR_HOME/serve.json``), else the address ``serve`` would take
+    (``MHLADR_CONSOLE_HOST``/``MHLADR_CONSOLE_PORT``, 127.0.0.1:8470)."""
+    if os.environ.get("MHLADR_CONSOLE_URL"):
+        return os.environ["MHLADR_CONSOLE_URL"].rstrip("/")
     try:
         return json.loads((Path(home) / "serve.json").read_text())["console"].rstrip("/")
     except (OSError, ValueError, KeyError, TypeError):

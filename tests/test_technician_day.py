@@ -97,7 +97,17 @@ def files_of(client: httpx.Client, **params: str) -> dict[str, dict]:
     return {row["file"]: row for row in response.json()}
 
 
-def test_files_are_processed_as_they_land_and_listed_for_the_day(day: Day) -> None:
+def latest_artifact(server_url: str, key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.server import connected
+    with connected(server_url), get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return str(max(found, key=lambda a: a.created).data)
+
+
+def test_files_are_processed_as_they_land_and_listed_for_the_day(day: Day, prefect_server) -> None:  # noqa: ANN001
     for name in BEADS:
         day.drop(name)
     wait_for("the bead tubes in processed/", lambda: all((day.inbox / "processed" / b).is_file() for b in BEADS))
@@ -110,6 +120,8 @@ def test_files_are_processed_as_they_land_and_listed_for_the_day(day: Day) -> No
     assert sample["status"] == "measured" and sample["qc"] == "review" and sample["patient_id"] == "PT-0042"
     assert sample["next"].startswith("QC review") and sample["measurement_id"] is not None
     assert set(sample) >= {"id", "file", "sha256", "kind", "status", "qc", "reasons", "next", "patient_id", "landed_at"}
+    reports = latest_artifact(prefect_server.url, "batch-reports")          # links a browser opens
+    assert f"({day.url}/reports/measurements/{sample['measurement_id']})" in reports and "file://" not in reports
     assert files_of(client, date="2001-01-01") == {}
     assert client.get("/api/files", params={"date": "yesterday"}).status_code == 422
     inv, _ = day.login("inv")

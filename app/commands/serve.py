@@ -76,6 +76,9 @@ def serve_locked(args: argparse.Namespace, settings: Any, inbox: str | None, reg
     app = create_app(ConsoleConfig(settings, prefect_api=server.url, prefect_ui=server.ui_url, registry=registry,
                                    lots=lots))
     console = ConsoleThread(app, sock).start()
+    from app.serving import public_url
+
+    os.environ["MHLADR_CONSOLE_URL"] = public_url(console.url)    # artifacts of this serve's flows link it
     watch = None
     try:
         if inbox:

@@ -10,7 +10,6 @@ import argparse
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from app.common import add_inputs, command, folder, optional_file, prefect_server
