@@ -23,7 +23,7 @@ demo: $(STAMP)
 	@echo "Open it in a browser:"
 	@echo "  Prefect UI (running now): $$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["url"].removesuffix("/api"))' $(DEMO_HOME)/prefect/server.json)"
 	@echo "    (locked: sign in with the string in $(DEMO_HOME)/prefect/auth)"
-	@echo "  Lab console: register yourself once, then serve it (Ctrl-C stops it):"
+	@echo "  Lab console: register yourself once (the first user must be an admin), then serve it (Ctrl-C stops it):"
 	@echo "    MHLADR_HOME=$(DEMO_HOME) $(BIN)/mhladr users add $$(id -un) --role admin --password-stdin"
 	@echo "    MHLADR_HOME=$(DEMO_HOME) $(BIN)/mhladr serve"
 	@echo "  and open the console URL it prints (http://127.0.0.1:8470 by default; also in $(DEMO_HOME)/serve.json)."
@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_calibration.py
 	$(BIN)/python benchmarks/bench_analyze.py
 	$(BIN)/python benchmarks/bench_flows.py
+	$(BIN)/python benchmarks/bench_serve_inbox.py
 	$(BIN)/python benchmarks/bench_audit.py
 
 # At release: the OQ reference tubes (generator, seeded), then the manifest of every installed file.

@@ -38,6 +38,7 @@ COMMAND_ACTIONS: dict[str, str] = {
     "review list": "review",
     "review approve": "review",
     "review reject": "review",
+    "review regate": "review",
     "patients import": "import_registry",
     "screening": "screening",
     "screening --unblinded": "unblinded_read",

@@ -19,15 +19,19 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from app.console.thread import ConsoleThread
 from flows.deployments import Serving
 from flows.server import healthy
 from pipeline.errors import ALREADY_RUNNING, BAD_INPUT, UNREACHABLE, InputError
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
 
 LOCK_FILE = "serve.lock"
 STATE_FILE = "serve.json"
@@ -127,6 +131,58 @@ def stop_running(home: Path, timeout: float = 15.0) -> int | None:
             time.sleep(0.1)
         (Path(home) / STATE_FILE).unlink(missing_ok=True)
     return pid
+
+
+class InboxWatch:
+    """``serve --inbox``: the watcher of ``mhladr watch`` (same stability check, latency, moves to
+    ``processed/``/``quarantine/`` with a ``.reason.txt``, pending samples finished when their beads
+    land) in a thread of ``serve``, its flows run against the served Prefect API."""
+
+    def __init__(self, inbox: Path, registry: str | None, lots: str | None, settings: "Settings",
+                 prefect_api: str, *, interval: float = 0.25, grace: float = 60.0) -> None:
+        from flows.watcher import Watcher, batch_processor
+        from pipeline.store import open_store
+
+        self.store = open_store(settings)
+        self.prefect_api = prefect_api
+        self.watcher = Watcher(inbox, batch_processor(inbox, registry, lots, self._announce), interval=interval,
+                               grace=grace, on_moved=self.store.files.relocate)
+        self.thread = threading.Thread(target=self._run, name="mhladr-inbox", daemon=True)
+        self.started = threading.Event()
+        self.error: BaseException | None = None
+
+    @staticmethod
+    def _announce(document: dict) -> None:
+        for entry in document.get("files", []) + document.get("finished", []):
+            logging.getLogger("mhladr.watch").info("%s: %s", Path(entry["file"]).name, entry["status"])
+
+    def _run(self) -> None:
+        from flows.server import connected
+
+        try:
+            with connected(self.prefect_api):
+                self.watcher.run(self.started.set)
+        except BaseException as exc:      # noqa: BLE001 - raised by start(), or logged
+            self.error = exc
+            logging.getLogger("mhladr.watch").error("the inbox watcher stopped: %s", exc)
+        finally:
+            self.started.set()
+
+    def start(self) -> "InboxWatch":
+        from pipeline import workers
+
+        workers.warm_up()
+        self.thread.start()
+        self.started.wait()
+        if self.error is not None:       # e.g. a `mhladr watch` already watches this inbox
+            self.store.close()
+            raise self.error
+        return self
+
+    def stop(self, timeout: float = STOP_WITHIN) -> None:
+        self.watcher.stop()
+        self.thread.join(timeout)
+        self.store.close()
 
 
 def console_address(env: dict[str, str] | None = None) -> tuple[str, int]:

@@ -40,6 +40,20 @@ ProcessFiles = Callable[[list[Path]], dict]
 Relocated = Callable[[str, Path], None]          # (sha256, new path) -> record it in the store
 
 
+def batch_processor(inbox: Path, registry: str | None, lots: str | None,
+                    on_batch: Callable[[dict], None] | None = None) -> ProcessFiles:
+    """What ``watch`` and ``serve --inbox`` hand a :class:`Watcher`: the batch flow on exactly the
+    files taken (never the whole inbox), then ``on_batch`` with its document."""
+    from flows.batch import batch_flow
+
+    def process(paths: list[Path]) -> dict:
+        document = batch_flow(inbox=str(inbox), registry=registry, lots=lots, files=[str(p) for p in paths])
+        if on_batch is not None:
+            on_batch(document)
+        return document
+    return process
+
+
 @dataclass(frozen=True)
 class Seen:
     size: int
@@ -93,6 +107,20 @@ def place(path: Path, entry: dict) -> Path | None:
         tmp = target_dir / f".{target.name}.reason.tmp"
         tmp.write_text(text)
         os.replace(tmp, target_dir / f"{target.name}.reason.txt")
+    os.replace(path, target)
+    return target
+
+
+def resettle(path: Path, entry: dict) -> Path | None:
+    """Move a file reprocessed in ``quarantine/`` to ``processed/`` when its new status says so
+    (its ``.reason.txt`` stays in ``quarantine/`` as the record of why it was there); the new path,
+    or None when it stays."""
+    path = Path(path)
+    if path.parent.name != QUARANTINE or destination(entry["status"]) != PROCESSED or not path.exists():
+        return None
+    target_dir = path.parent.parent / PROCESSED
+    target_dir.mkdir(exist_ok=True)
+    target = free_name(target_dir, path.name)
     os.replace(path, target)
     return target
 

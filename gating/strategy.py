@@ -15,6 +15,7 @@ from gating.scatter import debris_gate, doublet_gate
 from gating.stability import check_stability
 
 if TYPE_CHECKING:
+    from gating.fitted import MonocyteGate
     from gating.template import TemplateGate
 
 MAX_NON_FINITE = 0.001          # a channel with more non-finite values than this does not decode
@@ -45,15 +46,17 @@ def time_channel_of(channel_names: Sequence[str]) -> str | None:
 def gate_monocytes(events: np.ndarray, channel_names: Sequence[str],
                    roles: Mapping[str, str | None], config: GatingQCConfig = GatingQCConfig(),
                    template: TemplateGate | None = None, seed: int = 0, *,
-                   time_channel: str | None = None) -> MonocyteGateResult:
+                   time_channel: str | None = None, gate: MonocyteGate | None = None) -> MonocyteGateResult:
     """Gate the monocytes of one patient tube.
 
     ``events``: linear, compensated values (rows = events in acquisition order, columns in
     ``channel_names`` order). ``roles``: channel names for ``fsc_a``, ``fsc_h``, ``ssc_a``,
     ``ssc_h``, ``cd14`` and ``pe`` (None when absent, as in ``Acquisition.roles.as_dict()``).
     ``time_channel``: the clock (default: the channel named Time; without one the stability
-    check runs along the event order). A ``template`` replaces the automatic monocyte gate
-    (debris and doublet gates and the stability check still apply). HLA-DR (PE) never moves a
+    check runs along the event order). A ``template`` (GatingML) or a fitted ``gate``
+    (:class:`gating.fitted.MonocyteGate`: a stored or corrected gate, applied without refitting)
+    replaces the automatic monocyte gate (debris and doublet gates and the stability check still
+    apply). HLA-DR (PE) never moves a
     gate: it is read for the CD14-dim check and the stability of the signal.
     """
     names = list(channel_names)
@@ -92,7 +95,10 @@ def gate_monocytes(events: np.ndarray, channel_names: Sequence[str],
         singlets, doublet_geometry, doublet_qc = debris.mask, None, QC()
         notes.append("no FSC area and height pair: doublets not excluded")
     time = events[:, names.index(time_name)] if time_name in names else None
-    if template is None:
+    automatic = template is None and gate is None
+    if gate is not None:
+        candidates = gate.apply(events, names) & singlets
+    elif template is None:
         found = monocyte_gate(column("cd14"), column(ssc_role), singlets, roles["cd14"], roles[ssc_role],
                               config, seed)
         candidates = found.bright
@@ -101,7 +107,7 @@ def gate_monocytes(events: np.ndarray, channel_names: Sequence[str],
         candidates = apply_template_gate(template, events, names) & singlets
     stability = check_stability(time, pe, column("cd14"), candidates, config.stability, time_name)
     stable = stability.mask(time if stability.axis == "time" else np.arange(events.shape[0], dtype=float))
-    if template is None:
+    if automatic:
         step = settle(found, column("cd14"), pe, stable, config)
         monocytes, geometry, gate_qc = step.mask, step.geometry, step.qc
         separation, alternatives, cd14_dim = step.separation, dict(step.alternatives), step.cd14_dim
@@ -109,7 +115,8 @@ def gate_monocytes(events: np.ndarray, channel_names: Sequence[str],
         notes += step.notes
     else:
         monocytes = candidates & stable
-        geometry, gate_qc, separation, alternatives = template.geometry(), QC(), None, {}
+        geometry = gate.geometry if gate is not None else template.geometry()  # type: ignore[union-attr]
+        gate_qc, separation, alternatives = QC(), None, {}
         cd14_dim = core_shift = None
     notes += [f for f in stability.findings if stability.status == "pass"]
     stability_qc = QC(stability.status, stability.findings if stability.status != "pass" else ())

@@ -51,8 +51,26 @@ class TemplateGate:
                                 channels=self.channels)
 
 
-def load_template_gate(gatingml_path: str | Path, gate_name: str) -> TemplateGate:
-    """Parse a GatingML 2.0 file and select ``gate_name`` (must name exactly one gate)."""
+Spill = tuple[Sequence[str], np.ndarray]        # (channel names in matrix order, spillover matrix)
+
+
+def same_spillover(matrix: object, spillover: Spill | None) -> bool:
+    """Whether a template's ``spectrumMatrix`` is the file's own spillover (same channels and
+    values in any order): its compensation is then the one the events already carry."""
+    if spillover is None:
+        return False
+    channels, values = list(spillover[0]), np.asarray(spillover[1], dtype=float)
+    detectors = list(getattr(matrix, "detectors", []))
+    if sorted(detectors) != sorted(channels) or list(getattr(matrix, "fluorochromes", detectors)) != detectors:
+        return False
+    order = [channels.index(d) for d in detectors]
+    return bool(np.allclose(np.asarray(matrix.matrix, dtype=float), values[np.ix_(order, order)], atol=1e-9))
+
+
+def load_template_gate(gatingml_path: str | Path, gate_name: str, spillover: Spill | None = None) -> TemplateGate:
+    """Parse a GatingML 2.0 file and select ``gate_name`` (must name exactly one gate). A
+    dimension compensated with a matrix of the template is accepted only when that matrix is the
+    file's own ``spillover`` (as ``analyze --gating-ml`` writes it)."""
     strategy = flowkit.parse_gating_xml(str(gatingml_path))
     paths = strategy.find_matching_gate_paths(gate_name)
     if len(paths) != 1:
@@ -61,7 +79,7 @@ def load_template_gate(gatingml_path: str | Path, gate_name: str) -> TemplateGat
     template = TemplateGate(strategy=strategy, gate_name=gate_name, gate_path=tuple(paths[0]),
                             source=str(gatingml_path))
     for gate in _gates_needed(strategy, gate_name, template.gate_path):
-        _check_supported(gate, strategy)
+        _check_supported(gate, strategy, spillover)
     return template
 
 
@@ -77,13 +95,14 @@ def _gates_needed(strategy: flowkit.GatingStrategy, name: str,
     return needed
 
 
-def _check_supported(gate: object, strategy: flowkit.GatingStrategy) -> None:
+def _check_supported(gate: object, strategy: flowkit.GatingStrategy, spillover: Spill | None = None) -> None:
     if not isinstance(gate, _SUPPORTED):
         raise ValueError(f"gate {gate.gate_name}: {type(gate).__name__} is not supported")
     for dim in gate.dimensions:
         if not isinstance(dim, flowkit.Dimension):
             raise ValueError(f"gate {gate.gate_name}: {type(dim).__name__} is not supported")
-        if dim.compensation_ref not in (None, "uncompensated", "FCS"):
+        own = same_spillover(strategy.comp_matrices.get(dim.compensation_ref), spillover)
+        if dim.compensation_ref not in (None, "uncompensated", "FCS") and not own:
             raise ValueError(f"gate {gate.gate_name}: compensation {dim.compensation_ref!r} "
                              "from the template is not supported (use the file's spillover)")
         if dim.transformation_ref is not None:

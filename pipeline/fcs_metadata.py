@@ -212,6 +212,13 @@ def acquired_at(text: dict[str, str]) -> datetime | None:
     return datetime.combine(day, parse_time(text.get("$BTIM")) or time(0, 0))
 
 
+def patient_from_name(stem: str, settings: Settings) -> str | None:
+    """The pseudonymous patient ID a file name starts with (``PT-0042_D07_HLADR``), if any."""
+    core = settings.patient_id_pattern.lstrip("^").rstrip("$")
+    m = re.match(rf"^({core})(?=[_.]|$)", stem)
+    return m.group(1) if m else None
+
+
 def pseudonymous_id(raw: str | None, settings: Settings) -> str | None:
     if not raw:
         return None
@@ -229,9 +236,7 @@ def identify(path: Path, text: dict[str, str], settings: Settings) -> dict[str, 
     patient = pseudonymous_id(kw[settings.kw_patient_id], settings) \
         or pseudonymous_id(kw[settings.kw_sample_id], settings)
     if not patient:
-        core = settings.patient_id_pattern.lstrip("^").rstrip("$")
-        m = re.match(rf"^({core})(?=[_.]|$)", stem)
-        patient = m.group(1) if m else None
+        patient = patient_from_name(stem, settings)
     if kw[settings.kw_patient_id] and not pseudonymous_id(kw[settings.kw_patient_id], settings):
         notes.append(f"keyword '{settings.kw_patient_id}' is not a pseudonymous ID; ignored")
     bead_match = BEAD_NAME.match(stem)

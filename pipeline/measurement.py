@@ -33,6 +33,7 @@ from science.qc import QC
 from science.statistics import population_statistic
 
 if TYPE_CHECKING:
+    from gating.fitted import MonocyteGate
     from gating.template import TemplateGate
 
 CATEGORIES = ((15000.0, "normal"), (8000.0, "reduced"), (5000.0, "immunosuppressed"), (0.0, "severe"))
@@ -151,10 +152,12 @@ def cd14_dim_note(both_ways: dict[str, float]) -> str:
 
 def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
             admission: date | datetime | None = None, template: TemplateGate | None = None,
-            now: datetime | None = None, seed: int = 0) -> tuple[Measurement, MonocyteGateResult]:
+            now: datetime | None = None, seed: int = 0,
+            gate: MonocyteGate | None = None) -> tuple[Measurement, MonocyteGateResult]:
     """Gate the monocytes of ``acq``, convert their PE statistic to AB/C through ``cal``, QC it.
 
     ``admission`` is the registry's ICU admission (None: the ``ICU ADMISSION DATE`` keyword).
+    ``gate``: a stored or corrected monocyte gate applied as it is (no refit; a gate correction).
     Returns the measurement and the gating result it rests on (masks included, for figures).
     Raises :class:`InputError` (``wrong_panel``) for a tube without CD14 or HLA-DR.
     """
@@ -166,7 +169,7 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
     names = [ch.name for ch in acq.channels]
     events = acq.events
     gates = gate_monocytes(events, names, acq.roles.as_dict(), config=settings.gating_qc(), template=template,
-                           seed=seed)
+                           seed=seed, gate=gate)
     pe = events[gates.monocytes, names.index(acq.roles.pe)]  # type: ignore[arg-type]
     statistic = cal.statistic
     findings: list[tuple[str, str]] = pairing_findings(acq, cal)
@@ -188,8 +191,8 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
             except ValueError as exc:
                 findings.append(("review", f"no AB/C interval: {exc}"))
             if not cal.in_range(f_cells):
-                findings.append(("review", f"monocyte PE {statistic} {f_cells:.4g} lies outside the bead "
-                                 f"range {cal.curve.f_min:.4g}..{cal.curve.f_max:.4g}"))
+                findings.append(("review", f"monocyte PE {statistic} {fmt.number(f_cells)} lies outside the "
+                                 f"bead range {fmt.number(cal.curve.f_min)}..{fmt.number(cal.curve.f_max)}"))
     if cal.qc.status != "pass":
         findings += [(cal.qc.status, f"calibration: {r}") for r in cal.qc.reasons] \
             or [(cal.qc.status, f"calibration QC is {cal.qc.status}")]

@@ -37,6 +37,7 @@ from pipeline.eligibility import is_blinded
 from pipeline import next_steps
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
 from pipeline.fcs import sha256_file
+from pipeline.fcs_metadata import patient_from_name
 from pipeline.lots import Lot, find_lot, no_table, read_lots
 from pipeline.measurement import Measurement, measurement_document, require_panel
 from pipeline.registry import RowError, import_registry
@@ -184,7 +185,8 @@ class Processor:
         """Record an unusable input as ``rejected`` (the file stays where it is)."""
         header = e.header
         kind = header.kind if header is not None else "unknown"
-        patient = header.patient_id if header is not None else None
+        # an unreadable tube still names its patient in its file name: the patient page lists it
+        patient = header.patient_id if header is not None else patient_from_name(Path(e.path).stem, self.settings)
         step = next_steps.after_rejection(err, e.path, header, self.lots_path)
         reasons = (f"{err.code}: {err.message}", f"next: {step}") + ((note,) if note else ())
         result = FileResult(e.path, e.sha256, kind, "rejected", reasons, patient, {"error": err.as_dict()})
@@ -493,7 +495,7 @@ def bead_sha256(stored: Stored) -> str:
 
 
 def report_job(reports_dir: Path, file: str, stored: Stored, blinded: set[int],
-               bead_paths: dict[str, str]) -> ReportJob:
+               bead_paths: dict[str, str], decisions: tuple[tuple[str, str, str, str, str], ...] = ()) -> ReportJob:
     """What drawing the report of a stored result needs, as plain data for a worker (``blinded``:
     ids of post-randomization measurements; ``bead_paths``: where the bead files are now, by SHA-256)."""
     if isinstance(stored, StoredCalibration):
@@ -503,7 +505,8 @@ def report_job(reports_dir: Path, file: str, stored: Stored, blinded: set[int],
     meas = stored.measurement
     return ReportJob(file, str(report_path(reports_dir, file, meas.sha256)), meas,
                      str(figure_path(reports_dir, meas.sha256)), bead_paths.get(bead_sha256(stored)),
-                     next_steps.after_measurement(stored.id, meas.qc.status, stored.review), stored.id in blinded)
+                     next_steps.after_measurement(stored.id, meas.qc.status, stored.review), stored.id in blinded,
+                     decisions)
 
 
 def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -> Path | None:
@@ -515,8 +518,8 @@ def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -
     blinded = {measurement_id} if store.measurements.is_blinded(stored) else set()
     bead = store.files.original(bead_sha256(stored)) if bead_sha256(stored) else None
     bead_paths = {bead.sha256: bead.path} if bead is not None else {}
-    job = report_job(reports_dir, stored.measurement.file, stored, blinded, bead_paths)
-    if stored.review:
-        signature = store.signatures.of_reviews([measurement_id]).get(measurement_id)
-        job = replace(job, signature=f"{stored.review}, {signature or UNSIGNED}")
-    return draw_report(job)
+    reviews = store.measurements.reviews(measurement_id)
+    signatures = store.signatures.of("review_decisions", [d.id for d in reviews])
+    decisions = tuple((d.decision, d.actor, d.decided_at.strftime("%Y-%m-%d %H:%M:%S"), d.reason,
+                       str(signatures.get(str(d.id)) or UNSIGNED)) for d in reviews)
+    return draw_report(report_job(reports_dir, stored.measurement.file, stored, blinded, bead_paths, decisions))

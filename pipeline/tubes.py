@@ -79,7 +79,7 @@ class ReportJob:
     bead_file: str | None = None
     next_step: str | None = None
     blinded: bool = False           # collected after randomization: the report withholds the value
-    signature: str | None = None    # the decision's signature manifestation (or "unsigned ...")
+    decisions: tuple[tuple[str, str, str, str, str], ...] = ()   # technicians' (decision, actor, UTC time, reason, signature)
 
 
 def examine(job: Examine) -> Examined:
@@ -125,9 +125,9 @@ def draw_report(job: ReportJob) -> Path:
     gating_ml = gates.name if gates.is_file() else None
     if job.blinded:
         write_sample_report(job.result, figure, unblinded_report_path(Path(job.path)), bead_file=job.bead_file,
-                            next_step=job.next_step, gating_ml=gating_ml, signature=job.signature)
+                            next_step=job.next_step, gating_ml=gating_ml, decisions=job.decisions)
     return write_sample_report(job.result, figure, Path(job.path), bead_file=job.bead_file, next_step=job.next_step,
-                               gating_ml=gating_ml, blinded=job.blinded, signature=job.signature)
+                               gating_ml=gating_ml, blinded=job.blinded, decisions=job.decisions)
 
 
 def write_gates(gating: "MonocyteGateResult", acq: "Acquisition", path: Path) -> Path | None:

@@ -197,7 +197,10 @@ def test_screening_digest_and_artifacts(in_process: Path, data_samples: Path, tm
     assert sorted(r["file"] for r in table) == sorted(SUBSET)
     for f in doc["files"]:
         if f["kind"] == "sample":
-            assert Path(f["report"]).exists() and Path(f["report"]).resolve().as_uri() in reports
+            mid = f["measurement_id"]
+            assert Path(f["report"]).exists() and f"/reports/measurements/{mid})" in reports
+            assert f"/reviews/{mid})" in reports
+    assert "file://" not in reports and "](http://" in reports
 
 
 def _calibration(day: date, slope: float, intercept: float, n: int):

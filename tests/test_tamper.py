@@ -10,6 +10,7 @@ before migration 0004 is covered by its baseline.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timezone
 
 import pytest
@@ -28,7 +29,7 @@ from tests.store_fixtures import (calibration, cli_env, clock, db_url, measureme
                                   store)
 
 TABLES = ("files", "calibrations", "measurements", "review_decisions", "patients", "screening_decisions",
-          "users", "outbox", "signatures")
+          "users", "outbox", "signatures", "measurement_versions")
 EDITS = {
     "files": "UPDATE files SET status = 'rejected' WHERE id = :key",
     "calibrations": "UPDATE calibrations SET qc_status = 'review' WHERE id = :key",
@@ -39,11 +40,12 @@ EDITS = {
     "users": "UPDATE users SET role = 'unblinded' WHERE id = :key",
     "outbox": "UPDATE outbox SET attempts = 7 WHERE id = :key",
     "signatures": "UPDATE signatures SET meaning = 'reviewed: rejected' WHERE id = :key",
+    "measurement_versions": "UPDATE measurement_versions SET abc = 9000 WHERE id = :key",
 }
 # Columns an inserted copy must change to pass the unique constraints.
 UNIQUE = {"files": {"sha256": "f" * 64, "path": "/in/forged.fcs"}, "calibrations": {"file_sha256": "e" * 64},
           "measurements": {"file_sha256": "d" * 64}, "users": {"name": "mallory"},
-          "outbox": {"idempotency_key": "forged"}}
+          "outbox": {"idempotency_key": "forged"}, "measurement_versions": {"version": 99}}
 
 
 def populate(store) -> None:
@@ -55,8 +57,8 @@ def populate(store) -> None:
     first = store.calibrations.add(calibration(100), path="/in/beads1.fcs", size=10)
     store.calibrations.add(calibration(101, voltage=500.0), path="/in/beads2.fcs", size=10)
     review = QC("review", ("1,500 monocytes",))
-    m1 = store.measurements.add(measurement(1, "PT-1", date(2026, 3, 7), 5100.0, qc=review), first.id, size=5,
-                                today=date(2026, 3, 7))
+    first_tube = measurement(1, "PT-1", date(2026, 3, 7), 5100.0, qc=review)
+    m1 = store.measurements.add(first_tube, first.id, size=5, today=date(2026, 3, 7))
     store.measurements.add(measurement(2, "PT-2", date(2026, 3, 7), 9100.0), first.id, size=5,
                            today=date(2026, 3, 7))
     m3 = store.measurements.add(measurement(3, "PT-2", date(2026, 3, 8), 4100.0, qc=review), first.id, size=5,
@@ -64,6 +66,9 @@ def populate(store) -> None:
     store.measurements.review(m1.id, "approve", "smear checked", "tom", today=date(2026, 3, 8), signed=True)
     store.measurements.review(m3.id, "reject", "clots", "tom", today=date(2026, 3, 8), signed=True)
     enqueue_results(store, ("csv",))
+    for abc in (5300.0, 5250.0):           # two gate corrections of the first tube (after the push)
+        store.measurements.amend(m1.id, replace(first_tube, abc=abc), reason="gate corrected", actor="tom",
+                                 today=date(2026, 3, 8))
 
 
 def drop_every_trigger(conn: sa.Connection) -> int:
@@ -145,7 +150,7 @@ def test_edit_delete_insert_behind_dropped_triggers_are_named(store, cli_env, as
         inserted = forged_copy(conn, table, present[0])
     delete(store, table, deleted)
     code, doc = verify(capsys)
-    assert code == 1 and doc["ok"] is False
+    assert code == 1 and doc.get("ok") is False, doc
     found = {(p["table"], p["row"], p["what"].split(" ")[0]) for p in doc["problems"]}
     broken = [p["what"] for p in doc["problems"] if p["table"] == "signatures" and table_name != "signatures"]
     assert found - {f for f in found if f[0] == "signatures" and table_name != "signatures"} == {
@@ -239,7 +244,7 @@ def test_verification_reads_a_value_no_column_type_accepts(store, cli_env, as_ad
 # -- a store written before 0004 ------------------------------------------------------------------
 LATER = {"audit_log": ("row_table", "row_key", "row_digest"), "review_decisions": ("supersedes",),
          "outbox": ("measurement_id", "version", "content"), "users": ("session_generation",)}   # 0004, 0005
-NEWER_TABLES = ("signatures",)      # created by migrations after 0004
+NEWER_TABLES = ("signatures", "measurement_versions")      # created by migrations after 0004
 
 
 def _legacy_copy(source, target: sa.Engine) -> int:

@@ -32,7 +32,7 @@ def _sample(mm: "StoredMeasurement", post_randomization: bool, withheld: bool, r
     meas = mm.measurement
     shown = not withheld
     qc = meas.qc.as_dict() if shown else {"status": meas.qc.status, "reasons": []}
-    return {"measurement_id": mm.id, "icu_day": meas.icu_day, "qc": qc, "review": mm.review,
+    return {"measurement_id": mm.id, "version": mm.version, "icu_day": meas.icu_day, "qc": qc, "review": mm.review,
             "signature": signature,
             "next_step": after_measurement(mm.id, meas.qc.status, mm.review),
             "post_randomization": post_randomization, "blinded": withheld,
@@ -84,6 +84,9 @@ def listing(store: "Store", reports: Path, *, patient: str | None, sha256: str |
     return rows
 
 
+REVIEWED = {"approve": "approved", "reject": "rejected"}     # the REVIEW column says what was done
+
+
 def _line(row: dict[str, Any]) -> list[str]:
     from pipeline import formatting as fmt
 
@@ -98,7 +101,7 @@ def _line(row: dict[str, Any]) -> list[str]:
     qc = (row.get("qc") or {}).get("status", "-")
     day = row.get("icu_day")
     lines = [f"{ident:<6} {row['patient_id'] or '-':<10} {row['collection_date'] or '-':<11} "
-             f"{day if day is not None else '-':>3}  {value:<12} {qc:<7} {row.get('review') or '-':<8} "
+             f"{day if day is not None else '-':>3}  {value:<12} {qc:<7} {REVIEWED.get(row.get('review') or '', '-'):<8} "
              f"{row['status']:<20} {Path(row['file']).name}"]
     if row.get("report"):
         lines.append(f"{'':7}report {row['report']}")

@@ -16,6 +16,15 @@ from app.common import add_json, command
 from app.identity import add_acting
 from app.signing import add_signing, signer
 
+
+def measurement_id(text: str) -> int:
+    """A measurement id as `review list` (``12``) or `results` (``m12``) shows it."""
+    digits = text.strip().removeprefix("m").removeprefix("M")
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a measurement id (e.g. 12 or m12 from `mhladr results`)")
+    return int(digits)
+
+
 def register(subparsers: Any) -> None:
     parser = command(subparsers, "review", summary="a technician's decision on results QC held for review",
                      description="A result with QC review counts for screening only once approved. `review list`\n"
@@ -38,7 +47,7 @@ def register(subparsers: Any) -> None:
         cmd = sub.add_parser(decision, help=f"{decision} a QC review result",
                              description=f"{decision.capitalize()} a QC review result (audited). Example: "
                                          f"mhladr review {decision} 12 --reason 'smear checked'")
-        cmd.add_argument("id", type=int, help="measurement id (from `review list`)")
+        cmd.add_argument("id", type=measurement_id, help="measurement id (from `review list`, or `results`: 12 or m12)")
         cmd.add_argument("--reason", required=True, help="why (kept in the audit trail)")
         cmd.add_argument("--supersede", action="store_true",
                          help="replace an earlier decision on this result (both stay in the record)")
@@ -46,6 +55,20 @@ def register(subparsers: Any) -> None:
         add_signing(cmd)
         add_json(cmd)
         cmd.set_defaults(func=run_decision, decision=decision)
+    regate = sub.add_parser("regate", help="apply a corrected monocyte gate (GatingML 2.0): a new version of the result",
+                            description="Gate the tube again with a corrected monocyte gate and store the new AB/C as\n"
+                                        "the next version of the same result (audited; earlier versions kept; screening\n"
+                                        "re-evaluated; pushed as FHIR 'amended'). The GatingML's final gate id must be\n"
+                                        "'monocytes', e.g. the tube's own `analyze --gating-ml` export (beside its report)\n"
+                                        "edited in FlowJo or FlowKit. Example: mhladr review regate m12 --gating-ml\n"
+                                        "PT-0042.gating.xml --reason 'granulocyte tail excluded'")
+    regate.add_argument("id", type=measurement_id, help="measurement id (12 or m12)")
+    regate.add_argument("--gating-ml", required=True, help="the corrected gates, GatingML 2.0 (final gate id 'monocytes')")
+    regate.add_argument("--reason", required=True, help="why the gate was corrected (kept in the audit trail)")
+    add_acting(regate)
+    add_signing(regate)
+    add_json(regate)
+    regate.set_defaults(func=run_regate)
 
 
 def human_list(items: list[dict[str, Any]]) -> str:
@@ -130,3 +153,47 @@ def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if screening:
         text += f"; patient {screening.patient_id} is {screening.status}"
     return done.as_dict(), text
+
+
+def run_regate(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from app.identity import acting
+    from pipeline import formatting as fmt
+    from pipeline.config import load_settings
+    from pipeline.errors import BAD_INPUT, InputError
+    from pipeline.regate import regate
+    from pipeline.signing import SignatureRefused
+    from pipeline.store import open_store
+    from pipeline.store.signatures import UNSIGNED
+
+    where = f"measurement {args.id}"
+    if not Path(args.gating_ml).is_file():
+        raise InputError(args.gating_ml, BAD_INPUT, "no such GatingML file")
+    settings = load_settings()
+    with open_store(settings) as store:
+        who = acting(store, "review regate", actor=args.actor)
+        try:
+            before, after = regate(store, settings, args.id, reason=args.reason, signer=signer(who, args),
+                                   gating_ml=args.gating_ml)
+        except KeyError:
+            raise InputError(where, BAD_INPUT, "no such measurement (see `mhladr results`)") from None
+        except SignatureRefused as exc:
+            raise InputError(where, "signature_refused", str(exc)) from None
+        signature = store.signatures.of("measurement_versions", [after.version_id]).get(str(after.version_id)) \
+            if after.version_id is not None else None
+        blinded = store.measurements.is_blinded(after)
+        screening = store.screening.history(after.patient_id)[-1] if after.patient_id else None
+    value = (lambda v: None) if blinded else (lambda v: v)  # noqa: E731 - a blinded value is withheld
+    document = {"measurement_id": after.id, "version": after.version, "previous_version": before.version,
+                "abc": value(after.abc), "previous_abc": value(before.abc), "monocytes": after.measurement.monocytes,
+                "previous_monocytes": before.measurement.monocytes, "qc": after.qc.as_dict() if not blinded else
+                {"status": after.qc.status, "reasons": []}, "reason": args.reason, "actor": who.name,
+                "blinded": blinded, "screening": screening.as_dict() if screening else None,
+                "signature": manifestation(signature)}
+    shown = "withheld (collected after randomization)" if blinded else \
+        f"AB/C {fmt.abc(before.abc)} -> {fmt.abc(after.abc)}"
+    text = (f"measurement {after.id}: version {after.version} stored by {who.name} ({shown}; monocytes "
+            f"{before.measurement.monocytes:,} -> {after.measurement.monocytes:,}; QC {after.qc.status}); "
+            f"{signature or UNSIGNED}")
+    if screening:
+        text += f"; patient {screening.patient_id} is {screening.status}"
+    return document, text

@@ -75,15 +75,27 @@ def serve_locked(args: argparse.Namespace, settings: Any, inbox: str | None, reg
     with connected(server.url, heartbeats=True):
         deployments = build(inbox, registry, lots, timezone=args.timezone or local_timezone())
     names = [f"{d.flow_name}/{d.name}" for d in deployments]
-    app = create_app(ConsoleConfig(settings, prefect_api=server.url, prefect_ui=server.ui_url))
+    app = create_app(ConsoleConfig(settings, prefect_api=server.url, prefect_ui=server.ui_url, registry=registry,
+                                   lots=lots))
     console = ConsoleThread(app, sock).start()
+    from app.serving import public_url
+
+    os.environ["MHLADR_CONSOLE_URL"] = public_url(console.url)    # artifacts of this serve's flows link it
+    watch = None
     try:
+        if inbox:
+            from app.serving import InboxWatch
+
+            watch = InboxWatch(Path(inbox), registry, lots, settings, server.url, grace=args.grace).start()
         sys.stderr.write(f"Lab console: {console.url}\nPrefect UI:  {server.ui_url}\n"
-                         f"serving {', '.join(names)} (Ctrl-C to stop)\n")
+                         f"serving {', '.join(names)} (Ctrl-C to stop)\n"
+                         + (f"watching {inbox}: files are processed as they land\n" if inbox else ""))
         sys.stderr.flush()
         with connected(server.url, heartbeats=True):
             endpoints = serve(settings.home, deployments, console, server.url, server.ui_url, args.limit)
     finally:
+        if watch is not None:
+            watch.stop()
         console.stop()
         app.state.console.close()
     return ({"console": endpoints.console, "prefect_ui": endpoints.prefect_ui, "prefect_api": endpoints.prefect_api,
@@ -100,10 +112,13 @@ def register(subparsers: Any) -> None:
                                  "run/watch/serve leave running.",
                      examples="mhladr serve --inbox ./inbox --registry registry.csv\n"
                               "mhladr serve --stop-server")
-    parser.add_argument("--inbox", help="folder the batch deployment processes (no batch deployment without)")
+    parser.add_argument("--inbox", help="folder whose files are processed as they land, like `mhladr watch` "
+                                        "(and by the batch deployment; none without)")
     parser.add_argument("--registry", help="patient registry CSV for the batch/finish-pending runs")
     parser.add_argument("--lots", help=LOTS_HELP)
     parser.add_argument("--timezone", help="IANA time zone of the daily schedules (default: local)")
+    parser.add_argument("--grace", type=float, default=60.0,
+                        help="with --inbox: seconds a truncated file may stay incomplete before it is rejected (default 60)")
     parser.add_argument("--limit", type=int, default=None, help="most flow runs at once (default: no limit)")
     parser.add_argument("--stop-server", action="store_true",
                         help="stop this home's running serve and its embedded Prefect server, then exit")

@@ -10,7 +10,6 @@ import argparse
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from app.common import add_inputs, command, folder, optional_file, prefect_server
@@ -48,18 +47,15 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     with open_store(settings) as store:   # the database answers before Prefect starts; records the moves
         acting(store, "watch")
         workers.warm_up()
-        from flows.batch import batch_flow
         from flows.server import connected
-        from flows.watcher import Watcher
+        from flows.watcher import Watcher, batch_processor
 
-        def process(paths: list[Path]) -> dict:
-            result = batch_flow(inbox=str(inbox), registry=registry, lots=lots, files=[str(p) for p in paths])
-            moved["files"] += len(paths)
+        def done(result: dict) -> None:
+            moved["files"] += len(result.get("files", []))
             announce(result, settings.abc_threshold, args.json)
-            return result
 
         server = prefect_server(settings, args.verbose)
-        watcher = Watcher(inbox, process, interval=args.interval, grace=args.grace,
+        watcher = Watcher(inbox, batch_processor(inbox, registry, lots, done), interval=args.interval, grace=args.grace,
                           reconcile_every=args.reconcile, on_moved=store.files.relocate)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: watcher.stop())

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from app.console import views
 from app.console.sessions import COOKIE
 from app.console.web import (SignatureThrottled, Viewer, api_error, check_csrf, client_address, console_of, decide,
+                             reprocess,
                              set_session_cookie, sign_in, sign_out, viewer)
 from pipeline.signing import SignatureRefused
 
@@ -22,6 +23,10 @@ router = APIRouter(prefix="/api")
 class Credentials(BaseModel):
     user: str = Field(max_length=200)
     password: str = Field(max_length=1000)
+
+
+class Reprocess(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class Decision(BaseModel):
@@ -90,3 +95,31 @@ def review_decision(request: Request, measurement_id: int, body: Decision, who: 
 def screening(request: Request, who: Viewer = Depends(viewer)) -> list[dict[str, Any]]:
     who.require("screening")
     return views.screening(console_of(request).store, who.user)
+
+
+@router.get("/files")
+def files(request: Request, date: str | None = None, who: Viewer = Depends(viewer)) -> Response:
+    """Every file that landed on ``date`` (YYYY-MM-DD; default today, lab local time)."""
+    who.require("reprocess")
+    day = views.parse_day(date)
+    if day is None:
+        return api_error(422, "bad_request", f"date: {date!r} is not a date (YYYY-MM-DD)")
+    return JSONResponse(views.files_of_day(console_of(request).store, day))
+
+
+@router.post("/files/{file_id}/reprocess")
+def reprocess_file(request: Request, file_id: int, body: Reprocess, who: Viewer = Depends(viewer),
+                   x_csrf_token: str | None = Header(default=None)) -> Response:
+    from pipeline.errors import InputError
+
+    check_csrf(request, who, x_csrf_token)
+    who.require("reprocess")
+    reason = body.reason.strip()
+    if not reason:
+        return api_error(422, "bad_request", "a reprocess needs a reason")
+    try:
+        return JSONResponse(reprocess(console_of(request), who, file_id, reason))
+    except KeyError:
+        return api_error(404, "not_found", f"no file {file_id}")
+    except InputError as exc:
+        return api_error(409, "refused", exc.message)

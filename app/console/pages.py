@@ -13,8 +13,9 @@ from markupsafe import Markup
 
 from app.console import views
 from app.console.sessions import COOKIE, LOGIN_COOKIE, LOGIN_NONCE_SECONDS
-from app.console.web import (SignatureThrottled, Viewer, check_csrf, client_address, console_of, decide,
-                             ended_message, error_page, form_data, set_session_cookie, sign_in, sign_out, viewer)
+from app.console.web import (SignatureThrottled, Viewer, check_csrf, client_address, console_of, correct_gate,
+                             decide, ended_message, error_page, form_data, reprocess, set_session_cookie, sign_in,
+                             sign_out, viewer)
 from flows.review_runs import review_run
 from pipeline.access import password_problem
 from pipeline.signing import SignatureRefused, Signer
@@ -116,28 +117,35 @@ def decided_notice(request: Request, measurement_id: int) -> str | None:
     last = decisions[-1]
     history = store.screening.history(stored.patient_id)
     status = f" {stored.patient_id} is now {history[-1].status.replace('_', ' ')}." if history else ""
-    return f"Measurement {measurement_id} of {stored.patient_id} {last.decision}d by {last.actor}.{status}"
+    done = "approved" if last.decision == "approve" else "rejected"
+    return f"Measurement {measurement_id} of {stored.patient_id} {done} by {last.actor}.{status}"
 
 
 @router.get("/", response_class=HTMLResponse)
 def queue(request: Request, decided: int | None = None, who: Viewer = Depends(viewer)) -> Response:
     if not who.user.may("review"):
         return RedirectResponse("/screening", status_code=303)
+    from datetime import date
+
     store = console_of(request).store
+    attention = [f for f in views.files_of_day(store, date.today()) if f["status"] in NEEDS_A_PERSON and f["next"]]
     return page(request, "queue.html", who, items=views.review_queue(store), active="queue",
-                notice=decided_notice(request, decided) if decided else None)
+                notice=decided_notice(request, decided) if decided else None, attention=len(attention))
 
 
 def review_response(request: Request, who: Viewer, stored: StoredMeasurement, *, error: str | None = None,
-                    status: int = 200, form: dict[str, str] | None = None) -> HTMLResponse:
+                    status: int = 200, form: dict[str, str] | None = None, proposal: dict | None = None,
+                    notice: str | None = None) -> HTMLResponse:
     console = console_of(request)
     view = views.result_view(console.store, console.reports, stored, who.user)
     api, ui = console.config.prefect_api, console.config.prefect_ui
     run = review_run(api, ui, stored.id) if api and ui else None
     signatures = console.store.signatures.of("review_decisions", [d.id for d in view.decisions])
+    versions = console.store.measurements.versions(stored.id) if stored.version > 1 else []
     return page(request, "review.html", who, status, view=view, m=stored.measurement, stored=stored,
                 figures={title: Markup(svg) for title, svg in view.figures.items()}, run=run, error=error,
-                form=form or {}, active="queue", signatures=signatures)
+                form=form or {}, active="queue", edit=views.gate_edit(stored), proposal=proposal,
+                versions=versions, notice=notice, signatures=signatures)
 
 
 def stored_or_404(request: Request, who: Viewer, measurement_id: int) -> StoredMeasurement | HTMLResponse:
@@ -148,10 +156,52 @@ def stored_or_404(request: Request, who: Viewer, measurement_id: int) -> StoredM
 
 
 @router.get("/reviews/{measurement_id}", response_class=HTMLResponse)
-def review_page(request: Request, measurement_id: int, who: Viewer = Depends(viewer)) -> HTMLResponse:
+def review_page(request: Request, measurement_id: int, regated: int | None = None,
+                who: Viewer = Depends(viewer)) -> HTMLResponse:
     who.require("review")
     found = stored_or_404(request, who, measurement_id)
-    return found if isinstance(found, HTMLResponse) else review_response(request, who, found)
+    if isinstance(found, HTMLResponse):
+        return found
+    notice = f"Gate corrected: version {regated} of this result is stored." if regated else None
+    return review_response(request, who, found, notice=notice)
+
+
+@router.post("/reviews/{measurement_id}/gate")
+def gate_correction(request: Request, measurement_id: int, who: Viewer = Depends(viewer),
+                    form: dict[str, str] = Depends(form_data)) -> Response:
+    """Preview (nothing stored) or save (with a reason) a corrected monocyte gate."""
+    from pipeline.errors import InputError
+    from pipeline.regate import preview
+
+    who.require("review")
+    check_csrf(request, who, form.get("csrf_token"))
+    found = stored_or_404(request, who, measurement_id)
+    if isinstance(found, HTMLResponse):
+        return found
+    console = console_of(request)
+    try:
+        gate = views.proposed_gate(found, form.get("choice", "current"), form.get("vertices"))
+        if form.get("action") == "save":
+            reason = form.get("gate_reason", "").strip()
+            if not reason:
+                raise ValueError("Give a reason for the correction, then Save.")
+            _, after = correct_gate(console, who, measurement_id, gate, reason, form.get("gate_password", ""),
+                                    client_address(request))
+            return RedirectResponse(f"/reviews/{measurement_id}?regated={after.version}", status_code=303)
+        new = preview(console.store, console.config.settings, measurement_id, gate=gate)
+    except SignatureThrottled as exc:
+        return review_response(request, who, found, error=f"Too many refused sign-ins or signatures: try again "
+                               f"in {exc.seconds // 60 + 1} min.", status=429, form=form)
+    except SignatureRefused as exc:
+        return review_response(request, who, found, error=f"{exc}. Type your password again to sign.",
+                               status=403, form=form)
+    except (ValueError, InputError) as exc:
+        return review_response(request, who, found, error=str(getattr(exc, "message", exc)), status=422, form=form)
+    withheld = console.store.measurements.is_blinded(found) and not views.unblinded(who.user)
+    svg = views.preview_figure(console.reports, found, gate, new.monocytes)
+    proposal = {"abc": None if withheld else new.abc, "monocytes": new.monocytes, "qc": new.qc.status,
+                "figure": Markup(svg) if svg else None, "withheld": withheld}
+    return review_response(request, who, found, form=form, proposal=proposal)
 
 
 @router.post("/reviews/{measurement_id}")
@@ -180,14 +230,71 @@ def review_decision(request: Request, measurement_id: int, who: Viewer = Depends
     return RedirectResponse(f"/?decided={measurement_id}", status_code=303)
 
 
+# -- files ------------------------------------------------------------------------------------
+NEEDS_A_PERSON = ("rejected", "quarantined", "qc_fail", "pending_calibration")
+FILES_REFRESH = 5          # seconds between the Files page's own reloads
+FILE_LABELS = {"calibrated": "calibrated", "measured": "measured", "pending_calibration": "waiting for beads",
+               "qc_fail": "QC fail", "rejected": "rejected", "quarantined": "quarantined", "duplicate": "duplicate"}
+
+
+def files_response(request: Request, who: Viewer, day_text: str | None, *, notice: str | None = None,
+                   error: str | None = None, status: int = 200) -> HTMLResponse:
+    from datetime import date, datetime
+
+    day = views.parse_day(day_text)
+    if day is None:
+        return error_page(request, 422, "Bad date", f"{day_text!r} is not a date (YYYY-MM-DD).", who)
+    rows = views.files_of_day(console_of(request).store, day)
+    for row in rows:
+        row["landed_local"] = datetime.fromisoformat(row["landed_at"]).astimezone().strftime("%H:%M:%S")
+    return page(request, "files.html", who, status, rows=rows, day=day.isoformat(), is_today=day == date.today(),
+                refresh=FILES_REFRESH, labels=FILE_LABELS, past={"approve": "approved", "reject": "rejected"},
+                notice=notice, error=error, active="files")
+
+
+@router.get("/files", response_class=HTMLResponse)
+def files(request: Request, date: str | None = None, reprocessed: int | None = None, now: str | None = None,
+          who: Viewer = Depends(viewer)) -> HTMLResponse:
+    who.require("reprocess")
+    notice = (f"File {reprocessed} reprocessed by {who.user.name}: now {FILE_LABELS.get(now or '', now)}."
+              if reprocessed is not None and now else None)
+    return files_response(request, who, date, notice=notice)
+
+
+@router.post("/files/{file_id}/reprocess")
+def reprocess_file(request: Request, file_id: int, who: Viewer = Depends(viewer),
+                   form: dict[str, str] = Depends(form_data)) -> Response:
+    from pipeline.errors import InputError
+
+    who.require("reprocess")
+    check_csrf(request, who, form.get("csrf_token"))
+    day, reason = form.get("date"), form.get("reason", "").strip()
+    if not reason:
+        return files_response(request, who, day, error="Say what was fixed, then Reprocess.", status=422)
+    try:
+        done = reprocess(console_of(request), who, file_id, reason)
+    except KeyError:
+        return files_response(request, who, day, error=f"There is no file {file_id}.", status=404)
+    except InputError as exc:
+        return files_response(request, who, day, error=exc.message, status=409)
+    from urllib.parse import urlencode
+
+    query = urlencode({"date": day or "", "reprocessed": file_id, "now": done["status"]})
+    return RedirectResponse(f"/files?{query}", status_code=303)
+
+
 # -- screening, patients, beads ------------------------------------------------------------------
 @router.get("/screening", response_class=HTMLResponse)
 def screening(request: Request, who: Viewer = Depends(viewer)) -> HTMLResponse:
     who.require("screening")
-    rows = views.screening(console_of(request).store, who.user)
-    counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("eligible", "pending", "not_eligible")}
-    return page(request, "screening.html", who, rows=rows, counts=counts, unblinded=views.unblinded(who.user),
-                active="screening")
+    store = console_of(request).store
+    rows = views.screening(store, who.user)
+    randomized = views.randomized(store, [r["patient_id"] for r in rows])
+    counts = {status: sum(1 for r in rows if r["status"] == status and r["patient_id"] not in randomized)
+              for status in ("eligible", "pending", "not_eligible")}
+    counts["randomized"] = len(randomized)
+    return page(request, "screening.html", who, rows=rows, counts=counts, randomized=randomized,
+                unblinded=views.unblinded(who.user), active="screening")
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)

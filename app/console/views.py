@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.access import User
+from pipeline.landed import file_row
 from pipeline.measurement import Measurement
 from pipeline.processing import figure_path, report_path
 from pipeline.qc_trend import ControlPoint, control_points
@@ -126,6 +127,86 @@ def result_view(store: Store, reports: Path, stored: StoredMeasurement, user: Us
                       report_path(reports, meas.file, meas.sha256).is_file())
 
 
+# -- gate correction -----------------------------------------------------------------------------
+CHOICES = {"current": "the gate as stored", "bright": "CD14-bright monocytes only",
+           "with_dim": "with the CD14-dim events at the monocytes' scatter"}
+
+
+@dataclass(frozen=True)
+class GateEdit:
+    """What the review page's gate correction offers: candidate gates of the stored automatic
+    gate (by name) and its vertices as text, one ``CD14, SSC`` pair (linear values) per line."""
+
+    choices: dict[str, str]
+    vertices: str
+
+
+def gate_candidates(stored: StoredMeasurement) -> dict[str, tuple]:
+    """The candidate monocyte gates of a result's stored automatic gate: as stored, the CD14-bright
+    polygon alone, and with the CD14-dim population (its polygon, or the band left out)."""
+    from pipeline.regate import stored_gate
+
+    geometry = stored_gate(stored).geometry
+    out = {"current": geometry.polygons, "bright": geometry.polygons[:1]}
+    dim = geometry.polygons[1:] or ((geometry.dim_zone,) if geometry.dim_zone is not None else ())
+    if dim:
+        out["with_dim"] = geometry.polygons[:1] + tuple(dim)
+    return out
+
+
+def gate_edit(stored: StoredMeasurement) -> GateEdit | None:
+    """The gate correction form's content; None when the result has no automatic gate to edit."""
+    import numpy as np
+
+    try:
+        candidates = gate_candidates(stored)
+    except ValueError:
+        return None
+    g = stored.measurement.gates["gate"]
+    first = candidates["current"][0].as_array()
+    linear = np.column_stack([np.sinh(first[:, 0]) * g["cd14_cofactor"], np.sinh(first[:, 1]) * g["ssc_cofactor"]])
+    return GateEdit({k: CHOICES[k] for k in candidates}, "\n".join(f"{x:.1f}, {y:.1f}" for x, y in linear))
+
+
+def proposed_gate(stored: StoredMeasurement, choice: str, vertices: str | None):  # noqa: ANN201 - a MonocyteGate
+    """The corrected gate a form asks for: a candidate, or the first polygon's vertices as typed
+    (``CD14, SSC`` per line, linear values). ``ValueError`` with a sentence for the page."""
+    import numpy as np
+
+    from gating.result import GatePolygon
+    from pipeline.regate import stored_gate
+
+    gate = stored_gate(stored)
+    candidates = gate_candidates(stored)
+    if choice not in candidates:
+        raise ValueError(f"unknown gate choice {choice!r}")
+    polygons = list(candidates[choice])
+    if vertices and vertices.strip():
+        g = gate.geometry
+        try:
+            pairs = [tuple(float(v) for v in line.replace(";", ",").split(",")) for line in vertices.splitlines()
+                     if line.strip()]
+        except ValueError:
+            raise ValueError("each vertex line must be two numbers: CD14, SSC") from None
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError("each vertex line must be two numbers: CD14, SSC")
+        xy = np.asarray(pairs, dtype=float)
+        plot = np.column_stack([np.arcsinh(xy[:, 0] / g.cd14_cofactor), np.arcsinh(xy[:, 1] / g.ssc_cofactor)])
+        polygons[0] = GatePolygon(polygons[0].name, tuple((float(a), float(b)) for a, b in plot))
+    return gate.with_polygons(polygons)
+
+
+def preview_figure(reports: Path, stored: StoredMeasurement, gate, monocytes: int) -> str | None:  # noqa: ANN001
+    """The gates figure with the proposed polygons drawn (SVG), or None without figure data."""
+    data = figure_path(reports, stored.measurement.sha256)
+    if not data.is_file():
+        return None
+    fig = replace(SampleFigure.load(data), gate_outlines=tuple(p.as_array() for p in gate.geometry.polygons),
+                  dim_zone=(), monocytes=monocytes)
+    chart = gating_chart(fig, stored.measurement.qc, "Proposed gate")
+    return to_svg(replace(chart, panels=chart.panels[:1]), "p")     # the CD14/SSC plot: no PE level shown
+
+
 def readable_report(store: Store, reports: Path, stored: StoredMeasurement, user: User) -> Path | None:
     """The HTML report of a result if this person may read it (None: withheld or not drawn);
     an unblinded read is audited."""
@@ -148,6 +229,30 @@ def bead_report(store: Store, reports: Path, cal: StoredCalibration) -> Path | N
         return None
     path = report_path(reports, original.path, cal.calibration.key.sha256 or "")
     return path if path.is_file() else None
+
+
+# -- files --------------------------------------------------------------------------------------
+def parse_day(text: str | None, today: date | None = None) -> date | None:
+    """``YYYY-MM-DD``, or today (lab local time) when not given; None when malformed."""
+    if not text:
+        return today or date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def files_of_day(store: Store, day: date) -> list[dict[str, Any]]:
+    """The Files page's rows (``GET /api/files``): technicians and admins only, who read no
+    unblinded value: no AB/C is listed, and the QC reasons of a post-randomization tube that
+    state its PE level are withheld."""
+    from pipeline.landed import landed_files
+
+    rows = landed_files(store, day)
+    blinded = {mm.id for mm in store.measurements.blinded()}
+    for row in rows:
+        row["reasons"] = shown_reasons(tuple(row["reasons"]), row["measurement_id"] in blinded)
+    return rows
 
 
 # -- screening and patients ---------------------------------------------------------------------
@@ -183,6 +288,12 @@ def screening(store: Store, user: User) -> list[dict[str, Any]]:
     return rows
 
 
+def randomized(store: Store, patient_ids: list[str]) -> set[str]:
+    """The patients already randomized (registry ``randomized_at``): counted apart from
+    "eligible = awaiting consent" on the screening page."""
+    return {pid for pid in patient_ids if (facts := store.patients.get(pid)) is not None and facts.randomized_at}
+
+
 @dataclass(frozen=True)
 class PatientView:
     patient_id: str
@@ -192,6 +303,7 @@ class PatientView:
     withheld: int                     # post-randomization results not shown
     chart: str
     reports: set[int]                 # ids of results whose report may be opened
+    rejected: list[dict[str, Any]]    # the patient's tubes that were rejected (Files page rows)
 
 
 def patient_view(store: Store, reports: Path, patient_id: str, user: User) -> PatientView | None:
@@ -200,7 +312,8 @@ def patient_view(store: Store, reports: Path, patient_id: str, user: User) -> Pa
     facts = store.patients.get(patient_id)
     history = store.screening.history(patient_id)
     everything = store.measurements.list(patient_id, include_blinded=True)
-    if facts is None and not history and not everything:
+    rejected = [file_row(store, rec) for rec in store.files.list("rejected") if rec.patient_id == patient_id]
+    if facts is None and not history and not everything and not rejected:
         return None
     blinded = {mm.id for mm in store.measurements.blinded() if mm.patient_id == patient_id}
     if unblinded(user):
@@ -213,7 +326,7 @@ def patient_view(store: Store, reports: Path, patient_id: str, user: User) -> Pa
     chart = to_svg(patient_trend_chart(results, store.rules, f"mHLA-DR of {patient_id}"), "t")
     drawn = {mm.id for mm in results if report_path(reports, mm.measurement.file, mm.measurement.sha256).is_file()}
     return PatientView(patient_id, facts, history[-1] if history else None, results,
-                       len(everything) - len(results), chart, drawn)
+                       len(everything) - len(results), chart, drawn, rejected)
 
 
 # -- bead QC -------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 MAX_FORM_BYTES = 64 * 1024
 # What each action is called in a refusal ("your role may not ...")
 ACTIONS = {"review": "review QC results", "screening": "read the screening log",
-           "audit_review": "review the audit trail"}
+           "audit_review": "review the audit trail", "reprocess": "reprocess files"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                                 "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -53,6 +53,8 @@ class ConsoleConfig:
     prefect_api: str | None = None          # for links to flow runs (None: no links)
     prefect_ui: str | None = None
     clock: Callable[[], float] = time.time
+    registry: str | None = None             # the registry and lot table a reprocess uses (serve's)
+    lots: str | None = None
 
 
 class Console:
@@ -243,6 +245,53 @@ def decide(console: Console, who: Viewer, measurement_id: int, decision: str, re
         console.throttle.failed(who.user.name, address)
         raise
     return done
+
+
+def reprocess(console: Console, who: Viewer, file_id: int, reason: str) -> dict:
+    """Run a rejected or quarantined file again for the signed-in person (audited; the pipeline's
+    :func:`pipeline.landed.reprocess_file`); a file that now passes leaves ``quarantine/`` for
+    ``processed/``. The new result's ``run`` row plus ``finished``. Raises ``KeyError`` (unknown
+    file) and ``InputError`` (not reprocessable)."""
+    from flows.watcher import resettle
+    from pipeline.landed import reprocess_file
+    from pipeline.lots import default_table
+    from pipeline.processing import Processor
+
+    rec = console.store.files.get(file_id)
+    if rec is None:
+        raise KeyError(file_id)
+    lots = console.config.lots or default_table(Path(rec.path).parent)
+    processor = Processor(console.config.settings, registry_csv=console.config.registry, lots_csv=lots)
+    try:
+        result, finished = reprocess_file(processor, file_id, reason=reason, actor=who.user.name)
+    finally:
+        processor.close()
+    document = result.as_dict()
+    moved = resettle(Path(result.file), document)
+    if moved is not None:
+        console.store.files.relocate(result.sha256, moved, actor=who.user.name)
+        document["file"] = str(moved)
+    return {**document, "finished": [r.as_dict() for r in finished]}
+
+
+def correct_gate(console: Console, who: Viewer, measurement_id: int, gate: object, reason: str,  # noqa: ANN201
+                 password: str, address: str):
+    """Store a result gated with ``gate`` as its next version, signed "corrected gate" by the
+    signed-in person with the password re-entered now (the store step of ``mhladr review
+    regate``: :func:`pipeline.regate.regate`). Returns (before, after). A wrong password counts
+    toward the sign-in throttle, as for a decision (:class:`SignatureThrottled`,
+    :class:`SignatureRefused`)."""
+    from pipeline.regate import regate
+
+    wait = console.throttle.retry_after(who.user.name, address)
+    if wait:
+        raise SignatureThrottled(wait)
+    try:
+        return regate(console.store, console.config.settings, measurement_id, reason=reason,
+                      signer=Signer(who.user.name, password, True), gate=gate)  # type: ignore[arg-type]
+    except SignatureRefused:
+        console.throttle.failed(who.user.name, address)
+        raise
 
 
 def create_app(config: ConsoleConfig) -> FastAPI:

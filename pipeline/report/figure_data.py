@@ -56,13 +56,12 @@ class SampleFigure:
         geometry = gating.gate
         if isinstance(geometry, MonocyteGeometry):
             x, y = asinh(cd14, geometry.cd14_cofactor), asinh(ssc, geometry.ssc_cofactor)
-            labels = (f"asinh({roles.cd14} / {geometry.cd14_cofactor:.3g})",
-                      f"asinh({ssc_name} / {geometry.ssc_cofactor:.3g})")
+            labels = (f"CD14 ({roles.cd14}, asinh)", f"SSC ({ssc_name}, asinh)")
             outlines = tuple(p.as_array() for p in geometry.polygons)
             dim_zone = (geometry.dim_zone.as_array(),) if geometry.dim_zone is not None else ()
         else:
             x, y = np.log10(np.clip(cd14, 1, None)), np.log10(np.clip(ssc, 1, None))
-            labels, outlines, dim_zone = (f"log10 {roles.cd14}", f"log10 {ssc_name}"), (), ()
+            labels, outlines, dim_zone = (f"CD14 ({roles.cd14}, log10)", f"SSC ({ssc_name}, log10)"), (), ()
         gate = _grid(x, y, ~mono, mono, include=outlines + dim_zone)
         singlet, singlet_labels, lines = None, None, ()
         counts = gating.counts
@@ -80,7 +79,7 @@ class SampleFigure:
                             monocytes=int(counts["monocytes"]),
                             singlet_labels=singlet_labels, singlet=singlet, singlet_lines=lines,
                             singlet_counts=(int(counts["singlets"]), int(counts["cells"])),
-                            pe_label=f"log10 {roles.pe} (monocytes)", pe_edges=pe_edges, pe_counts=pe_counts,
+                            pe_label=f"HLA-DR PE ({roles.pe}, log10, monocytes)", pe_edges=pe_edges, pe_counts=pe_counts,
                             pe_statistic=pe_statistic, statistic=statistic)
 
     def save(self, path: Path) -> Path:

@@ -57,6 +57,21 @@ def calibration_table(cal: Calibration, bead_file: str | None, *, curve_shown: b
             + _row("calibration QC", cal.qc.status) + "</table>")
 
 
+PAST = {"approve": "approved", "reject": "rejected"}
+
+
+def decision_section(decisions: tuple[tuple[str, str, str, str, str], ...]) -> str:
+    """The technicians' decisions on the record: decision, person, UTC time, reason and the
+    signature's manifestation (latest last; an earlier one it superseded stays listed)."""
+    if not decisions:
+        return ""
+    items = "".join(f'<li class="decision"><strong>{html.escape(PAST.get(d, d))}</strong> by {html.escape(actor)} '
+                    f"at {html.escape(at)} UTC: {html.escape(reason)}"
+                    f'<br><span class="signature">{html.escape(signature.capitalize())}</span></li>'
+                    for d, actor, at, reason, signature in decisions)
+    return f"<h2>Technician decision</h2><ul>{items}</ul>"
+
+
 def _blinded_chart(chart: Chart) -> Chart:
     """The gates without the monocyte PE histogram (its statistic is the value, blinded)."""
     return replace(chart, panels=tuple(p for p in chart.panels if not p.title.startswith("monocyte PE")))
@@ -64,7 +79,8 @@ def _blinded_chart(chart: Chart) -> Chart:
 
 def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Path, *,
                         bead_file: str | None = None, next_step: str | None = None,
-                        gating_ml: str | None = None, blinded: bool = False, signature: str | None = None) -> Path:
+                        gating_ml: str | None = None, blinded: bool = False,
+                        decisions: tuple[tuple[str, str, str, str, str], ...] = ()) -> Path:
     """Write the report of one measured patient tube (``gating_ml``: the file name of its gates
     as GatingML 2.0, beside the report, to open the automatic gate in FlowJo or FlowKit);
     ``blinded`` (collected after the patient's randomization): the value and everything it
@@ -104,7 +120,7 @@ def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Pa
             + _row("collection date", meas.collection_date) + _row("monocytes", f"{meas.monocytes:,}")
             + _row(f"monocyte PE {meas.statistic}", value(fmt.number(meas.pe_statistic))) + "</table>"
             + f'<h2>QC: <span class="{qc.status}">{qc.status}</span></h2><ul>{reasons}</ul>'
-            + (f'<p class="signature">Decision: {html.escape(signature)}</p>' if signature else "")
+            + decision_section(decisions)
             + f"<h2>Gates</h2>{gates}"
             + (f'<p>The gates as GatingML 2.0 (FlowJo, FlowKit): <a href="{html.escape(gating_ml)}">'
                f"{html.escape(gating_ml)}</a></p>" if gating_ml else "")

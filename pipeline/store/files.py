@@ -3,7 +3,7 @@ of a content is the original, later ones are ``duplicate`` rows. The file-status
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -156,6 +156,19 @@ class Files:
         with self.store.read() as s:
             rows = s.scalars(select(m.File).where(m.File.sha256.in_(set(sha256s)), m.File.status != "duplicate"))
             return {r.sha256: file_record(r) for r in rows}
+
+    def get(self, file_id: int) -> FileRecord | None:
+        """One sighting by its row id (the id of ``GET /api/files``)."""
+        with self.store.read() as s:
+            row = s.get(m.File, file_id)
+            return file_record(row) if row is not None else None
+
+    def landed(self, start: datetime, end: datetime) -> list[FileRecord]:
+        """Every sighting first seen in ``[start, end)`` (aware datetimes), in landing order."""
+        with self.store.read() as s:
+            query = (select(m.File).where(m.File.first_seen >= start, m.File.first_seen < end)
+                     .order_by(m.File.first_seen, m.File.id))
+            return [file_record(r) for r in s.scalars(query)]
 
     def list(self, status: str | None = None) -> list[FileRecord]:
         with self.store.read() as s:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.eligibility import is_blinded
@@ -56,11 +56,41 @@ def stored(row: m.Measurement, review: str | None, path: str | None,
 
 def rows(s: Session, *where: Any) -> list[StoredMeasurement]:
     """Stored measurements matching ``where`` with their latest review, file path and
-    calibration, by id, in one query."""
+    calibration, by id, each as its current version (:func:`current`)."""
     query = (select(m.Measurement, LATEST_REVIEW, FILE_PATH, m.Calibration)
              .outerjoin(m.Calibration, m.Calibration.id == m.Measurement.calibration_id)
              .where(*where).order_by(m.Measurement.id))
-    return [stored(row, review, path, cal) for row, review, path, cal in s.execute(query)]
+    found = [stored(row, review, path, cal) for row, review, path, cal in s.execute(query)]
+    versions = latest_versions(s, [r.id for r in found])
+    return [current(r, versions[r.id]) if r.id in versions else r for r in found]
+
+
+def latest_versions(s: Session, measurement_ids: Sequence[int]) -> dict[int, m.MeasurementVersion]:
+    """The newest later version of each of these measurements that has one (one query)."""
+    if not measurement_ids:
+        return {}
+    newest = (select(m.MeasurementVersion.measurement_id, func.max(m.MeasurementVersion.version).label("v"))
+              .where(m.MeasurementVersion.measurement_id.in_(set(measurement_ids)))
+              .group_by(m.MeasurementVersion.measurement_id).subquery())
+    found = s.scalars(select(m.MeasurementVersion).join(
+        newest, (m.MeasurementVersion.measurement_id == newest.c.measurement_id)
+        & (m.MeasurementVersion.version == newest.c.v)))
+    return {v.measurement_id: v for v in found}
+
+
+def current(first: StoredMeasurement, later: m.MeasurementVersion) -> StoredMeasurement:
+    """A stored measurement as its later version says (the values a gate correction changed)."""
+    interval = (later.abc_low, later.abc_high) if later.abc_low is not None and later.abc_high is not None else None
+    meas = replace(first.measurement, monocytes=later.monocytes, pe_statistic=later.pe_statistic, abc=later.abc,
+                   abc_interval=interval, below_threshold=later.below_threshold, category=later.category,
+                   qc=QC(later.qc_status, tuple(later.qc_reasons)), gates=dict(later.gates),
+                   notes=tuple(later.notes), analysed_at=later.analysed_at, software_version=later.software_version)
+    return replace(first, measurement=meas, version=later.version, version_id=later.id)
+
+
+def version_dict(row: m.MeasurementVersion) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in m.MeasurementVersion.__table__.columns
+            if c.name not in {"id", "created"}}
 
 
 def randomizations(s: Session) -> dict[str, Any]:
@@ -179,9 +209,57 @@ class Measurements:
         return patient is not None and is_blinded(record.collection_date, patient.randomized_at)
 
     def pending(self) -> list[StoredMeasurement]:
-        """QC ``review`` results that no technician has decided yet (oldest first)."""
+        """QC ``review`` results (current version) that no technician has decided yet (oldest first)."""
         with self.store.read() as s:
-            return rows(s, m.Measurement.qc_status == "review", LATEST_REVIEW.is_(None))
+            return [r for r in rows(s, LATEST_REVIEW.is_(None)) if r.qc.status == "review"]
+
+    # -- versions -----------------------------------------------------------------------------
+    def amend(self, measurement_id: int, meas: Measurement, *, reason: str, actor: str,
+              today: date | None = None, signed: bool = False) -> StoredMeasurement:
+        """Store ``meas`` (the same tube, gated again) as the next version of this result: audited
+        with the earlier values as ``before``; the earlier versions stay; the patient is
+        re-evaluated. ``KeyError`` for an unknown result; ``ValueError`` for another tube.
+        ``signed``: the actor proved who they are just now (:mod:`pipeline.signing`); the new
+        version is signed "corrected gate" in the same transaction."""
+        if not reason.strip() or not actor.strip():
+            raise ValueError("a new version needs a reason and an actor")
+        with self.store.write(actor, today) as tx:
+            s = tx.session
+            found = rows(s, m.Measurement.id == measurement_id)
+            if not found:
+                raise KeyError(f"no measurement {measurement_id}")
+            earlier = found[0]
+            if meas.sha256 != earlier.measurement.sha256:
+                raise ValueError("a new version must come from the same tube (same SHA-256)")
+            interval = meas.abc_interval
+            row = m.MeasurementVersion(
+                measurement_id=measurement_id, version=earlier.version + 1, monocytes=int(meas.monocytes),
+                pe_statistic=meas.pe_statistic, abc=meas.abc, abc_low=interval[0] if interval else None,
+                abc_high=interval[1] if interval else None, below_threshold=meas.below_threshold,
+                category=meas.category, qc_status=meas.qc.status, qc_reasons=list(meas.qc.reasons),
+                gates=meas.gates, notes=list(meas.notes), analysed_at=meas.analysed_at,
+                software_version=meas.software_version, reason=reason.strip(), actor=actor, created=tx.now())
+            before = {"version": earlier.version, "abc": earlier.abc, "monocytes": earlier.measurement.monocytes,
+                      "qc": earlier.qc.status}
+            tx.save(row, "amend_measurement", "measurement", before, version_dict(row), entity_id=measurement_id)
+            if signed:
+                from pipeline.store.signatures import sign_in
+                sign_in(tx, "measurement_versions", row.id, actor, "corrected gate")
+            tx.touch(earlier.patient_id)
+            return current(earlier, row)
+
+    def versions(self, measurement_id: int) -> list[StoredMeasurement]:
+        """Every version of a result, the first (as stored) first."""
+        with self.store.read() as s:
+            found = rows(s, m.Measurement.id == measurement_id)
+            if not found:
+                return []
+            first = s.scalars(select(m.Measurement).where(m.Measurement.id == measurement_id)).one()
+            cal = s.get(m.Calibration, first.calibration_id) if first.calibration_id else None
+            original = stored(first, found[0].review, found[0].measurement.file, cal)
+            later = s.scalars(select(m.MeasurementVersion).where(m.MeasurementVersion.measurement_id == measurement_id)
+                              .order_by(m.MeasurementVersion.version))
+            return [original] + [current(original, v) for v in later]
 
     # -- reviews ------------------------------------------------------------------------------
     def review(self, measurement_id: int, decision: str, reason: str, actor: str, *, supersede: bool = False,
@@ -200,11 +278,12 @@ class Measurements:
             raise ValueError("a review needs a reason and an actor")
         with self.store.write(actor, today) as tx:
             s = tx.session
-            meas = s.get(m.Measurement, measurement_id)
-            if meas is None:
+            found = rows(s, m.Measurement.id == measurement_id)
+            if not found:
                 raise KeyError(f"no measurement {measurement_id}")
-            if meas.qc_status != "review":
-                raise NotReviewable(meas.qc_status)
+            meas = found[0]
+            if meas.qc.status != "review":
+                raise NotReviewable(meas.qc.status)
             earlier = s.scalars(select(m.ReviewDecision).where(m.ReviewDecision.measurement_id == measurement_id)
                                 .order_by(m.ReviewDecision.id.desc()).limit(1)).first()
             if earlier is not None and not supersede:

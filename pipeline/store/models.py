@@ -145,6 +145,35 @@ class Measurement(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class MeasurementVersion(Base):
+    """A later version of a measurement (a gate correction): the values it changes, who made it
+    and why. The ``measurements`` row stays version 1, unchanged; the highest version is current."""
+
+    __tablename__ = "measurement_versions"
+    __table_args__ = (UniqueConstraint("measurement_id", "version", name="uq_measurement_versions_version"),
+                      CheckConstraint(_in("qc_status", QC_STATUSES), name="qc_status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    measurement_id: Mapped[int] = mapped_column(Integer, ForeignKey("measurements.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    monocytes: Mapped[int] = mapped_column(Integer)
+    pe_statistic: Mapped[float | None] = mapped_column(Float)
+    abc: Mapped[float | None] = mapped_column(Float)
+    abc_low: Mapped[float | None] = mapped_column(Float)
+    abc_high: Mapped[float | None] = mapped_column(Float)
+    below_threshold: Mapped[bool | None] = mapped_column(Boolean)
+    category: Mapped[str | None] = mapped_column(String(32))
+    qc_status: Mapped[str] = mapped_column(String(8))
+    qc_reasons: Mapped[list[Any]] = mapped_column(JSON)
+    gates: Mapped[dict[str, Any]] = mapped_column(JSON)
+    notes: Mapped[list[Any]] = mapped_column(JSON)
+    analysed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    software_version: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Patient(Base):
     """One registry row; ``icu_admission``/``randomized_at`` keep ISO text (date or date-time)."""
 

@@ -47,6 +47,8 @@ class StoredMeasurement:
     calibration_id: int | None
     review: str | None
     measurement: Measurement
+    version: int = 1                  # 1 = as first stored; a gate correction makes the next one
+    version_id: int | None = None     # the measurement_versions row of a later version (what its signature signs)
 
     # The fields the rules, lists and exports read most.
     @property

@@ -13,7 +13,7 @@ from pipeline.eligibility import ResultFacts, evaluate
 from pipeline.store import files
 from pipeline.store import models as m
 from pipeline.store import patients as registry
-from pipeline.store.measurements import LATEST_REVIEW
+from pipeline.store.measurements import LATEST_REVIEW, latest_versions
 from pipeline.store.records import ScreeningRecord
 
 if TYPE_CHECKING:
@@ -42,8 +42,11 @@ def evaluate_in(tx: "Tx", patient_id: str) -> ScreeningRecord:
     query = select(m.Measurement.id, m.Measurement.collection_date, m.Measurement.abc,
                    m.Measurement.qc_status, m.Measurement.file_sha256, LATEST_REVIEW) \
         .where(m.Measurement.patient_id == patient_id).order_by(m.Measurement.id)
-    results = [ResultFacts(collected, abc, qc, review, mid, sha)  # type: ignore[arg-type]
-               for mid, collected, abc, qc, sha, review in s.execute(query)]
+    found = list(s.execute(query))
+    later = latest_versions(s, [mid for mid, *_ in found])     # a gate correction's values are current
+    results = [ResultFacts(collected, later[mid].abc if mid in later else abc,  # type: ignore[arg-type]
+                           later[mid].qc_status if mid in later else qc, review, mid, sha)
+               for mid, collected, abc, qc, sha, review in found]
     waiting = s.scalars(select(m.File).where(m.File.patient_id == patient_id,
                                              m.File.status == "pending_calibration"))
     results += [ResultFacts(f.collection_date, None, "pending_calibration", None, None, f.sha256)

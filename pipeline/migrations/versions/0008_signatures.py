@@ -2,7 +2,7 @@
 signed; append-only on both databases (UPDATE and DELETE refused, TRUNCATE too on PostgreSQL).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from pipeline.store.models import UTCDateTime
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
