@@ -24,6 +24,9 @@ def _human(doc: dict[str, Any]) -> str:
              f"in window {fmt.yes_no(doc['in_window'])}",
              f"  monocytes {doc['monocytes']:,}  PE {doc['statistic']} {fmt.number(doc['pe_statistic'])}",
              f"  mHLA-DR {fmt.abc(doc['abc'])} AB/C{ci}  {doc['category'] or '-'}  {flag[doc['below_threshold']]}",
+             f"  {fmt.call_text(doc['p_below_threshold'], doc['near_cutoff'])}  "
+             f"HLA-DR+ monocytes {fmt.number(doc['hla_dr_positive_percent'], 3)} %",
+             f"  {fmt.preanalytics_text(doc['preanalytics'])}",
              f"  QC {doc['qc']['status']}"]
     lines += [f"    - {r}" for r in doc["qc"]["reasons"]]
     cal = doc["calibration"]
