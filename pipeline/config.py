@@ -104,7 +104,7 @@ class Settings:
     def rules(self) -> Rules:
         """The configured threshold and window (the SOFA minimum is fixed by the protocol)."""
         return Rules(abc_threshold=self.abc_threshold, window_first_day=self.window_first_day,
-                     window_last_day=self.window_last_day)
+                     window_last_day=self.window_last_day, repeat_near_cutoff=self.repeat_near_cutoff)
 
     def gating_qc(self) -> GatingQCConfig:
         """The gating QC; the CD14-dim shift is judged by :func:`pipeline.measurement.measure`

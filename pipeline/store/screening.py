@@ -40,10 +40,12 @@ def evaluate_in(tx: "Tx", patient_id: str) -> ScreeningRecord:
     patient_row = s.get(m.Patient, patient_id)
     patient = registry.patient_facts(patient_row) if patient_row is not None else None
     query = select(m.Measurement.id, m.Measurement.collection_date, m.Measurement.abc,
-                   m.Measurement.qc_status, m.Measurement.file_sha256, LATEST_REVIEW) \
+                   m.Measurement.qc_status, m.Measurement.file_sha256, LATEST_REVIEW, m.Measurement.gates) \
         .where(m.Measurement.patient_id == patient_id).order_by(m.Measurement.id)
-    results = [ResultFacts(collected, abc, qc, review, mid, sha)  # type: ignore[arg-type]
-               for mid, collected, abc, qc, sha, review in s.execute(query)]
+    results = [ResultFacts(collected, abc, qc, review, mid, sha,  # type: ignore[arg-type]
+                           (gates.get("call") or {}).get("p_below_threshold"),
+                           (gates.get("call") or {}).get("near_cutoff"))
+               for mid, collected, abc, qc, sha, review, gates in s.execute(query)]
     waiting = s.scalars(select(m.File).where(m.File.patient_id == patient_id,
                                              m.File.status == "pending_calibration"))
     results += [ResultFacts(f.collection_date, None, "pending_calibration", None, None, f.sha256)
