@@ -225,3 +225,16 @@ def test_screening_names_a_near_call_and_can_ask_for_a_repeat() -> None:
     assert closed.status == "eligible"                       # the rule itself stays abc < threshold
     repeated = evaluate("PT-0908", patient, [near, far], date(2026, 3, 8), Rules(repeat_near_cutoff=True))
     assert repeated.status == "eligible" and repeated.abc == 2500.0
+
+
+def test_blinded_documents_lose_the_call_and_positivity() -> None:
+    from pipeline.blinding import withheld_document, withheld_reasons
+    doc = withheld_document({"abc": 16000.0, "p_below_threshold": 0.0, "near_cutoff": False,
+                             "hla_dr_positive_percent": 97.0, "monocytes": 4000,
+                             "gates": {"call": {"p_below_threshold": 0.0}, "hla_dr_positive": {"percent": 97.0},
+                                       "counts": {"monocytes": 4000}},
+                             "qc": {"status": "review", "reasons": []}})
+    assert doc["p_below_threshold"] is None and doc["near_cutoff"] is None and doc["hla_dr_positive_percent"] is None
+    assert set(doc["gates"]) == {"counts"}
+    shown = withheld_reasons(["AB/C about 68,000, above the highest bead (62,336 PE/bead): extrapolated"])
+    assert "68" not in shown[0] and "withheld" in shown[0]
