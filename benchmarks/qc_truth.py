@@ -14,7 +14,12 @@ eosinophils, lyse-no-wash, CD14-dim monocytes, all of them), and tubes with a re
 drifting or interrupted acquisition, a mismatched scale, an absurd spillover matrix), each
 with its truth. ``analyze`` runs the command line in-process on every tube and prints, per
 group and flavour: QC statuses, the share of clean tubes sent to review (needless reviews),
-and the AB/C error against the truth (for drifting tubes, against the same tube undisturbed).
+the AB/C error against the truth (for drifting tubes, against the same tube undisturbed) and
+how often the cut-off flag disagrees with the truth (all flagged tubes / those that passed);
+then the needless holds on sound septic tubes and, on the sound tubes, the observed share
+below 8,000 per band of predicted ``p_below_threshold``. Issue 18 adds tubes near the cut-off
+and the faults of :mod:`data_samples.kinds` (no spillover, late by hours or days, failed CD14
+stain, bead carry-over, above the top bead).
 Only the command line is used, so any version of the pipeline can be measured.
 """
 
@@ -33,6 +38,9 @@ import numpy as np
 
 LOT_A = (474.0, 5359.0, 23843.0, 62336.0)
 DAY = date(2026, 3, 12)
+THRESHOLD = 8000.0
+SEPTIC = ("left_shift", "cd14_dim", "septic_all")
+SOUND = ("clean", "left_shift", "eosinophils", "lyse_no_wash", "cd14_dim", "septic_all", "near_cutoff")
 
 
 def _kinds(rng: np.random.Generator) -> dict[str, dict]:
@@ -57,12 +65,18 @@ def _kinds(rng: np.random.Generator) -> dict[str, dict]:
         "cd14_dim_other_hladr": clean | {"cd14_dim_fraction": u(0.2, 0.3), "cd14_dim_hladr": 0.4},
         "drift": clean | {"drift": ("Drift", {"start": 0.6, "drop": 0.4})},
         "interruption": clean | {"interruption": ("Interruption", {"at": u(0.3, 0.7), "gap_seconds": 20.0})},
+        "near_cutoff": clean | {"abc": float(10 ** u(np.log10(6000), np.log10(11000)))},
     }
+
+
+# Issue 18's faults (data_samples.kinds): kind -> the clean tube's options it keeps.
+FAULTS = ("no_spillover", "late_hours", "late_days", "failed_cd14", "bead_carryover", "above_top_bead")
 
 
 def write(folder: Path, per_kind: int) -> None:
     from data_samples import faults
     from data_samples.generate import CALIBUR, CANTO, LYRIC, make_bead_tube, make_patient_tube, write_tube
+    from data_samples.kinds import faulty_tube
 
     folder.mkdir(parents=True, exist_ok=True)
     index = []
@@ -88,6 +102,20 @@ def write(folder: Path, per_kind: int) -> None:
                               "pe_median_undisturbed": truth.get("monocyte_pe_median_undisturbed"),
                               "n_monocytes": truth["n_monocytes"]})
                 write_tube(tube, folder)
+        rng = np.random.default_rng(20261207)
+        for i in range(per_kind):
+            base = _kinds(rng)["clean"]
+            for kind in FAULTS:
+                if kind == "no_spillover" and ins.spillover is None:
+                    continue
+                name = f"{ins.key}_{kind}_{i:02d}.fcs"
+                tube = faulty_tube(kind, ins, seed=1000 * i + 29, acquired=datetime(2026, 3, 12, 10, 0),
+                                   filename=name, **{k: v for k, v in base.items() if k != "abc"},
+                                   **({} if kind == "above_top_bead" else {"abc": base["abc"]}))
+                write_tube(tube, folder)
+                index.append({"file": name, "beads": beads.name, "kind": kind, "instrument": ins.key,
+                              "abc": tube.truth["abc"], "pe_median": tube.truth["monocyte_pe_median"],
+                              "n_monocytes": tube.truth["n_monocytes"]})
         for label, value in (("spill_nan", "2,PE-A,PerCP-Cy5-5-A,1,nan,0.02,1"),
                              ("spill_singular", "2,PE-A,PerCP-Cy5-5-A,1,0.15,1,0.15"),
                              ("spill_1e30", "2,PE-A,PerCP-Cy5-5-A,1,1e30,0.02,1")):
@@ -124,7 +152,8 @@ def _analyze_one(folder: Path, row: dict) -> dict:
     if code != 0:
         return {"outcome": f"error {doc['error']['code']}", "reason": doc["error"]["message"]}
     result = {"outcome": doc["qc"]["status"], "reasons": doc["qc"]["reasons"], "abc": doc["abc"],
-              "pe": doc["pe_statistic"], "monocytes": doc["monocytes"]}
+              "pe": doc["pe_statistic"], "monocytes": doc["monocytes"], "below": doc["below_threshold"],
+              "p_below": doc.get("p_below_threshold")}
     import calibration
     if (Path(calibration.__file__).parent / "scale.py").is_file():   # the scale check, as measure() will run it
         from calibration.scale import scale_findings
@@ -144,7 +173,7 @@ def analyze(folder: Path) -> None:
     for row in index:
         groups.setdefault((row["kind"], row["instrument"]), []).append((row, _analyze_one(folder, row)))
     print(f"{'kind':26s} {'flavour':8s} {'n':>3s}  {'pass':>4s} {'review':>6s} {'fail':>4s} {'other':>5s}  "
-          f"{'AB/C error median / max':>24s}  notes")
+          f"{'AB/C error median / max':>24s}  {'flag wrong':>10s}  notes")
     for (kind, ins), rows in groups.items():
         outcomes = [r["outcome"] for _, r in rows]
         errors = []
@@ -156,12 +185,29 @@ def analyze(folder: Path) -> None:
                           else abs(r["abc"] / truth["abc"] - 1.0) * 100)
         err = f"{np.median(errors):5.1f} % / {max(errors):5.1f} %" if errors else "-"
         other = [o for o in outcomes if o not in ("pass", "review", "fail")]
+        flagged = [(t, r) for t, r in rows if r.get("below") is not None and t.get("abc") is not None]
+        wrong = sum(r["below"] != (t["abc"] < THRESHOLD) for t, r in flagged)
+        wrong_pass = sum(r["below"] != (t["abc"] < THRESHOLD) for t, r in flagged if r["outcome"] == "pass")
+        flag = f"{wrong}/{len(flagged)} ({wrong_pass} pass)"
         reasons = sorted({x.split("(")[0].split(":")[0][:60] for _, r in rows if r["outcome"] != "pass"
                           for x in r.get("reasons", [r.get("reason", r["outcome"])])})
         print(f"{kind:26s} {ins:8s} {len(rows):3d}  {outcomes.count('pass'):4d} {outcomes.count('review'):6d} "
-              f"{outcomes.count('fail'):4d} {len(other):5d}  {err:>24s}  {'; '.join(reasons)[:150]}")
+              f"{outcomes.count('fail'):4d} {len(other):5d}  {err:>24s}  {flag:>10s}  {'; '.join(reasons)[:150]}")
         for o in sorted(set(other)):
             print(f"{'':40s}{o}")
+    septic = [r for (kind, _), rows in groups.items() if kind in SEPTIC for _, r in rows]
+    held = [r for r in septic if r["outcome"] != "pass"]
+    print(f"\nneedless holds on sound septic tubes ({', '.join(SEPTIC)}): {len(held)}/{len(septic)}"
+          + "".join(f"\n  {x[:140]}" for x in sorted({x.split(':')[0] for r in held for x in r.get('reasons', [])})))
+    sound = [(t, r) for (kind, _), rows in groups.items() if kind in SOUND for t, r in rows
+             if r.get("p_below") is not None and t.get("abc") is not None]
+    if sound:
+        print(f"\ncalibration of p_below_threshold on {len(sound)} sound tubes ({', '.join(SOUND)}):")
+        print(f"{'predicted band':>16s} {'n':>4s} {'observed below 8,000':>22s}")
+        for lo in np.arange(0.0, 1.0, 0.1):
+            inside = [t["abc"] < THRESHOLD for t, r in sound if lo <= r["p_below"] < lo + 0.1 or (lo >= 0.9 and r["p_below"] == 1.0)]
+            share = f"{np.mean(inside):.2f}" if inside else "-"
+            print(f"{lo:7.1f} - {lo + 0.1:.1f}   {len(inside):4d} {share:>22s}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -238,3 +238,20 @@ def test_blinded_documents_lose_the_call_and_positivity() -> None:
     assert set(doc["gates"]) == {"counts"}
     shown = withheld_reasons(["AB/C about 68,000, above the highest bead (62,336 PE/bead): extrapolated"])
     assert "68" not in shown[0] and "withheld" in shown[0]
+
+
+def test_fhir_carries_the_call_and_positivity_as_components() -> None:
+    from fhir.resources.R4B.observation import Observation
+    from pipeline.sinks.fhir import observation
+    from pipeline.sinks.payload import versioned
+    content = {"patient_id": "PT-1", "collection_date": "2026-03-07", "abc": 7950.0, "threshold": 8000.0,
+               "below_threshold": True, "p_below_threshold": 0.55, "near_cutoff": True,
+               "hla_dr_positive_percent": 61.5, "qc": {"status": "pass", "reasons": []}, "review": None,
+               "file_sha256": "ab" * 32}
+    doc = json.loads(observation(versioned(content, None, 1)).model_dump_json())
+    Observation.model_validate(doc)
+    parts = {c["code"]["coding"][0]["code"]: c for c in doc["component"]}
+    assert parts["mhla-dr-p-below-cutoff"]["valueQuantity"]["value"] == pytest.approx(0.55)
+    assert parts["mhla-dr-near-cutoff"]["valueBoolean"] is True
+    assert parts["mhla-dr-positive-percent"]["valueQuantity"]["unit"] == "%"
+    assert any("near the cut-off" in (i.get("text") or "") for i in doc["interpretation"])
