@@ -255,3 +255,21 @@ def test_fhir_carries_the_call_and_positivity_as_components() -> None:
     assert parts["mhla-dr-near-cutoff"]["valueBoolean"] is True
     assert parts["mhla-dr-positive-percent"]["valueQuantity"]["unit"] == "%"
     assert any("near the cut-off" in (i.get("text") or "") for i in doc["interpretation"])
+
+
+def test_registry_collected_at_tube_type_and_storage(tmp_path: Path, beads: dict[str, Path],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    tube = make_patient_tube(CANTO, abc=6000.0, seed=13, acquired=ACQUIRED, collection_date=ACQUIRED.date(),
+                             patient_id="PT-0909", filename="PT-0909_D07_HLADR.fcs")
+    path = write_tube(tube, tmp_path)
+    registry = tmp_path / "registry.csv"
+    registry.write_text("patient_id,icu_admission,sofa_24h,mechanical_ventilation,exclusion,collected_at,"
+                        "tube_type,storage\nPT-0909,2026-03-05,8,yes,,2026-03-12T04:30,EDTA,room temperature\n")
+    code = main(["analyze", str(path), "--beads", str(beads["CANTO"]), "--lot-values",
+                 ",".join(f"{v:g}" for v in LOT_A), "--registry", str(registry), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["preanalytics"]["drawn_from"] == "sample log"
+    assert doc["preanalytics"]["delay_hours"] == pytest.approx(5.5)
+    assert any("5.5 h from draw to acquisition" in r for r in doc["qc"]["reasons"])
+    assert any("room temperature" in r for r in doc["qc"]["reasons"])
+    assert doc["preanalytics"]["storage"] == "room temperature"

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.fcs import read_fcs
     from pipeline.lots import choose_lot
     from pipeline.measurement import measure, measurement_document, require_panel
-    from pipeline.registry import admission_of
+    from pipeline.registry import admission_of, sample_log_of
     from pipeline.tubes import template, write_gates
 
     figure = output_target(args.figure)
@@ -63,10 +63,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     lot = choose_lot(args.beads, beads.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
     cal = calibrate_file(beads, lot, settings)
     found = admission_of(registry, sample.patient_id)
-    result, gating = measure(sample, cal, settings, admission=found.admission,
+    log, log_notes = sample_log_of(registry, sample.patient_id, sample.collection_date)
+    result, gating = measure(sample, cal, settings, admission=found.admission, sample_log=log,
                              template=template(settings.gating_template, settings.gating_template_gate))
     doc = measurement_document(result, calibration_document(cal, beads.path))
-    doc["notes"] = [*found.notes, *doc["notes"]]
+    doc["notes"] = [*found.notes, *log_notes, *doc["notes"]]
     if figure is not None:
         from pipeline.report.chart import to_png
         from pipeline.report.figure_data import SampleFigure
