@@ -40,6 +40,8 @@ LOT_A = (474.0, 5359.0, 23843.0, 62336.0)
 DAY = date(2026, 3, 12)
 THRESHOLD = 8000.0
 SEPTIC = ("left_shift", "cd14_dim", "septic_all")
+RUNS_PER_KIND = 5                 # between_runs tubes per --per-kind, per flavour
+INTER_ASSAY_CV = 0.04             # the between-run variation simulated (the setting's default)
 SOUND = ("clean", "left_shift", "eosinophils", "lyse_no_wash", "cd14_dim", "septic_all", "near_cutoff")
 
 
@@ -116,6 +118,18 @@ def write(folder: Path, per_kind: int) -> None:
                 index.append({"file": name, "beads": beads.name, "kind": kind, "instrument": ins.key,
                               "abc": tube.truth["abc"], "pe_median": tube.truth["monocyte_pe_median"],
                               "n_monocytes": tube.truth["n_monocytes"]})
+        runs = np.random.default_rng(20261208)
+        for i in range(RUNS_PER_KIND * per_kind):
+            patient = float(10 ** runs.uniform(np.log10(6000), np.log10(11000)))
+            measured = patient * float(np.exp(runs.normal(0.0, np.sqrt(np.log1p(INTER_ASSAY_CV ** 2)))))
+            name = f"{ins.key}_between_runs_{i:03d}.fcs"
+            tube = make_patient_tube(ins, abc=measured, seed=5000 + i, collection_date=DAY, patient_id="PT-0900",
+                                     acquired=datetime(2026, 3, 12, 10, 0), filename=name,
+                                     monocyte_fraction=float(runs.uniform(0.065, 0.14)))
+            write_tube(tube, folder)
+            index.append({"file": name, "beads": beads.name, "kind": "between_runs", "instrument": ins.key,
+                          "abc": tube.truth["abc"], "patient_abc": patient, "pe_median": tube.truth["monocyte_pe_median"],
+                          "n_monocytes": tube.truth["n_monocytes"]})
         for label, value in (("spill_nan", "2,PE-A,PerCP-Cy5-5-A,1,nan,0.02,1"),
                              ("spill_singular", "2,PE-A,PerCP-Cy5-5-A,1,0.15,1,0.15"),
                              ("spill_1e30", "2,PE-A,PerCP-Cy5-5-A,1,1e30,0.02,1")):
@@ -199,15 +213,26 @@ def analyze(folder: Path) -> None:
     held = [r for r in septic if r["outcome"] != "pass"]
     print(f"\nneedless holds on sound septic tubes ({', '.join(SEPTIC)}): {len(held)}/{len(septic)}"
           + "".join(f"\n  {x[:140]}" for x in sorted({x.split(':')[0] for r in held for x in r.get('reasons', [])})))
-    sound = [(t, r) for (kind, _), rows in groups.items() if kind in SOUND for t, r in rows
-             if r.get("p_below") is not None and t.get("abc") is not None]
-    if sound:
-        print(f"\ncalibration of p_below_threshold on {len(sound)} sound tubes ({', '.join(SOUND)}):")
-        print(f"{'predicted band':>16s} {'n':>4s} {'observed below 8,000':>22s}")
-        for lo in np.arange(0.0, 1.0, 0.1):
-            inside = [t["abc"] < THRESHOLD for t, r in sound if lo <= r["p_below"] < lo + 0.1 or (lo >= 0.9 and r["p_below"] == 1.0)]
-            share = f"{np.mean(inside):.2f}" if inside else "-"
-            print(f"{lo:7.1f} - {lo + 0.1:.1f}   {len(inside):4d} {share:>22s}")
+    for title, kinds, truth_key in (
+            ("sound tubes, truth = the tube's own AB/C (no between-run variation)", SOUND, "abc"),
+            (f"between_runs tubes, truth = the patient's AB/C, the tube off it by a lognormal CV of "
+             f"{INTER_ASSAY_CV:.0%}", ("between_runs",), "patient_abc")):
+        _calibration_table(title, [(t, r) for (kind, _), rows in groups.items() if kind in kinds for t, r in rows
+                                   if r.get("p_below") is not None and t.get(truth_key) is not None], truth_key)
+
+
+def _calibration_table(title: str, tubes: list[tuple[dict, dict]], truth_key: str) -> None:
+    """Observed share below the cut-off per band of predicted p_below_threshold."""
+    if not tubes:
+        return
+    print(f"\ncalibration of p_below_threshold on {len(tubes)} {title}:")
+    print(f"{'predicted band':>16s} {'n':>4s} {'mean predicted':>15s} {'observed below 8,000':>22s}")
+    bands = np.minimum((np.array([r["p_below"] for _, r in tubes]) * 10).astype(int), 9)
+    for band in range(10):
+        inside = [(t[truth_key] < THRESHOLD, r["p_below"]) for (t, r), b in zip(tubes, bands) if b == band]
+        share = f"{np.mean([x for x, _ in inside]):.2f}" if inside else "-"
+        mean = f"{np.mean([p for _, p in inside]):.2f}" if inside else "-"
+        print(f"{band / 10:7.1f} - {(band + 1) / 10:.1f}   {len(inside):4d} {mean:>15s} {share:>22s}")
 
 
 def main(argv: list[str] | None = None) -> None:
