@@ -2,7 +2,7 @@
 
 Two steps, so the same files can be analysed by two versions of the code:
 
-    .venv/bin/python benchmarks/qc_truth.py write DIR [--per-kind 12]
+    .venv/bin/python benchmarks/qc_truth.py write DIR [--per-kind 12] [--runs N]
     .venv/bin/python benchmarks/qc_truth.py analyze DIR           # this checkout
     PYTHONPATH=/path/to/other/checkout .venv/bin/python benchmarks/qc_truth.py analyze DIR
 
@@ -75,7 +75,7 @@ def _kinds(rng: np.random.Generator) -> dict[str, dict]:
 FAULTS = ("no_spillover", "late_hours", "late_days", "failed_cd14", "bead_carryover", "above_top_bead")
 
 
-def write(folder: Path, per_kind: int) -> None:
+def write(folder: Path, per_kind: int, runs: int | None = None) -> None:
     from data_samples import faults
     from data_samples.generate import CALIBUR, CANTO, LYRIC, make_bead_tube, make_patient_tube, write_tube
     from data_samples.kinds import faulty_tube
@@ -119,7 +119,7 @@ def write(folder: Path, per_kind: int) -> None:
                               "abc": tube.truth["abc"], "pe_median": tube.truth["monocyte_pe_median"],
                               "n_monocytes": tube.truth["n_monocytes"]})
         runs = np.random.default_rng(20261208)
-        for i in range(RUNS_PER_KIND * per_kind):
+        for i in range(RUNS_PER_KIND * per_kind if runs is None else runs):
             patient = float(10 ** runs.uniform(np.log10(6000), np.log10(11000)))
             measured = patient * float(np.exp(runs.normal(0.0, np.sqrt(np.log1p(INTER_ASSAY_CV ** 2)))))
             name = f"{ins.key}_between_runs_{i:03d}.fcs"
@@ -240,9 +240,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("step", choices=("write", "analyze"))
     parser.add_argument("folder", type=Path)
     parser.add_argument("--per-kind", type=int, default=12)
+    parser.add_argument("--runs", type=int, help="between_runs tubes per flavour (default 5 x --per-kind)")
     args = parser.parse_args(argv)
     if args.step == "write":
-        write(args.folder, args.per_kind)
+        write(args.folder, args.per_kind, args.runs)
     else:
         analyze(args.folder)
 
