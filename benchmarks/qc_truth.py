@@ -2,7 +2,7 @@
 
 Two steps, so the same files can be analysed by two versions of the code:
 
-    .venv/bin/python benchmarks/qc_truth.py write DIR [--per-kind 12] [--runs N]
+    .venv/bin/python benchmarks/qc_truth.py write DIR [--per-kind 12] [--runs N] [--only KIND,...]
     .venv/bin/python benchmarks/qc_truth.py analyze DIR           # this checkout
     PYTHONPATH=/path/to/other/checkout .venv/bin/python benchmarks/qc_truth.py analyze DIR
 
@@ -39,7 +39,7 @@ import numpy as np
 LOT_A = (474.0, 5359.0, 23843.0, 62336.0)
 DAY = date(2026, 3, 12)
 THRESHOLD = 8000.0
-SEPTIC = ("left_shift", "cd14_dim", "septic_all")
+SEPTIC = ("left_shift", "cd14_dim", "septic_all", "left_shift_close")
 RUNS_PER_KIND = 5                 # between_runs tubes per --per-kind, per flavour
 INTER_ASSAY_CV = 0.04             # the between-run variation simulated (the setting's default)
 SOUND = ("clean", "left_shift", "eosinophils", "lyse_no_wash", "cd14_dim", "septic_all", "near_cutoff")
@@ -68,6 +68,9 @@ def _kinds(rng: np.random.Generator) -> dict[str, dict]:
         "drift": clean | {"drift": ("Drift", {"start": 0.6, "drop": 0.4})},
         "interruption": clean | {"interruption": ("Interruption", {"at": u(0.3, 0.7), "gap_seconds": 20.0})},
         "near_cutoff": clean | {"abc": float(10 ** u(np.log10(6000), np.log10(11000)))},
+        "left_shift_close": clean | {"abc": float(u(7000, 10000)), "immature_granulocyte_fraction": u(0.08, 0.2),
+                                     "immature_granulocyte_cd14": u(9000, 16000),
+                                     "immature_granulocyte_ssc": u(0.2, 0.24)},
     }
 
 
@@ -75,7 +78,7 @@ def _kinds(rng: np.random.Generator) -> dict[str, dict]:
 FAULTS = ("no_spillover", "late_hours", "late_days", "failed_cd14", "bead_carryover", "above_top_bead")
 
 
-def write(folder: Path, per_kind: int, runs: int | None = None) -> None:
+def write(folder: Path, per_kind: int, runs: int | None = None, only: set[str] | None = None) -> None:
     from data_samples import faults
     from data_samples.generate import CALIBUR, CANTO, LYRIC, make_bead_tube, make_patient_tube, write_tube
     from data_samples.kinds import faulty_tube
@@ -88,6 +91,8 @@ def write(folder: Path, per_kind: int, runs: int | None = None) -> None:
         rng = np.random.default_rng(20260312)
         for i in range(per_kind):
             for kind, opts in _kinds(rng).items():
+                if only and kind not in only:
+                    continue
                 opts = {k: (getattr(faults, v[0])(**v[1]) if isinstance(v, tuple) else v) for k, v in opts.items()}
                 name = f"{ins.key}_{kind}_{i:02d}.fcs"
                 seed = 1000 * i + 17
@@ -108,7 +113,7 @@ def write(folder: Path, per_kind: int, runs: int | None = None) -> None:
         for i in range(per_kind):
             base = _kinds(rng)["clean"]
             for kind in FAULTS:
-                if kind == "no_spillover" and ins.spillover is None:
+                if kind == "no_spillover" and ins.spillover is None or only and kind not in only:
                     continue
                 name = f"{ins.key}_{kind}_{i:02d}.fcs"
                 tube = faulty_tube(kind, ins, seed=1000 * i + 29, acquired=datetime(2026, 3, 12, 10, 0),
@@ -119,7 +124,7 @@ def write(folder: Path, per_kind: int, runs: int | None = None) -> None:
                               "abc": tube.truth["abc"], "pe_median": tube.truth["monocyte_pe_median"],
                               "n_monocytes": tube.truth["n_monocytes"]})
         runs = np.random.default_rng(20261208)
-        for i in range(RUNS_PER_KIND * per_kind if runs is None else runs):
+        for i in range(0 if only and "between_runs" not in only else RUNS_PER_KIND * per_kind if runs is None else runs):
             patient = float(10 ** runs.uniform(np.log10(6000), np.log10(11000)))
             measured = patient * float(np.exp(runs.normal(0.0, np.sqrt(np.log1p(INTER_ASSAY_CV ** 2)))))
             name = f"{ins.key}_between_runs_{i:03d}.fcs"
@@ -241,9 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--per-kind", type=int, default=12)
     parser.add_argument("--runs", type=int, help="between_runs tubes per flavour (default 5 x --per-kind)")
+    parser.add_argument("--only", help="comma-separated kinds to write (default: all)")
     args = parser.parse_args(argv)
     if args.step == "write":
-        write(args.folder, args.per_kind, args.runs)
+        write(args.folder, args.per_kind, args.runs, set(args.only.split(",")) if args.only else None)
     else:
         analyze(args.folder)
 

@@ -208,7 +208,7 @@ def test_generator_kinds(kind: str, tmp_path: Path, beads: dict[str, Path], caps
     elif kind == "bead_carryover":
         assert _rel(doc["abc"], tube.truth["abc"]) < 0.03
     else:
-        assert doc["below_threshold"] is None
+        assert doc["below_threshold"] is None and doc["p_below_threshold"] is None and doc["near_cutoff"] is None
 
 
 def test_screening_names_a_near_call_and_can_ask_for_a_repeat() -> None:
