@@ -172,7 +172,8 @@ def _analyze_one(folder: Path, row: dict) -> dict:
         return {"outcome": f"error {doc['error']['code']}", "reason": doc["error"]["message"]}
     result = {"outcome": doc["qc"]["status"], "reasons": doc["qc"]["reasons"], "abc": doc["abc"],
               "pe": doc["pe_statistic"], "monocytes": doc["monocytes"], "below": doc["below_threshold"],
-              "p_below": doc.get("p_below_threshold")}
+              "p_below": doc.get("p_below_threshold"), "interval": doc["abc_interval"],
+              "alternatives": (doc.get("gates") or {}).get("abc_alternatives") or {}}
     import calibration
     if (Path(calibration.__file__).parent / "scale.py").is_file():   # the scale check, as measure() will run it
         from calibration.scale import scale_findings
@@ -216,14 +217,31 @@ def analyze(folder: Path) -> None:
             print(f"{'':40s}{o}")
     septic = [r for (kind, _), rows in groups.items() if kind in SEPTIC for _, r in rows]
     held = [r for r in septic if r["outcome"] != "pass"]
-    print(f"\nneedless holds on sound septic tubes ({', '.join(SEPTIC)}): {len(held)}/{len(septic)}"
-          + "".join(f"\n  {x[:140]}" for x in sorted({x.split(':')[0] for r in held for x in r.get('reasons', [])})))
+    needless = [r for r in held if _needless(r)]
+    print(f"\nholds on sound septic tubes ({', '.join(SEPTIC)}): {len(held)}/{len(septic)}, of which needless "
+          f"(held only for the CD14-dim events, which move the AB/C by less than its 95 % uncertainty with a "
+          f"{INTER_ASSAY_CV:.0%} inter-assay CV and not across the cut-off): {len(needless)}")
     for title, kinds, truth_key in (
             ("sound tubes, truth = the tube's own AB/C (no between-run variation)", SOUND, "abc"),
             (f"between_runs tubes, truth = the patient's AB/C, the tube off it by a lognormal CV of "
              f"{INTER_ASSAY_CV:.0%}", ("between_runs",), "patient_abc")):
         _calibration_table(title, [(t, r) for (kind, _), rows in groups.items() if kind in kinds for t, r in rows
                                    if r.get("p_below") is not None and t.get(truth_key) is not None], truth_key)
+
+
+def _needless(r: dict) -> bool:
+    """A hold for the CD14-dim events alone whose other gating moves the AB/C within its own
+    uncertainty and not across the cut-off (the rule of issue 18, recomputed here so that any
+    version's output can be judged)."""
+    if not r.get("reasons") or not all("CD14-dim" in x for x in r["reasons"]) or not r.get("abc"):
+        return False
+    other = [v for v in r["alternatives"].values() if abs(v / r["abc"] - 1.0) > 1e-9]
+    if not other or not r.get("interval"):
+        return False
+    low, high = r["interval"]
+    sd = float(np.hypot(np.log(high / low) / (2 * 1.959964), np.sqrt(np.log1p(INTER_ASSAY_CV ** 2))))
+    crosses = (other[0] < THRESHOLD) != (r["abc"] < THRESHOLD)
+    return abs(np.log(other[0] / r["abc"])) <= 1.959964 * sd and not crosses
 
 
 def _calibration_table(title: str, tubes: list[tuple[dict, dict]], truth_key: str) -> None:
