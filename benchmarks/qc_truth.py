@@ -123,14 +123,15 @@ def write(folder: Path, per_kind: int, runs: int | None = None, only: set[str] |
                 index.append({"file": name, "beads": beads.name, "kind": kind, "instrument": ins.key,
                               "abc": tube.truth["abc"], "pe_median": tube.truth["monocyte_pe_median"],
                               "n_monocytes": tube.truth["n_monocytes"]})
-        runs = np.random.default_rng(20261208)
-        for i in range(0 if only and "between_runs" not in only else RUNS_PER_KIND * per_kind if runs is None else runs):
-            patient = float(10 ** runs.uniform(np.log10(6000), np.log10(11000)))
-            measured = patient * float(np.exp(runs.normal(0.0, np.sqrt(np.log1p(INTER_ASSAY_CV ** 2)))))
+        between = np.random.default_rng(20261208)
+        n_runs = RUNS_PER_KIND * per_kind if runs is None else runs
+        for i in range(0 if only and "between_runs" not in only else n_runs):
+            patient = float(10 ** between.uniform(np.log10(6000), np.log10(11000)))
+            measured = patient * float(np.exp(between.normal(0.0, np.sqrt(np.log1p(INTER_ASSAY_CV ** 2)))))
             name = f"{ins.key}_between_runs_{i:03d}.fcs"
             tube = make_patient_tube(ins, abc=measured, seed=5000 + i, collection_date=DAY, patient_id="PT-0900",
                                      acquired=datetime(2026, 3, 12, 10, 0), filename=name,
-                                     monocyte_fraction=float(runs.uniform(0.065, 0.14)))
+                                     monocyte_fraction=float(between.uniform(0.065, 0.14)))
             write_tube(tube, folder)
             index.append({"file": name, "beads": beads.name, "kind": "between_runs", "instrument": ins.key,
                           "abc": tube.truth["abc"], "patient_abc": patient, "pe_median": tube.truth["monocyte_pe_median"],

@@ -53,6 +53,9 @@ def preanalytics_text(pre: dict | None) -> str:
         return "-"
     delay = (f"{pre['delay_hours']:.1f} h" if pre.get("delay_hours") is not None
              else f"{pre['delay_days']} day(s) (dates only)" if pre.get("delay_days") is not None else "unknown")
-    drawn = f"{pre['drawn']} ({pre['drawn_from']})" if pre.get("drawn") else "unknown"
+    def when(iso: str | None) -> str:
+        return iso.replace("T", " ")[:16] if iso else "unknown"
+
+    drawn = f"{when(pre['drawn'])} ({pre['drawn_from']})" if pre.get("drawn") else "unknown"
     extra = "".join(f"  {k.replace('_', ' ')} {pre[k]}" for k in ("tube_type", "storage") if pre.get(k))
-    return f"drawn {drawn}  acquired {pre.get('acquired') or 'unknown'}  delay {delay}{extra}"
+    return f"drawn {drawn}  acquired {when(pre.get('acquired'))}  delay {delay}{extra}"
