@@ -134,7 +134,8 @@ def write(folder: Path, per_kind: int, runs: int | None = None, only: set[str] |
                                      monocyte_fraction=float(between.uniform(0.065, 0.14)))
             write_tube(tube, folder)
             index.append({"file": name, "beads": beads.name, "kind": "between_runs", "instrument": ins.key,
-                          "abc": tube.truth["abc"], "patient_abc": patient, "pe_median": tube.truth["monocyte_pe_median"],
+                          "abc": tube.truth["abc"], "patient_abc": patient,
+                          "pe_median": tube.truth["monocyte_pe_median"],
                           "n_monocytes": tube.truth["n_monocytes"]})
         for label, value in (("spill_nan", "2,PE-A,PerCP-Cy5-5-A,1,nan,0.02,1"),
                              ("spill_singular", "2,PE-A,PerCP-Cy5-5-A,1,0.15,1,0.15"),

@@ -217,7 +217,8 @@ def dim_shift_finding(both_ways: dict[str, float], abc: float, interval: tuple[f
     crosses = (other < settings.abc_threshold) != (abc < settings.abc_threshold)
     if abs(math.log1p(shift)) <= math.log1p(allowed) and not crosses:
         return None
-    why = "would move it across the cut-off" if crosses else f"more than its own uncertainty ({fmt.percent(allowed, 1)})"
+    why = ("would move it across the cut-off" if crosses
+           else f"more than its own uncertainty ({fmt.percent(allowed, 1)})")
     return ("review", f"CD14-dim monocytes at the monocytes' scatter: gated the other way the AB/C would be "
                       f"{fmt.percent(shift, 1)} off, {why}: check the gate")
 

@@ -164,7 +164,7 @@ def test_hla_dr_positive_percent_against_truth(tmp_path: Path, beads: dict[str, 
         tube = make_patient_tube(CANTO, abc=12000.0, bimodal=bimodal, seed=9, acquired=ACQUIRED,
                                  collection_date=ACQUIRED.date(), patient_id="PT-0905", filename="PT-0905.fcs")
         doc = analyze(capsys, write_tube(tube, tmp_path), beads["CANTO"])
-        assert doc["hla_dr_positive_percent"] == pytest.approx(truth, abs=5.0), (bimodal, doc["gates"]["hla_dr_positive"])
+        assert doc["hla_dr_positive_percent"] == pytest.approx(truth, abs=5.0), doc["gates"]["hla_dr_positive"]
         assert doc["gates"]["hla_dr_positive"]["reference_events"] > 1000
 
 
@@ -273,3 +273,29 @@ def test_registry_collected_at_tube_type_and_storage(tmp_path: Path, beads: dict
     assert any("5.5 h from draw to acquisition" in r for r in doc["qc"]["reasons"])
     assert any("room temperature" in r for r in doc["qc"]["reasons"])
     assert doc["preanalytics"]["storage"] == "room temperature"
+
+
+def test_run_reads_the_draw_time_from_the_registry_and_stores_the_new_fields(tmp_path: Path) -> None:
+    from pipeline.config import load_settings
+    from pipeline.processing import Processor
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_tube(make_bead_tube(CANTO, LOT_A, seed=7, acquired=datetime(2026, 3, 12, 8, 0),
+                              filename="BEADS_2026-03-12_lotA_CANTO.fcs"), inbox)
+    sample = write_tube(make_patient_tube(CANTO, abc=7900.0, seed=14, acquired=ACQUIRED, patient_id="PT-0910",
+                                          collection_date=ACQUIRED.date(), filename="PT-0910_D07_HLADR.fcs"), inbox)
+    (inbox / "lots.csv").write_text("lot,low,med_low,med_high,high\nlotA,474,5359,23843,62336\n")
+    (inbox / "registry.csv").write_text("patient_id,icu_admission,sofa_24h,mechanical_ventilation,exclusion,"
+                                        "collected_at\nPT-0910,2026-03-05,8,yes,,2026-03-12T03:00\n")
+    proc = Processor(load_settings(env={"MHLADR_HOME": str(tmp_path / "home")}),
+                     registry_csv=inbox / "registry.csv", lots_csv=inbox / "lots.csv")
+    try:
+        proc.process(inbox / "BEADS_2026-03-12_lotA_CANTO.fcs")
+        result = proc.process(sample)
+        stored = next(m.measurement for m in proc.store.measurements.list(include_blinded=True))
+    finally:
+        proc.close()
+    assert result.status == "measured"
+    assert any("7.0 h from draw to acquisition" in r for r in stored.qc.reasons), stored.qc.reasons
+    assert stored.preanalytics["drawn_from"] == "sample log" and stored.near_cutoff is True
+    assert stored.hla_dr_positive_percent is not None and 0.05 < stored.p_below_threshold < 0.95
