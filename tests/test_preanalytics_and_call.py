@@ -299,3 +299,13 @@ def test_run_reads_the_draw_time_from_the_registry_and_stores_the_new_fields(tmp
     assert any("7.0 h from draw to acquisition" in r for r in stored.qc.reasons), stored.qc.reasons
     assert stored.preanalytics["drawn_from"] == "sample log" and stored.near_cutoff is True
     assert stored.hla_dr_positive_percent is not None and 0.05 < stored.p_below_threshold < 0.95
+
+
+def test_inspect_says_a_matrix_is_needed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = write_tube(faulty_tube("no_spillover", CANTO, seed=15, filename="PT-0911_D07_HLADR.fcs"), tmp_path)
+    calibur = write_tube(make_patient_tube(CALIBUR, abc=6000.0, seed=15, filename="PT-0912_D07_HLADR.fcs"), tmp_path)
+    needed = {}
+    for path in (missing, calibur):
+        assert main(["inspect", str(path), "--json"]) == 0
+        needed[path.name] = json.loads(capsys.readouterr().out)["compensation"]["needed"]
+    assert needed == {"PT-0911_D07_HLADR.fcs": True, "PT-0912_D07_HLADR.fcs": False}
