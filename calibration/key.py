@@ -24,3 +24,4 @@ class CalibrationKey:
     lot: str | None = None
     sha256: str | None = None
     scale: ChannelScale | None = None   # the measured channel's scale keywords (calibration.scale)
+    compensation: str | None = None     # the beads' compensation state, e.g. 'compensated ($SPILLOVER)'

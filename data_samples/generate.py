@@ -68,6 +68,7 @@ class Tube:
     keywords: dict[str, str]
     truth: dict[str, object]
     filename: str
+    write_spillover: bool = True                # False: the export lost its $SPILLOVER (data stay uncompensated)
 
     def index(self, role: str) -> int:
         return [p.name for p in self.parameters].index(self.roles[role])
@@ -252,7 +253,9 @@ def make_patient_tube(instrument: Instrument, *, abc: float, events: int = 40_00
                       immature_granulocyte_ssc: float = pop.IMMATURE_GRANULOCYTE_SSC,
                       eosinophil_fraction: float = 0.0, lyse_no_wash: float = 0.0,
                       drift: Drift | None = None, interruption: Interruption | None = None,
-                      with_cd14: bool = True,
+                      with_cd14: bool = True, carryover_beads: float = 0.0,
+                      carryover_lot: Sequence[float] = (474.0, 5359.0, 23843.0, 62336.0),
+                      collected_at: datetime | None = None,
                       pe_voltage: float | None = None, patient_id: str = "PT-0001",
                       collection_date: date = date(2026, 3, 12), icu_admission: date = date(2026, 3, 5),
                       acquired: datetime | None = None, lymphocyte_fraction: float = 0.22,
@@ -270,7 +273,12 @@ def make_patient_tube(instrument: Instrument, *, abc: float, events: int = 40_00
     ``lyse_no_wash`` (red-cell ghosts and platelets a wash would remove). ``drift`` and
     ``interruption`` are acquisition faults along Time (:mod:`data_samples.faults`).
     ``with_cd14=False`` acquires no PerCP-Cy5.5 parameter (the wrong panel).
+    ``carryover_beads``: that fraction of all events are QuantiBRITE beads of ``carryover_lot``
+    left in the fluidics from the bead tube. ``collected_at``: the draw's date and time, written
+    as ``COLLECTION DATE`` + ``COLLECTION TIME`` (its date replaces ``collection_date``).
     """
+    if collected_at is not None:
+        collection_date = collected_at.date()
     voltage = float(pe_voltage if pe_voltage is not None else instrument.pe_voltage)
     acquired = acquired or datetime.combine(collection_date, datetime.min.time()) + timedelta(hours=10)
     rng = np.random.default_rng(seed)
@@ -288,12 +296,17 @@ def make_patient_tube(instrument: Instrument, *, abc: float, events: int = 40_00
     pieces = [cells, pop.debris(rng, n_deb), pop.red_cell_ghosts(rng, n_ghost)]
     if n_doub:
         pieces.append(pop.doublets(rng, cells, n_doub))
+    if carryover_beads > 0:
+        per_level = int(round(events * carryover_beads / len(carryover_lot)))
+        pieces += [pop.beads(rng, per_level, v, 0.03, "carryover_bead") for v in carryover_lot]
     icu_day = (collection_date - icu_admission).days
     name = filename or f"{patient_id}_D{icu_day:02d}_HLADR.fcs"
     keywords = {"TUBE NAME": "HLA-DR/CD14" if with_cd14 else "HLA-DR",
                 "EXPERIMENT NAME": f"mHLA-DR {acquired.date().isoformat()}",
                 "PATIENT ID": patient_id, "SAMPLE ID": f"{patient_id}_D{icu_day:02d}",
                 "COLLECTION DATE": collection_date.isoformat(), "ICU ADMISSION DATE": icu_admission.isoformat()}
+    if collected_at is not None:
+        keywords["COLLECTION TIME"] = collected_at.strftime("%H:%M:%S")
     tube = _build(instrument, "sample", pop.concat(pieces), voltage, rng, with_cd14, marker_labels,
                   keywords, acquired, name, drift, interruption)
     labels = tube.particles.label
@@ -323,7 +336,10 @@ def make_patient_tube(instrument: Instrument, *, abc: float, events: int = 40_00
              "immature_granulocyte_ssc": immature_granulocyte_ssc,
              "eosinophil_fraction": eosinophil_fraction, "lyse_no_wash": lyse_no_wash,
              "faults": [f.as_dict() for f in (drift, interruption) if f is not None],
-             "time_channel": "time" in tube.roles,
+             "time_channel": "time" in tube.roles, "carryover_beads": carryover_beads,
+             "collected_at": None if collected_at is None else collected_at.isoformat(),
+             "draw_to_acquisition_hours": None if collected_at is None
+             else round((acquired - collected_at).total_seconds() / 3600.0, 2),
              "with_cd14": with_cd14, "events": int(len(tube.events)),
              "populations": {str(k): int(v) for k, v in zip(names, counts)}}
     tube.truth.update(truth)
@@ -336,7 +352,7 @@ def fcs_bytes(tube: Tube, file_name: str | None = None) -> bytes:
     keywords = dict(tube.keywords) | {"$FIL": file_name or tube.filename}
     if tube.instrument.is_log:
         return fcs20_int16_bytes(tube.parameters, encode_channels(tube.parameters, tube.events), keywords)
-    if tube.spillover is not None:
+    if tube.spillover is not None and tube.write_spillover:
         keywords = {"$SPILLOVER": spillover_value(*tube.spillover)} | keywords
     return fcs31_float_bytes(tube.parameters, tube.events, keywords, big_endian=tube.instrument.big_endian)
 

@@ -235,6 +235,13 @@ def readme(tubes: list[Tube], seed: int) -> str:
         "acquisition faults along Time (data_samples/faults.py): `Drift` (fluorescence fading over the "
         "end of the run) and `Interruption` (a pause, then a burst). Their truth adds `abc_cd14_bright` "
         "(the median of the CD14-bright monocytes alone), the population counts and the faults.",
+        "",
+        "Set-up and pre-analytical faults (data_samples/kinds.py, `faulty_tube(kind, instrument, ...)`, "
+        "truth `fault` and `expected_qc`): `no_spillover` (an export that lost its `$SPILLOVER`; also "
+        "`without_spillover(tube)`), `late_hours` (drawn 9 h before acquisition: `COLLECTION TIME` "
+        "keyword, `collected_at=` of `make_patient_tube`), `late_days` (acquired 2 days after the draw "
+        "date), `failed_cd14` (monocytes without CD14 stain), `bead_carryover` (QuantiBRITE beads in a "
+        "patient tube, `carryover_beads=`) and `above_top_bead` (post-IFN-gamma, 75,000 AB/C).",
     ]
     lines += ["", "## Registry story", ""]
     lines += [f"- {r.patient_id}: {r.story}." for r in REGISTRY]

@@ -123,6 +123,7 @@ class Header:
     data_set: int                   # 0-based index of the data set read
     data_sets: int                  # how many data sets the file holds
     notes: tuple[str, ...]          # quirks met while reading
+    collected_at: date | datetime | None = None   # the draw: COLLECTION DATE (+ COLLECTION TIME) keywords
 
     def channel(self, name: str) -> Channel:
         for ch in self.channels:

@@ -22,6 +22,7 @@ from pipeline.acquisition import Acquisition, Channel
 from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, BAD_LOT, NO_BEADS, WRONG_PANEL, InputError
 from pipeline.channel_scale import channel_scale
+from pipeline.compensation_state import compensation_state
 from pipeline.lots import Lot
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def calibrate_file(acq: Acquisition, lot: Lot, settings: Settings, channel: str 
     clustering = _clustering(acq, ch.name, clustering_channels)
     key = CalibrationKey(instrument=acq.instrument, serial=acq.serial, channel=ch.name, voltage=ch.voltage,
                          gain=ch.gain, acquired=acq.acquired, lot=lot.name or acq.bead_lot, sha256=acq.sha256,
-                         scale=channel_scale(acq, ch.name))
+                         scale=channel_scale(acq, ch.name), compensation=compensation_state(acq))
     try:
         return calibrate_beads(acq.column(ch.name), lot.values, channel_range=ch.linear_range,
                                scatter=_scatter(acq), clustering=clustering,

@@ -59,6 +59,18 @@ class Settings:
     slope_min: float = CalibrationQCConfig.slope_min
     slope_max: float = CalibrationQCConfig.slope_max
     bead_cv_review_above: float = CalibrationQCConfig.cv_review_above
+    # Compensation: the lab's spillover matrices per instrument serial (CSV serial,source,detector,coefficient)
+    spillover_file: str = ""
+    # Pre-analytics: draw to acquisition at most 4 h (Döcke 2005, Clin Chem 51:2341: EDTA blood on ice,
+    # stained within 4 h); an unknown draw time is a note unless the lab's SOP makes it a hold
+    max_draw_to_acquisition_hours: float = 4.0
+    unknown_draw_time_review: bool = False
+    # The call near the cut-off: between-run CV of the AB/C (Döcke 2005: between-instrument CV < 4 %
+    # in the standardized protocol; set the lab's own from its QC), p_below_threshold in
+    # [near_cutoff_p, 1 - near_cutoff_p] is near_cutoff; repeat_near_cutoff asks for a repeat sample
+    inter_assay_cv: float = 0.04
+    near_cutoff_p: float = 0.05
+    repeat_near_cutoff: bool = False
     # Keywords read by default
     kw_patient_id: str = "PATIENT ID"
     kw_sample_id: str = "SAMPLE ID"
@@ -100,11 +112,13 @@ class Settings:
     def rules(self) -> Rules:
         """The configured threshold and window (the SOFA minimum is fixed by the protocol)."""
         return Rules(abc_threshold=self.abc_threshold, window_first_day=self.window_first_day,
-                     window_last_day=self.window_last_day)
+                     window_last_day=self.window_last_day, repeat_near_cutoff=self.repeat_near_cutoff)
 
     def gating_qc(self) -> GatingQCConfig:
+        """The gating QC; the CD14-dim shift is judged by :func:`pipeline.measurement.measure`
+        against the AB/C's own uncertainty, not by a fixed share here."""
         return GatingQCConfig(monocytes_review_below=self.monocytes_review_below,
-                              monocytes_fail_below=self.monocytes_fail_below)
+                              monocytes_fail_below=self.monocytes_fail_below, dim_shift_review_above=math.inf)
 
     def calibration_qc(self) -> CalibrationQCConfig:
         return CalibrationQCConfig(r2_min=self.r2_min, slope_min=self.slope_min, slope_max=self.slope_max,
@@ -122,6 +136,7 @@ EXAMPLES = {
     "webhook_url": "https://ecrf.example.org/mhladr",
     "fhir_dir": "/srv/mhladr/fhir",
     "csv_export": "/srv/mhladr/ecrf.csv",
+    "spillover_file": "/srv/lab/spillover.csv",
 }
 
 
@@ -148,6 +163,8 @@ def _example(name: str) -> str:
     if name in EXAMPLES:
         return EXAMPLES[name]
     default = FIELDS[name].default
+    if isinstance(default, bool):
+        return str(not default).lower()
     return f"{default:g}" if isinstance(default, float) else str(default)
 
 
@@ -176,6 +193,10 @@ def _bad(origin: Origin, problem: str) -> InputError:
 def _typed(name: str, value: Any, origin: Origin) -> Any:
     """``value`` as the type of the setting ``name``, or an error naming it."""
     kind = TYPES[name]
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _bad(origin, "must be true or false")
+        return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _bad(origin, "must be a number")
@@ -208,11 +229,16 @@ def _from_env(name: str, raw: str) -> Any:
             return _typed(name, float(raw), origin)
         if kind is int:
             return int(raw)
+        if kind is bool:
+            if raw.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(raw)
+            return raw.strip().lower() in ("true", "1", "yes")
         if kind is str:
             return raw
         return _typed(name, tomllib.loads(f"v = {raw}")["v"] if raw.strip() else {}, origin)
     except (ValueError, tomllib.TOMLDecodeError):
-        raise _bad(origin, {float: "not a number", int: "not a whole number"}.get(kind, "not a TOML inline table")) \
+        raise _bad(origin, {float: "not a number", int: "not a whole number", bool: "not true or false"}
+                   .get(kind, "not a TOML inline table")) \
             from None
 
 
@@ -268,6 +294,12 @@ def _check(settings: Settings, origin: Callable[..., Origin]) -> None:
     need(0 < s.slope_min < s.slope_max, f"slope_min ({s.slope_min:g}) must be above 0 and below slope_max "
                                         f"({s.slope_max:g})", "slope_min", "slope_max")
     need(s.bead_cv_review_above > 0, "must be above 0 (a fraction: 0.15 = 15 %)", "bead_cv_review_above")
+    need(s.max_draw_to_acquisition_hours > 0, "must be above 0 (hours)", "max_draw_to_acquisition_hours")
+    need(0 <= s.inter_assay_cv < 1, "must be a fraction from 0 to below 1 (0.04 = 4 %)", "inter_assay_cv")
+    need(0 < s.near_cutoff_p < 0.5, "must be above 0 and below 0.5 (0.05: near when 0.05 < p < 0.95)",
+         "near_cutoff_p")
+    need(not s.spillover_file or Path(s.spillover_file).is_file(),
+         "no such CSV (serial,source,detector,coefficient; empty = none)", "spillover_file")
     need(s.statistic in STATISTICS, f"must be one of {', '.join(STATISTICS)}", "statistic")
     try:
         re.compile(s.patient_id_pattern)

@@ -59,6 +59,8 @@ class ResultFacts:
     review: Review | None = None
     measurement_id: int | None = None
     file: str | None = None
+    p_below: float | None = None          # p_below_threshold of the measurement
+    near_cutoff: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Rules:
     window_first_day: int = 5
     window_last_day: int = 10
     sofa_min: int = 6
+    repeat_near_cutoff: bool = False      # a value near the cut-off asks for a repeat while the window is open
 
 
 @dataclass(frozen=True)
@@ -181,13 +184,19 @@ def evaluate(
         (r for r in in_win if is_decisive(r) and r.abc is not None and r.abc < rules.abc_threshold),
         key=lambda r: (r.collection_date, r.measurement_id or 0),
     )
+    window_closes = admission + timedelta(days=rules.window_last_day)
+    repeat = rules.repeat_near_cutoff and today <= window_closes and bool(below) \
+        and all(r.near_cutoff for r in below)
     if below:
-        first = below[0]
+        first = next((r for r in below if not r.near_cutoff), below[0])
         day = icu_day(admission, first.collection_date)
         measure_reason = (
             f"mHLA-DR {_fmt(first.abc or 0.0)} AB/C < {threshold} on ICU day {day} "
-            f"(QC {first.qc_status}{', approved' if first.review == 'approve' else ''})"
+            f"(QC {first.qc_status}{', approved' if first.review == 'approve' else ''})" + _call(first)
         )
+        if repeat:
+            measure_reason += (f"; a repeat sample is asked for while the window is open (until "
+                               f"{window_closes.isoformat()}; setting repeat_near_cutoff)")
         shown: ResultFacts | None = first
     else:
         shown = _lowest_decisive(in_win) or _latest(in_win) or _latest(usable)
@@ -196,12 +205,18 @@ def evaluate(
     fields = _shown_fields(shown, admission)
     if failed:
         return Decision(patient_id, "not_eligible", tuple(failed + met + [measure_reason]), *fields)
-    if below:
+    if below and not repeat:
         return Decision(patient_id, "eligible", tuple(met + [measure_reason, _next_for_eligible(patient)]), *fields)
-    window_closes = admission + timedelta(days=rules.window_last_day)
     if today <= window_closes or any(awaits_decision(r) for r in in_win):
         return Decision(patient_id, "pending", tuple(met + [measure_reason]), *fields)
     return Decision(patient_id, "not_eligible", tuple(met + [measure_reason]), *fields)
+
+
+def _call(result: ResultFacts) -> str:
+    """How sure the value is to lie under the cut-off, when it is near it (issue 18)."""
+    if not result.near_cutoff or result.p_below is None:
+        return ""
+    return f"; near the cut-off: P(true AB/C below it) {result.p_below:.2f}"
 
 
 def _no_value_reason(in_win: Sequence[ResultFacts], admission: date, today: date, rules: Rules, *,

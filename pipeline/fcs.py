@@ -29,6 +29,7 @@ from pathlib import Path
 
 from gating.compensation import compensate
 from pipeline.acquisition import Acquisition, DataLayout, Header
+from pipeline.compensation_state import lab_spillover
 from pipeline.config import Settings, load_settings
 from pipeline.errors import CORRUPT, NO_EVENTS, NOT_FCS, UNSUPPORTED, InputError
 from pipeline.fcs_data import Layout, byte_order, decode_raw, to_linear
@@ -108,6 +109,8 @@ def read_header(path: str | Path, settings: Settings | None = None, data_set: in
     spill, spill_note = spillover_from_text(ds.text, channels, name)
     if spill_note:
         notes.append(spill_note)
+    if spill is None and settings.spillover_file:
+        spill = lab_spillover(settings.spillover_file, _serial(ds.text), tuple(ch.name for ch in channels))
     instrument = ds.text.get("$CYT", "").strip() or None
     ident = identify(path, ds.text, settings)
     notes.extend(ident.pop("notes"))  # type: ignore[arg-type]

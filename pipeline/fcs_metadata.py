@@ -245,8 +245,10 @@ def identify(path: Path, text: dict[str, str], settings: Settings) -> dict[str, 
     beads = bool(bead_match) or bool(kw[settings.kw_bead_lot]) or bool(tube and re.search(r"bead", tube, re.I))
     kind: Kind = "beads" if beads else ("sample" if patient else "unknown")
     collection = parse_date(kw[settings.kw_collection_date])
+    draw_time = parse_time(text.get("COLLECTION TIME")) if collection is not None else None
+    drawn = datetime.combine(collection, draw_time) if collection and draw_time else collection
     if collection is None and kind != "unknown":
         collection = parse_date(bead_match.group("date")) if bead_match else parse_date(text.get("$DATE"))
     return {"patient_id": patient if kind == "sample" else None, "collection_date": collection,
             "icu_admission": parse_date(kw[settings.kw_icu_admission]), "bead_lot": lot if beads else None,
-            "tube_name": tube, "kind": kind, "notes": notes}
+            "tube_name": tube, "kind": kind, "collected_at": drawn, "notes": notes}

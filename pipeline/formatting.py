@@ -37,3 +37,25 @@ def yes_no(value: bool | None) -> str:
 
 def percent(value: float | None, decimals: int = 0) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.{decimals}%}"
+
+
+def call_text(p_below: float | None, near: bool | None) -> str:
+    """How sure the value is to lie below the cut-off, in words (``p_below_threshold``)."""
+    if p_below is None:
+        return "-"
+    shown = "<0.001" if p_below < 0.001 else ">0.999" if p_below > 0.999 else f"{p_below:.3f}"
+    return f"P(true AB/C below the cut-off) {shown}" + ("  NEAR THE CUT-OFF" if near else "")
+
+
+def preanalytics_text(pre: dict | None) -> str:
+    """Draw, acquisition and the delay between them, in words."""
+    if not pre:
+        return "-"
+    delay = (f"{pre['delay_hours']:.1f} h" if pre.get("delay_hours") is not None
+             else f"{pre['delay_days']} day(s) (dates only)" if pre.get("delay_days") is not None else "unknown")
+    def when(iso: str | None) -> str:
+        return iso.replace("T", " ")[:16] if iso else "unknown"
+
+    drawn = f"{when(pre['drawn'])} ({pre['drawn_from']})" if pre.get("drawn") else "unknown"
+    extra = "".join(f"  {k.replace('_', ' ')} {pre[k]}" for k in ("tube_type", "storage") if pre.get(k))
+    return f"drawn {drawn}  acquired {when(pre.get('acquired'))}  delay {delay}{extra}"

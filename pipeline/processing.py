@@ -40,7 +40,7 @@ from pipeline.fcs import sha256_file
 from pipeline.fcs_metadata import patient_from_name
 from pipeline.lots import Lot, find_lot, no_table, read_lots
 from pipeline.measurement import Measurement, measurement_document, require_panel
-from pipeline.registry import RowError, import_registry
+from pipeline.registry import RowError, import_registry, sample_log_of
 from pipeline.sinks.outbox import configured_sinks, deliver_outbox, enqueue_results
 from pipeline.store import FileRecord, Store, StoredCalibration, StoredMeasurement, open_store
 from pipeline.store.files import settled
@@ -112,6 +112,7 @@ class Processor:
         self.lots_path = Path(lots_csv) if lots_csv else None
         self.lots: dict[str, Lot] = read_lots(lots_csv) if lots_csv else {}
         self.registry_errors: list[RowError] = []      # bad registry rows, reported by `mhladr run`
+        self.registry_csv = registry_csv                # its sample-log columns (draw time) are read per tube
         if registry_csv:
             _, self.registry_errors = import_registry(self.store, registry_csv, actor="registry")
         self.reports_dir = settings.home / "reports"
@@ -274,9 +275,10 @@ class Processor:
                 out[Path(e.path)] = self._pending(e, actor)
                 continue
             patient = self.store.patients.get(header.patient_id or "")
+            log, _ = sample_log_of(self.registry_csv, header.patient_id, header.collection_date)
             jobs.append(PatientTube(e, stored.calibration, stored.id, patient.icu_admission if patient else None,
                                     self.settings, str(figure_path(self.reports_dir, e.sha256)),
-                                    str(gating_ml_path(self.reports_dir, e.path, e.sha256))))
+                                    str(gating_ml_path(self.reports_dir, e.path, e.sha256)), log))
         bead_paths = self._paths_of(job.calibration.key.sha256 or "" for job in jobs)
         for group in self.workers.run_groups(measure_tube, jobs):
             out.update(self._stored_samples(group, bead_paths, actor, note))

@@ -14,7 +14,7 @@ earlier figure data beside, and redraws the report and the GatingML export.
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ from pipeline.config import Settings
 from pipeline.errors import BAD_INPUT, InputError
 from pipeline.fcs import read_fcs
 from pipeline.measurement import Measurement, measure
+from pipeline.preanalytics import SampleLog
 from pipeline.processing import figure_path, gating_ml_path, redraw_sample_report
 from pipeline.report.figure_data import SampleFigure
 from pipeline.signing import Signer, authenticate
@@ -50,6 +51,17 @@ def corrected_gate_file(path: str | Path, acq: Acquisition) -> "TemplateGate":
                                           f"{FINAL_GATE!r}): {exc}") from None
 
 
+def first_sample_log(meas: Measurement) -> SampleLog:
+    """What the sample log said of the draw when the tube was first measured (kept in its
+    pre-analytics record), so a gate correction checks the same pre-analytics."""
+    pre = meas.gates.get("preanalytics") or {}
+    drawn = pre.get("drawn") if pre.get("drawn_from") == "sample log" else None
+    collected = None
+    if drawn:
+        collected = datetime.fromisoformat(drawn) if "T" in drawn else date.fromisoformat(drawn)
+    return SampleLog(collected, pre.get("tube_type") or "", pre.get("storage") or "")
+
+
 def stored_gate(stored: StoredMeasurement) -> "MonocyteGate":
     """The automatic gate stored with a result, to move its vertices or swap its polygons."""
     from gating.fitted import MonocyteGate
@@ -70,7 +82,8 @@ def _gated(store: Store, settings: Settings, stored: StoredMeasurement, *, gate:
     template = corrected_gate_file(gating_ml, acq) if gating_ml is not None else None
     patient = store.patients.get(stored.patient_id)
     new, gating = measure(acq, meas.calibration, settings, admission=patient.icu_admission if patient else None,
-                          template=template, gate=gate, now=datetime.now().astimezone())
+                          template=template, gate=gate, now=datetime.now().astimezone(),
+                          sample_log=first_sample_log(meas))
     return new, gating, acq
 
 

@@ -1,5 +1,7 @@
 """The patient registry CSV: ``patient_id,icu_admission,sofa_24h,mechanical_ventilation,exclusion``
-plus optional ``randomized_at`` (DESIGN.md, Interfaces/Inputs).
+plus optional ``randomized_at`` (DESIGN.md, Interfaces/Inputs), and the optional sample-log
+columns ``collected_at`` (the draw, ISO date or date-time), ``tube_type`` and ``storage`` of the
+patient's screening sample (:func:`sample_log_of`; pre-analytics, issue 18).
 
 Dates are ISO 8601 dates or date-times; ventilation is yes/no; an empty exclusion means none.
 :func:`read_registry` is pure (no database): a bad row is reported with its line number and
@@ -18,12 +20,13 @@ from typing import TYPE_CHECKING
 
 from pipeline.eligibility import PatientFacts, as_date, icu_day
 from pipeline.errors import BAD_INPUT, InputError
+from pipeline.preanalytics import SampleLog
 
 if TYPE_CHECKING:
     from pipeline.store import ImportSummary, Store
 
 REQUIRED = ("patient_id", "icu_admission", "sofa_24h", "mechanical_ventilation", "exclusion")
-OPTIONAL = ("randomized_at",)
+OPTIONAL = ("randomized_at", "collected_at", "tube_type", "storage")
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
 # Pseudonymous study IDs only: letters, digits and - _ . (no names, no spaces).
@@ -145,6 +148,33 @@ def admission_of(path: str | Path | None, patient_id: str | None) -> Admission:
         return Admission(None, (f"registry {path} line {bad.line} ({patient_id}) not used: {bad.reason}; "
                                 "fix the row for the registry's ICU day",))
     return Admission(None, (f"{patient_id} is not in the registry {path}",))
+
+
+def sample_log_of(path: str | Path | None, patient_id: str | None,
+                  collection: date | None) -> tuple[SampleLog, tuple[str, ...]]:
+    """The sample-log columns of ``patient_id``'s registry row, for a tube collected on
+    ``collection``: ``collected_at`` is used only when its date is the tube's collection date
+    (another day's draw is another sample), with a note when it is not."""
+    if path is None or not patient_id:
+        return SampleLog(), ()
+    rows = csv.DictReader(Path(path).read_text(encoding="utf-8-sig").splitlines())
+    row = next((r for r in rows if (r.get("patient_id") or "").strip() == patient_id), None)
+    if row is None:
+        return SampleLog(), ()
+    cell = {k: (row.get(k) or "").strip() for k in ("collected_at", "tube_type", "storage")}
+    drawn: date | datetime | None = None
+    notes: tuple[str, ...] = ()
+    if cell["collected_at"]:
+        try:
+            drawn = parse_date_or_datetime(cell["collected_at"])
+        except ValueError:
+            notes = (f"registry collected_at {cell['collected_at']!r} of {patient_id} is not an ISO date or "
+                     "date-time: not used",)
+    if drawn is not None and collection is not None and as_date(drawn) != collection:
+        notes = (f"registry collected_at {cell['collected_at']} of {patient_id} is another day than this "
+                 f"tube's collection ({collection.isoformat()}): not used",)
+        drawn = None
+    return SampleLog(drawn, cell["tube_type"], cell["storage"]), notes
 
 
 def admission_notes(registry: date | datetime | None, keyword: date | datetime | None,

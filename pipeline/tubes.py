@@ -23,6 +23,7 @@ from pipeline.errors import InputError
 from pipeline.fcs import decode, read_header, sha256_file
 from pipeline.lots import Lot
 from pipeline.measurement import Measurement, measure
+from pipeline.preanalytics import SampleLog
 from pipeline.report.figure_data import SampleFigure
 from pipeline.report.html import write_bead_report, write_sample_report
 
@@ -65,6 +66,7 @@ class PatientTube:
     settings: Settings
     figure: str                 # where the report's figure data goes
     gating_ml: str              # where the tube's gates go as GatingML 2.0
+    sample_log: SampleLog = SampleLog()     # the registry's sample-log columns (draw time) for this tube
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,7 +104,7 @@ def measure_tube(job: PatientTube) -> Measurement:
     """Decode the patient tube, gate it and convert it; its figure data is saved beside."""
     acq = decode(_header(job.tube))
     settings = job.settings
-    measurement, gating = measure(acq, job.calibration, settings, admission=job.admission,
+    measurement, gating = measure(acq, job.calibration, settings, admission=job.admission, sample_log=job.sample_log,
                                   template=template(settings.gating_template, settings.gating_template_gate))
     SampleFigure.of(acq, gating, measurement.pe_statistic, measurement.statistic).save(Path(job.figure))
     write_gates(gating, acq, Path(job.gating_ml))

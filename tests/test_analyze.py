@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -99,7 +100,10 @@ def test_sample_outside_bead_range_is_review(tmp_path: Path, canto_beads: Path,
     path, _ = _sample(tmp_path, abc=150000.0)       # above the top bead (62,336)
     _, doc, _ = analyze(capsys, str(path), "--beads", str(canto_beads), "--lot-values", "474,5359,23843,62336")
     assert doc["qc"]["status"] == "review"
-    assert any("outside the bead range" in r for r in doc["qc"]["reasons"])
+    said = [r for r in doc["qc"]["reasons"] if "above the highest bead (62,336 PE/bead)" in r]
+    assert said and "extrapolated" in said[0], doc["qc"]["reasons"]
+    about = float(re.search(r"AB/C about ([\d,]+)", said[0]).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert about == pytest.approx(doc["abc"], rel=0.05)
 
 
 def test_calibration_status_passes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

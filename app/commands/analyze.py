@@ -24,6 +24,9 @@ def _human(doc: dict[str, Any]) -> str:
              f"in window {fmt.yes_no(doc['in_window'])}",
              f"  monocytes {doc['monocytes']:,}  PE {doc['statistic']} {fmt.number(doc['pe_statistic'])}",
              f"  mHLA-DR {fmt.abc(doc['abc'])} AB/C{ci}  {doc['category'] or '-'}  {flag[doc['below_threshold']]}",
+             f"  {fmt.call_text(doc['p_below_threshold'], doc['near_cutoff'])}  "
+             f"HLA-DR+ monocytes {fmt.number(doc['hla_dr_positive_percent'], 3)} %",
+             f"  {fmt.preanalytics_text(doc['preanalytics'])}",
              f"  QC {doc['qc']['status']}"]
     lines += [f"    - {r}" for r in doc["qc"]["reasons"]]
     cal = doc["calibration"]
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.fcs import read_fcs
     from pipeline.lots import choose_lot
     from pipeline.measurement import measure, measurement_document, require_panel
-    from pipeline.registry import admission_of
+    from pipeline.registry import admission_of, sample_log_of
     from pipeline.tubes import template, write_gates
 
     figure = output_target(args.figure)
@@ -60,10 +63,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     lot = choose_lot(args.beads, beads.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
     cal = calibrate_file(beads, lot, settings)
     found = admission_of(registry, sample.patient_id)
-    result, gating = measure(sample, cal, settings, admission=found.admission,
+    log, log_notes = sample_log_of(registry, sample.patient_id, sample.collection_date)
+    result, gating = measure(sample, cal, settings, admission=found.admission, sample_log=log,
                              template=template(settings.gating_template, settings.gating_template_gate))
     doc = measurement_document(result, calibration_document(cal, beads.path))
-    doc["notes"] = [*found.notes, *doc["notes"]]
+    doc["notes"] = [*found.notes, *log_notes, *doc["notes"]]
     if figure is not None:
         from pipeline.report.chart import to_png
         from pipeline.report.figure_data import SampleFigure

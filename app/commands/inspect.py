@@ -14,10 +14,14 @@ if TYPE_CHECKING:
 
 def compensation_summary(acq: Header) -> dict[str, Any]:
     """How the file's data stand with respect to compensation: a file with a spillover matrix is
-    compensated by the reader with it (``applied``), before any fluorescence is used."""
+    compensated by the reader with it (``applied``), before any fluorescence is used; ``needed``:
+    the data are stored uncompensated (FCS 3.x area channels) and no matrix came with them."""
+    from pipeline.compensation_state import stores_uncompensated
+
     if acq.spillover is None:
-        return {"state": "no_matrix", "keyword": None, "channels": [], "matrix": None}
-    return {"state": "applied", "keyword": acq.spillover.keyword,
+        return {"state": "no_matrix", "keyword": None, "channels": [], "matrix": None,
+                "needed": stores_uncompensated(acq)}
+    return {"state": "applied", "keyword": acq.spillover.keyword, "needed": False,
             "channels": list(acq.spillover.channels), "matrix": acq.spillover.matrix.round(6).tolist()}
 
 
@@ -54,7 +58,9 @@ def _human(doc: dict[str, Any]) -> str:
              f"{doc['collection_date'] or '-'}  bead lot {doc['bead_lot'] or '-'}",
              "  roles " + ", ".join(f"{k}={v}" for k, v in doc["roles"].items() if v),
              f"  compensation {doc['compensation']['state']}"
-             + (f" ({doc['compensation']['keyword']})" if doc['compensation']['keyword'] else "")]
+             + (f" ({doc['compensation']['keyword']})" if doc['compensation']['keyword'] else "")
+             + (": uncompensated FCS 3.x area data without $SPILL/$SPILLOVER (QC review; setting spillover_file)"
+                if doc["compensation"].get("needed") else "")]
     for ch in doc["channels"]:
         lines.append(f"    {ch['name']:<16} {ch['label']:<20} range {ch['range']:<10g} "
                      f"V {ch['voltage'] if ch['voltage'] is not None else '-'}  gain {ch['gain']}")

@@ -34,8 +34,9 @@ def _detail(f: dict[str, Any], threshold: float) -> str:
         flag = {True: f"< {threshold:,.0f}", False: f">= {threshold:,.0f}",
                 None: "no decision"}[f.get("below_threshold")]
         value = fmt.abc(f["abc"]) + (f" ({fmt.interval(f['abc_interval'])})" if f.get("abc_interval") else "")
+        near = "  near the cut-off (P below {:.2f})".format(f["p_below_threshold"]) if f.get("near_cutoff") else ""
         return (f"{value:<24} {f.get('category') or '-':<17} {flag:<11} "
-                f"day {f.get('icu_day') if f.get('icu_day') is not None else '-'}")
+                f"day {f.get('icu_day') if f.get('icu_day') is not None else '-'}{near}")
     return (f.get("reasons") or ["-"])[0]
 
 

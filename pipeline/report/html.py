@@ -116,6 +116,10 @@ def write_sample_report(meas: Measurement, figure: SampleFigure | None, path: Pa
             + "<h2>Result</h2><table>"
             + _row("AB/C", value(fmt.abc(meas.abc))) + _row("95 % interval", value(fmt.interval(meas.abc_interval)))
             + _row("category", value(meas.category)) + _row("below the cut-off", value(flag))
+            + _row("how sure (p_below_threshold)", value(fmt.call_text(meas.p_below_threshold, meas.near_cutoff)))
+            + _row("HLA-DR+ monocytes", value(f"{fmt.number(meas.hla_dr_positive_percent, 3)} % (never changes "
+                                              "eligibility)"))
+            + _row("draw / acquisition / delay", fmt.preanalytics_text(meas.preanalytics))
             + _row("ICU day", meas.icu_day) + _row("in the day 5-10 window", fmt.yes_no(meas.in_window))
             + _row("collection date", meas.collection_date) + _row("monocytes", f"{meas.monocytes:,}")
             + _row(f"monocyte PE {meas.statistic}", value(fmt.number(meas.pe_statistic))) + "</table>"

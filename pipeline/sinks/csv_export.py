@@ -11,7 +11,8 @@ from typing import Any, Iterable
 from pipeline.sinks import Sink, SinkError
 
 COLUMNS = ("result_id", "version", "status", "patient_id", "collection_date", "icu_day", "in_window", "abc",
-           "abc_low", "abc_high", "below_threshold", "category", "qc_status", "review", "decisive",
+           "abc_low", "abc_high", "below_threshold", "category", "p_below_threshold", "near_cutoff",
+           "hla_dr_positive_percent", "qc_status", "review", "decisive",
            "screening_status", "file_sha256", "idempotency_key")
 
 
@@ -27,7 +28,9 @@ def _cell(value: Any) -> str:
 
 def _row(key: str, payload: dict[str, Any]) -> dict[str, str]:
     interval = payload.get("abc_interval") or [None, None]
+    p = payload.get("p_below_threshold")
     row = {**payload, "abc_low": interval[0], "abc_high": interval[1],
+           "p_below_threshold": None if p is None else f"{p:.4f}",
            "qc_status": payload["qc"]["status"], "idempotency_key": key}
     return {c: _cell(row.get(c)) for c in COLUMNS}
 

@@ -11,6 +11,10 @@ Coding: no LOINC code is known to us for mHLA-DR expressed in AB/C, so the code 
 system plus ``text`` (FHIR allows text-only codes); the value uses a UCUM unit with
 annotations, ``{antibodies}/{cell}``; a value below the trial cut-off is interpreted ``L``
 (HL7 v3 ObservationInterpretation); the subject is the pseudonymous study ID as an identifier.
+Beside the value, ``component`` entries (local codes, FHIR R4 Observation.component) carry
+``mhla-dr-p-below-cutoff`` (p_below_threshold, unit 1), ``mhla-dr-near-cutoff`` (near_cutoff,
+valueBoolean) and ``mhla-dr-positive-percent`` (% HLA-DR+ monocytes, UCUM ``%``); a value near
+the cut-off also gets the interpretation text "near the cut-off".
 """
 
 from __future__ import annotations
@@ -77,7 +81,30 @@ def observation(payload: dict[str, Any]) -> Observation:
                                    "text": "trial cut-off: below = PAIS inclusion criterion"}]
         if payload.get("below_threshold"):
             body["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": "L", "display": "Low"}]}]
+        if payload.get("near_cutoff"):
+            body.setdefault("interpretation", []).append({"text": "near the cut-off: P(true AB/C below it) "
+                                                                  f"{payload['p_below_threshold']:.2f}"})
+        body["component"] = components(payload)
     return Observation.model_validate(body)
+
+
+def components(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The call near the cut-off and % HLA-DR+ monocytes as Observation components."""
+    def code(local: str, text: str) -> dict[str, Any]:
+        return {"coding": [{"system": LOCAL_CODES, "code": local, "display": text}], "text": text}
+    out: list[dict[str, Any]] = []
+    if payload.get("p_below_threshold") is not None:
+        out.append({"code": code("mhla-dr-p-below-cutoff", "Probability that the true AB/C is below the cut-off"),
+                    "valueQuantity": {"value": round(float(payload["p_below_threshold"]), 4), "unit": "1",
+                                      "system": UCUM, "code": "1"}})
+    if payload.get("near_cutoff") is not None:
+        out.append({"code": code("mhla-dr-near-cutoff", "AB/C near the cut-off"),
+                    "valueBoolean": bool(payload["near_cutoff"])})
+    if payload.get("hla_dr_positive_percent") is not None:
+        out.append({"code": code("mhla-dr-positive-percent", "HLA-DR positive monocytes (%)"),
+                    "valueQuantity": {"value": round(float(payload["hla_dr_positive_percent"]), 1), "unit": "%",
+                                      "system": UCUM, "code": "%"}})
+    return out
 
 
 def stored_version(path: Path) -> int:

@@ -40,13 +40,19 @@ def evaluate_in(tx: "Tx", patient_id: str) -> ScreeningRecord:
     patient_row = s.get(m.Patient, patient_id)
     patient = registry.patient_facts(patient_row) if patient_row is not None else None
     query = select(m.Measurement.id, m.Measurement.collection_date, m.Measurement.abc,
-                   m.Measurement.qc_status, m.Measurement.file_sha256, LATEST_REVIEW) \
+                   m.Measurement.qc_status, m.Measurement.file_sha256, LATEST_REVIEW, m.Measurement.gates) \
         .where(m.Measurement.patient_id == patient_id).order_by(m.Measurement.id)
     found = list(s.execute(query))
     later = latest_versions(s, [mid for mid, *_ in found])     # a gate correction's values are current
+
+    def call(gates: dict) -> dict:
+        return gates.get("call") or {}
+
     results = [ResultFacts(collected, later[mid].abc if mid in later else abc,  # type: ignore[arg-type]
-                           later[mid].qc_status if mid in later else qc, review, mid, sha)
-               for mid, collected, abc, qc, sha, review in found]
+                           later[mid].qc_status if mid in later else qc, review, mid, sha,
+                           call(later[mid].gates if mid in later else gates).get("p_below_threshold"),
+                           call(later[mid].gates if mid in later else gates).get("near_cutoff"))
+               for mid, collected, abc, qc, sha, review, gates in found]
     waiting = s.scalars(select(m.File).where(m.File.patient_id == patient_id,
                                              m.File.status == "pending_calibration"))
     results += [ResultFacts(f.collection_date, None, "pending_calibration", None, None, f.sha256)
