@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_calibration.py
 	$(BIN)/python benchmarks/bench_analyze.py
 	$(BIN)/python benchmarks/bench_flows.py
+	$(BIN)/python benchmarks/bench_backlog.py
 	$(BIN)/python benchmarks/bench_audit.py
 
 clean-demo:
