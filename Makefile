@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_analyze.py
 	$(BIN)/python benchmarks/bench_flows.py
 	$(BIN)/python benchmarks/bench_serve_inbox.py
+	$(BIN)/python benchmarks/bench_backlog.py
 	$(BIN)/python benchmarks/bench_audit.py
 
 # At release: the OQ reference tubes (generator, seeded), then the manifest of every installed file.

@@ -90,6 +90,7 @@ def bench_run(root: Path, server_url: str, repeat: int) -> dict:
     return {"files": files, "patient_tubes": len(list(inbox.glob("PT-*.fcs"))),
             "run_s": ours.seconds, "files_per_s": files / ours.seconds, "flowkit_loop_s": flowkit.seconds,
             "ratio": ours.seconds / flowkit.seconds, "target_ratio_max": 1.0, "run_peak_mib": ours.peak_mib,
+            "run_peak_tree_mib": ours.peak_tree_mib,
             "in_process_s": in_process.seconds, "run_again_s": flows.seconds,
             "orchestration_share": max(0.0, 1.0 - in_process.seconds / flows.seconds),
             "target_orchestration_share_max": 0.10}

@@ -1,7 +1,8 @@
 """Whole-process timing for the benchmarks: each job is a fresh process, ours and the baseline
-alternate (so a busy moment of a shared machine hits both), the median of the repeats counts,
-and peak resident memory is the process's own (GNU time's ``%M``: the largest of the process and
-the children it waited for)."""
+alternate (so a busy moment of a shared machine hits both), the median of the repeats counts.
+Peak resident memory is given twice: the process's own (GNU time's ``%M``: the largest of the
+process and the children it waited for) and the whole process tree's (the sum of the RSS of the
+process and all its descendants, e.g. a forkserver and its workers, sampled every 50 ms)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,37 +24,77 @@ TIME = shutil.which("time", path="/usr/bin:/bin") or "/usr/bin/time"     # GNU t
 class Timing:
     seconds: float          # median wall time
     best: float
-    peak_mib: float         # largest peak RSS of one run
+    peak_mib: float         # largest peak RSS of one run (the process's own)
+    peak_tree_mib: float = 0.0      # largest sum of RSS over the process tree of one run
 
     def __str__(self) -> str:
-        return f"{self.seconds:6.2f} s (best {self.best:.2f} s, peak {self.peak_mib:.0f} MiB)"
+        return (f"{self.seconds:6.2f} s (best {self.best:.2f} s, peak {self.peak_mib:.0f} MiB, "
+                f"tree {self.peak_tree_mib:.0f} MiB)")
 
 
-def run_once(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one process."""
+def tree_rss_peak(pid: int, stop: threading.Event, every_s: float = 0.05) -> list[float]:
+    """Sample the summed RSS (MiB) of ``pid``'s descendants until ``stop``; the largest, in a list
+    (filled when sampling ends)."""
+    import psutil     # flowkit's dependency; only the benchmarks use it here
+
+    peak = [0.0]
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            return
+        while not stop.is_set():
+            total = 0
+            try:
+                procs = root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                break
+            for p in procs:
+                try:
+                    total += p.memory_info().rss
+                except psutil.NoSuchProcess:
+                    pass
+            peak[0] = max(peak[0], total / 2 ** 20)
+            stop.wait(every_s)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    peak.append(thread)  # type: ignore[arg-type]
+    return peak
+
+
+def run_once(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MiB of the process, peak summed RSS MiB of its tree) of one process."""
     start = time.perf_counter()
-    proc = subprocess.run([TIME, "-f", "%M", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          env={**os.environ, **REPO_ENV, **(env or {})}, text=True)
+    proc = subprocess.Popen([TIME, "-f", "%M", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **REPO_ENV, **(env or {})}, text=True)
+    stop = threading.Event()
+    sampled = tree_rss_peak(proc.pid, stop)
+    _, stderr = proc.communicate()
     wall = time.perf_counter() - start
+    stop.set()
+    sampled[1].join()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:3])} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, int(proc.stderr.strip().splitlines()[-1]) / 1024
+        raise RuntimeError(f"{' '.join(argv[:3])} failed ({proc.returncode}): {stderr[-2000:]}")
+    return wall, int(stderr.strip().splitlines()[-1]) / 1024, sampled[0]
 
 
 def compare(ours: Sequence[str], baseline: Sequence[str], repeat: int, env: dict[str, str] | None = None,
             before_each: Callable[[], None] | None = None) -> tuple[Timing, Timing]:
     """Alternate ``ours`` and ``baseline`` ``repeat`` times (``before_each`` before every run);
     their timings."""
-    mine: list[tuple[float, float]] = []
-    theirs: list[tuple[float, float]] = []
+    mine: list[tuple[float, float, float]] = []
+    theirs: list[tuple[float, float, float]] = []
     for _ in range(repeat):
         for runs, argv in ((mine, ours), (theirs, baseline)):
             if before_each:
                 before_each()
             runs.append(run_once(argv, env))
 
-    def timing(runs: list[tuple[float, float]]) -> Timing:
-        return Timing(statistics.median(w for w, _ in runs), min(w for w, _ in runs), max(p for _, p in runs))
+    def timing(runs: list[tuple[float, float, float]]) -> Timing:
+        return Timing(statistics.median(w for w, _, _ in runs), min(w for w, _, _ in runs),
+                      max(p for _, p, _ in runs), max(t for _, _, t in runs))
 
     return timing(mine), timing(theirs)
 
