@@ -15,7 +15,8 @@ drifting or interrupted acquisition, a mismatched scale, an absurd spillover mat
 with its truth. ``analyze`` runs the command line in-process on every tube and prints, per
 group and flavour: QC statuses, the share of clean tubes sent to review (needless reviews),
 the AB/C error against the truth (for drifting tubes, against the same tube undisturbed) and
-how often the cut-off flag disagrees with the truth (all flagged tubes / those that passed);
+how often the cut-off flag disagrees with the truth (all flagged tubes / those that passed /
+those not marked ``near_cutoff``);
 then the needless holds on sound septic tubes and, on the sound tubes, the observed share
 below 8,000 per band of predicted ``p_below_threshold``. Issue 18 adds tubes near the cut-off
 and the faults of :mod:`data_samples.kinds` (no spillover, late by hours or days, failed CD14
@@ -174,7 +175,7 @@ def _analyze_one(folder: Path, row: dict) -> dict:
         return {"outcome": f"error {doc['error']['code']}", "reason": doc["error"]["message"]}
     result = {"outcome": doc["qc"]["status"], "reasons": doc["qc"]["reasons"], "abc": doc["abc"],
               "pe": doc["pe_statistic"], "monocytes": doc["monocytes"], "below": doc["below_threshold"],
-              "p_below": doc.get("p_below_threshold"), "interval": doc["abc_interval"],
+              "p_below": doc.get("p_below_threshold"), "near": doc.get("near_cutoff"), "interval": doc["abc_interval"],
               "alternatives": (doc.get("gates") or {}).get("abc_alternatives") or {}}
     import calibration
     if (Path(calibration.__file__).parent / "scale.py").is_file():   # the scale check, as measure() will run it
@@ -196,6 +197,7 @@ def analyze(folder: Path) -> None:
         groups.setdefault((row["kind"], row["instrument"]), []).append((row, _analyze_one(folder, row)))
     print(f"{'kind':26s} {'flavour':8s} {'n':>3s}  {'pass':>4s} {'review':>6s} {'fail':>4s} {'other':>5s}  "
           f"{'AB/C error median / max':>24s}  {'flag wrong':>10s}  notes")
+    print(f"{'':70s}(flag wrong: of the flagged tubes; of them passed; of them not marked near_cutoff)")
     for (kind, ins), rows in groups.items():
         outcomes = [r["outcome"] for _, r in rows]
         errors = []
@@ -210,7 +212,8 @@ def analyze(folder: Path) -> None:
         flagged = [(t, r) for t, r in rows if r.get("below") is not None and t.get("abc") is not None]
         wrong = sum(r["below"] != (t["abc"] < THRESHOLD) for t, r in flagged)
         wrong_pass = sum(r["below"] != (t["abc"] < THRESHOLD) for t, r in flagged if r["outcome"] == "pass")
-        flag = f"{wrong}/{len(flagged)} ({wrong_pass} pass)"
+        unmarked = sum(r["below"] != (t["abc"] < THRESHOLD) for t, r in flagged if not r.get("near"))
+        flag = f"{wrong}/{len(flagged)} ({wrong_pass} pass, {unmarked} not near)"
         reasons = sorted({x.split("(")[0].split(":")[0][:60] for _, r in rows if r["outcome"] != "pass"
                           for x in r.get("reasons", [r.get("reason", r["outcome"])])})
         print(f"{kind:26s} {ins:8s} {len(rows):3d}  {outcomes.count('pass'):4d} {outcomes.count('review'):6d} "
