@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app.console import views
+from app.console.request_helpers import (Viewer, api_error, check_csrf, client_address, console_of, decide,
+                                         set_session_cookie, sign_in, sign_out, viewer)
 from app.console.sessions import COOKIE
-from app.console.web import (Viewer, api_error, check_csrf, client_address, console_of, decide,
-                             set_session_cookie, sign_in, sign_out, viewer)
 
 router = APIRouter(prefix="/api")
 

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from app.console import views
+from app.console.request_helpers import (Viewer, check_csrf, client_address, console_of, decide, error_page, form_data,
+                                         set_session_cookie, sign_in, sign_out, viewer)
 from app.console.sessions import COOKIE, LOGIN_COOKIE, LOGIN_NONCE_SECONDS
-from app.console.web import (Viewer, check_csrf, client_address, console_of, decide, error_page, form_data,
-                             set_session_cookie, sign_in, sign_out, viewer)
 from flows.review_runs import review_run
 from pipeline.store import StoredMeasurement
 
@@ -22,7 +22,7 @@ router = APIRouter()
 
 def page(request: Request, template: str, who: Viewer | None, status: int = 200, **context: Any) -> HTMLResponse:
     return console_of(request).templates.TemplateResponse(request, template, {"who": who, **context},
-                                                          status_code=status)
+                                                                      status_code=status)
 
 
 def safe_next(target: str | None) -> str:
@@ -134,7 +134,7 @@ def review_decision(request: Request, measurement_id: int, who: Viewer = Depends
     decision, reason = form.get("decision", ""), form.get("reason", "").strip()
     if decision not in ("approve", "reject") or not reason:
         return review_response(request, who, found, error="Give a reason, then choose Approve or Reject.",
-                               status=422, form=form)
+                                           status=422, form=form)
     try:
         decide(console_of(request), who, measurement_id, decision, reason, form.get("supersede") == "yes")
     except ValueError as exc:
@@ -182,7 +182,7 @@ def measurement_report(request: Request, measurement_id: int, who: Viewer = Depe
     if path is None:
         if console.store.measurements.is_blinded(found) and not views.unblinded(who.user):
             return error_page(request, 403, "Withheld", f"Measurement {measurement_id} was collected after "
-                              "randomization: its report is withheld from your role.", who)
+                                          "randomization: its report is withheld from your role.", who)
         return error_page(request, 404, "No report", f"No report was drawn for measurement {measurement_id}.", who)
     return HTMLResponse(path.read_text(encoding="utf-8"))
 
