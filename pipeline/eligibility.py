@@ -13,11 +13,14 @@ or QC ``review`` approved by a technician; QC ``fail`` never counts.
 - ``pending`` otherwise: window still open, or an in-window result still awaits its calibration
   or a technician's review (its outcome could still change the decision).
 
+The dates these rules read are parsed here (:func:`parse_date_or_datetime`, for the registry and
+the store), and :func:`admission_notes` says where a result's ICU day comes from.
 Pure functions on plain frozen dataclasses: no database, no clock (``today`` is a parameter).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal, Sequence
@@ -91,6 +94,28 @@ def as_date(value: date | datetime) -> date:
 def icu_day(admission: date | datetime, collection: date | datetime) -> int:
     """Calendar days from the ICU admission date to the collection date (admission day = 0)."""
     return (as_date(collection) - as_date(admission)).days
+
+
+def parse_date_or_datetime(text: str) -> date | datetime:
+    """ISO 8601 date (``2026-03-01``) or date-time (``2026-03-01T08:30``, ``2026-03-01 08:30:00``)."""
+    text = text.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(text)
+
+
+def admission_notes(registry: date | datetime | None, keyword: date | datetime | None,
+                    collection: date | None) -> list[str]:
+    """What a measurement says about where its ICU day comes from: the registry (DESIGN.md: the
+    keyword is used only when the registry lacks the patient), and any disagreement between the
+    two sources, which a person must settle."""
+    if registry is None:
+        return ["ICU admission taken from the file's keyword (the registry gives none)"] if keyword is not None else []
+    if keyword is None or as_date(keyword) == as_date(registry) or collection is None:
+        return []
+    return [f"ICU day {icu_day(registry, collection)} from the registry (admission {as_date(registry).isoformat()}) "
+            f"but {icu_day(keyword, collection)} from the file's keyword (admission {as_date(keyword).isoformat()}): "
+            "the registry's is used; check which is right"]
 
 
 def in_window(day: int | None, rules: Rules) -> bool | None:

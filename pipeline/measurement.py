@@ -25,10 +25,9 @@ from pipeline import formatting as fmt
 from pipeline.acquisition import Acquisition, Header, same_setting
 from pipeline.channel_scale import channel_scale
 from pipeline.config import Settings
-from pipeline.eligibility import below_threshold, in_window
+from pipeline.eligibility import admission_notes, below_threshold, in_window
 from pipeline.eligibility import icu_day as icu_day_of
 from pipeline.errors import WRONG_PANEL, InputError
-from pipeline.registry import admission_notes
 from science.qc import QC
 from science.statistics import population_statistic
 

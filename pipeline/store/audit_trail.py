@@ -3,19 +3,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from pipeline import audit as chain
 from pipeline.store import integrity
-
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store
+from pipeline.store.tx import Transactions
 
 
 class AuditTrail:
     """The ``audit_log`` table."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def entries(self) -> list[chain.AuditEntry]:

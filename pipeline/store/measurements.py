@@ -9,21 +9,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.eligibility import is_blinded
+from pipeline.eligibility import is_blinded, parse_date_or_datetime
 from pipeline.measurement import Measurement
-from pipeline.registry import parse_date_or_datetime
 from pipeline.store import calibrations, files
 from pipeline.store import models as m
 from pipeline.store.records import ReviewRecord, StoredMeasurement
+from pipeline.store.tx import Transactions, Tx
 from science.qc import QC
 
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store, Tx
 
 # The latest technician decision on the selected measurement (correlated scalar subquery), so a
 # list of results and their reviews is one query.
@@ -102,7 +100,7 @@ class Measurements:
 
     REVIEW_DECISIONS = m.REVIEW_DECISIONS
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def add(self, meas: Measurement, calibration_id: int | None = None, *, size: int | None = None,
@@ -121,7 +119,7 @@ class Measurements:
             return [self.add_in(tx, meas, calibration_id, size=size, note=note)
                     for meas, calibration_id, size in items]
 
-    def add_in(self, tx: "Tx", meas: Measurement, calibration_id: int | None, *, size: int | None = None,
+    def add_in(self, tx: Tx, meas: Measurement, calibration_id: int | None, *, size: int | None = None,
                note: str | None = None) -> StoredMeasurement:
         """:meth:`add` inside a transaction the caller holds."""
         s = tx.session
@@ -175,8 +173,10 @@ class Measurements:
 
     def is_blinded(self, record: StoredMeasurement) -> bool:
         """Whether a result was collected after its patient's randomization."""
-        patient = self.store.patients.get(record.patient_id)
-        return patient is not None and is_blinded(record.collection_date, patient.randomized_at)
+        with self.store.read() as s:
+            patient = s.get(m.Patient, record.patient_id)
+            randomized = patient.randomized_at if patient is not None else None
+        return randomized is not None and is_blinded(record.collection_date, parse_date_or_datetime(randomized))
 
     def pending(self) -> list[StoredMeasurement]:
         """QC ``review`` results that no technician has decided yet (oldest first)."""

@@ -1,16 +1,16 @@
-"""The results store's hub: the one place that opens transactions, writes audit entries and
+"""Transactions of the results store: the one place that opens them, writes audit entries and
 re-evaluates, once, the patients a transaction touched.
 
-Every write is one transaction (:meth:`Store.write`): the repositories beside this module add
-or change rows through the :class:`Tx` it yields, only with :meth:`Tx.save`, which audits the
+Every write is one transaction (:meth:`Transactions.write`): the repositories beside this module
+add or change rows through the :class:`Tx` it yields, only with :meth:`Tx.save`, which audits the
 change in the same transaction with the digest of the row as stored (tamper evidence,
 :mod:`pipeline.store.integrity`); :meth:`Tx.audit` alone records events that write no row
 (e.g. an unblinded read). Before the commit every patient the transaction touched
 (:meth:`Tx.touch`) gets its screening decision re-evaluated exactly once. Writers are
 serialised (SQLite ``BEGIN IMMEDIATE`` / PostgreSQL advisory lock, see ``engine``), which keeps
-the audit hash chain linear across processes.
-
-``Store`` is a context manager: ``with open_store(settings) as store: ...`` closes the engine.
+the audit hash chain linear across processes. The repositories import this module; the hub
+(:mod:`pipeline.store.hub`) builds them on a :class:`Transactions` and hands it the screening
+re-evaluation.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Tx:
     """One write transaction: its session, who acts, the day rules are evaluated for, and the
     patients to re-evaluate before it commits."""
 
-    def __init__(self, store: "Store", session: Session, actor: str, today: date | None) -> None:
+    def __init__(self, store: "Transactions", session: Session, actor: str, today: date | None) -> None:
         self.store = store
         self.session = session
         self.actor = actor
@@ -87,50 +87,24 @@ class Tx:
             self._touched.append(patient_id)
 
     def evaluate_touched(self) -> None:
-        from pipeline.store.screening import evaluate_in   # screening reads every other repository
         for patient_id in self._touched:
-            evaluate_in(self, patient_id)
+            self.store.evaluate(self, patient_id)
         self._touched.clear()
 
 
-class Store:
-    """One results database: the hub (transactions, audit, re-evaluation) and its repositories.
+Evaluate = Callable[[Tx, str], None]
 
-    Create with :func:`pipeline.store.open_store`. Repositories: ``files``, ``calibrations``,
-    ``measurements`` (with reviews), ``patients``, ``screening``, ``outbox``, ``audit``, ``users``.
-    """
 
-    def __init__(self, engine: Engine, rules: Rules, clock: Clock = utc_now) -> None:
-        from pipeline.store.audit_trail import AuditTrail
-        from pipeline.store.calibrations import Calibrations
-        from pipeline.store.files import Files
-        from pipeline.store.measurements import Measurements
-        from pipeline.store.outbox import Outbox
-        from pipeline.store.patients import Patients
-        from pipeline.store.screening import Screening
-        from pipeline.store.users import Users
+class Transactions:
+    """One results database's transactions; ``evaluate(tx, patient_id)`` re-evaluates a touched
+    patient's screening before a write commits (wired by the hub)."""
 
+    def __init__(self, engine: Engine, rules: Rules, clock: Clock, evaluate: Evaluate) -> None:
         self.engine = engine
         self.rules = rules
         self.clock = clock
+        self.evaluate = evaluate
         self._writer = writer(engine)
-        self.files = Files(self)
-        self.calibrations = Calibrations(self)
-        self.measurements = Measurements(self)
-        self.patients = Patients(self)
-        self.screening = Screening(self)
-        self.outbox = Outbox(self)
-        self.audit = AuditTrail(self)
-        self.users = Users(self)
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __enter__(self) -> "Store":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def today(self) -> date:
         """The local calendar date now (the clinical day for the window)."""
