@@ -134,6 +134,16 @@ def declared_widths(text: dict[str, str], file: str) -> tuple[int, int, tuple[in
     return par, tot, tuple(bits)
 
 
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex; FIPS 180-4) of a file's bytes: the one routine that gives a file its identity
+    (the store's key), whether the file is then read (:meth:`FcsFile.sha256`) or not."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class FcsFile:
     """An FCS file opened read-only through a memory map (no copy of the file in memory)."""
 
@@ -150,8 +160,8 @@ class FcsFile:
         self._map.close()
 
     def sha256(self) -> str:
-        """SHA-256 (hex) of the whole file, over the map (the one hash a file gets)."""
-        return hashlib.sha256(self._map).hexdigest()
+        """SHA-256 (hex) of the whole file (:func:`sha256_file`, the one hash a file gets)."""
+        return sha256_file(self.path)
 
     def __enter__(self) -> "FcsFile":
         return self

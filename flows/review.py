@@ -76,6 +76,6 @@ def review_flow(measurement_id: int, timeout_hours: float = DEFAULT_TIMEOUT_HOUR
         except AlreadyDecided as taken:
             logger.info("measurement %s: %s; not recorded again", measurement_id, taken)
             return taken.earlier.decision
-        redraw_sample_report(store, settings.home / "reports", measurement_id)   # its next step is the decision
+        redraw_sample_report(store, settings.reports_dir, measurement_id)   # its next step is the decision
         logger.info("measurement %s: %s by %s", measurement_id, decision.decision, decision.technician)
         return decision.decision

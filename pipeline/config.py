@@ -82,6 +82,11 @@ class Settings:
         return self.home / "mhladr.sqlite"
 
     @property
+    def reports_dir(self) -> Path:
+        """Where the per-tube HTML reports go: ``home/reports``."""
+        return self.home / "reports"
+
+    @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.sqlite_path}"
 

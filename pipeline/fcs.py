@@ -25,7 +25,6 @@ therefore share data set and scale.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,15 +49,6 @@ def _input_errors() -> Iterator[None]:
         yield
     except FcsError as err:
         raise InputError(err.file, err.code, err.message) from None
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file that is not otherwise read (e.g. ``reprocess FILE``)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _positive_float(raw: str | None) -> float | None:

@@ -36,7 +36,6 @@ from pipeline.config import Settings
 from pipeline.eligibility import is_blinded
 from pipeline import next_steps
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
-from pipeline.fcs import sha256_file
 from pipeline.lots import Lot, find_lot, no_table, read_lots
 from pipeline.measurement import Measurement, measurement_document, require_panel
 from pipeline.registry import RowError, import_registry
@@ -113,7 +112,7 @@ class Processor:
         self.registry_errors: list[RowError] = []      # bad registry rows, reported by `mhladr run`
         if registry_csv:
             _, self.registry_errors = import_registry(self.store, registry_csv, actor="registry")
-        self.reports_dir = settings.home / "reports"
+        self.reports_dir = settings.reports_dir
         self._stored: dict[str, Stored] = {}       # sha256 -> what this processor just stored, for its report
 
     def close(self) -> None:

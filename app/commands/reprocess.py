@@ -20,7 +20,7 @@ from app.identity import require
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.config import load_settings
     from pipeline.errors import BAD_INPUT, InputError
-    from pipeline.fcs import sha256_file
+    from fcsio.segments import sha256_file
     from pipeline.processing import Processor
 
     target = args.target

@@ -76,7 +76,7 @@ def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
                           "abc": None if blinded else mm.abc, "abc_text": "" if blinded else fmt.abc(mm.abc),
                           "blinded": blinded, "monocytes": mm.measurement.monocytes, "qc": qc,
                           "file": mm.measurement.file, "file_sha256": mm.file_sha256,
-                          "report": str(report_path(settings.home / "reports", mm.measurement.file,
+                          "report": str(report_path(settings.reports_dir, mm.measurement.file,
                                                     mm.file_sha256))})
     text = human_list(items)
     for item in items:
@@ -105,7 +105,7 @@ def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             raise InputError(where, BAD_INPUT, str(exc)) from None
         meas = store.measurements.get(args.id)
         screening = store.screening.history(meas.patient_id)[-1] if meas else None
-        redraw_sample_report(store, settings.home / "reports", args.id)     # its next step is the decision now
+        redraw_sample_report(store, settings.reports_dir, args.id)     # its next step is the decision now
     document = {"measurement_id": review.measurement_id, "decision": review.decision,
                 "reason": review.reason, "actor": review.actor,
                 "decided_at": review.decided_at.isoformat(), "supersedes": review.supersedes,

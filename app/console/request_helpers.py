@@ -49,7 +49,7 @@ class Console:
     def __init__(self, config: ConsoleConfig) -> None:
         self.config = config
         self.store: Store = open_store(config.settings)
-        self.reports = config.settings.home / "reports"
+        self.reports = config.settings.reports_dir
         self.sessions = Sessions(signing_key(config.settings.home), clock=config.clock)
         self.throttle = LoginThrottle(clock=config.clock)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))

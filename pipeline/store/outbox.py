@@ -11,7 +11,6 @@ idempotency key (:func:`version_key`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
@@ -26,7 +25,7 @@ from pipeline.store.tx import Transactions, Tx
 
 def content_digest(payload: dict[str, Any]) -> str:
     """SHA-256 of a result's canonical content (what makes a new version when it changes)."""
-    return hashlib.sha256(chain.canonical_json(payload).encode("utf-8")).hexdigest()
+    return chain.json_digest(payload)
 
 
 def version_key(result_id: str, version: int) -> str:
