@@ -20,7 +20,7 @@ from pydantic import Field
 from pipeline import formatting as fmt
 from pipeline.blinding import WITHHELD, withheld_reasons
 from pipeline.config import load_settings
-from pipeline.processing import redraw_sample_report
+from pipeline.report.layout import redraw_sample_report
 from pipeline.store import Store, StoredMeasurement, open_store
 from pipeline.store.measurements import AlreadyDecided
 

@@ -38,11 +38,13 @@ from pipeline import next_steps
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
 from pipeline.lots import Lot, find_lot, no_table, read_lots
 from pipeline.measurement import Measurement, measurement_document, require_panel
+from pipeline.pairing import bead_sha256
 from pipeline.registry import RowError, import_registry
+from pipeline.report.layout import figure_path, gating_ml_path, report_job, report_path
 from pipeline.sinks.outbox import configured_sinks, deliver_outbox, enqueue_results
 from pipeline.store import FileRecord, Store, StoredCalibration, StoredMeasurement, open_store
 from pipeline.store.files import settled
-from pipeline.tubes import (BeadTube, Examine, Examined, PatientTube, ReportJob, calibrate, draw_report, examine,
+from pipeline.tubes import (BeadTube, Examine, Examined, PatientTube, calibrate, draw_report, examine,
                             measure_tube)
 from pipeline.workers import InProcess, Workers, in_threads, results
 
@@ -76,26 +78,6 @@ class Intake:
     samples: list[Examined] = field(default_factory=list)
     repeats: list[Examined] = field(default_factory=list)          # new content seen twice in this batch
     first: dict[str, Path] = field(default_factory=dict)           # sha256 -> first path of new content
-
-
-def report_path(reports: Path, file: str, sha256: str) -> Path:
-    """Where the HTML report of a file's result goes (content hash in the name)."""
-    return reports / f"{Path(file).stem}_{sha256[:12]}.html"
-
-
-def find_report(reports: Path, sha256: str) -> Path | None:
-    """The HTML report drawn for this content, wherever its file has moved since."""
-    return next(iter(sorted(reports.glob(f"*_{sha256[:12]}.html"))), None)
-
-
-def figure_path(reports: Path, sha256: str) -> Path:
-    """Where a patient tube's figure data goes."""
-    return reports / "data" / f"{sha256[:16]}.npz"
-
-
-def gating_ml_path(reports: Path, file: str, sha256: str) -> Path:
-    """Where a patient tube's gates go as GatingML 2.0 (beside its report)."""
-    return report_path(reports, file, sha256).with_suffix(".gating.xml")
 
 
 class Processor:
@@ -482,36 +464,3 @@ class Processor:
                 return self._sample_result(meas, rec.status, rec.reasons, bead_path=self._paths_of([bead]).get(bead),
                                            blinded=self.store.measurements.is_blinded(meas))
         return FileResult(rec.path, rec.sha256, rec.kind, rec.status, rec.reasons, rec.patient_id, {})
-
-
-def bead_sha256(stored: Stored) -> str:
-    """The SHA-256 of the bead file a stored result is (beads) or was converted with (a patient
-    tube); "" when unknown."""
-    cal = stored.calibration if isinstance(stored, StoredCalibration) else stored.measurement.calibration
-    return (cal.key.sha256 or "") if cal is not None else ""
-
-
-def report_job(reports_dir: Path, file: str, stored: Stored, blinded: set[int],
-               bead_paths: dict[str, str]) -> ReportJob:
-    """What drawing the report of a stored result needs, as plain data for a worker (``blinded``:
-    ids of post-randomization measurements; ``bead_paths``: where the bead files are now, by SHA-256)."""
-    if isinstance(stored, StoredCalibration):
-        sha256 = bead_sha256(stored)
-        return ReportJob(file, str(report_path(reports_dir, file, sha256)), stored.calibration,
-                         str(figure_path(reports_dir, sha256)))
-    meas = stored.measurement
-    return ReportJob(file, str(report_path(reports_dir, file, meas.sha256)), meas,
-                     str(figure_path(reports_dir, meas.sha256)), bead_paths.get(bead_sha256(stored)),
-                     next_steps.after_measurement(stored.id, meas.qc.status, stored.review), stored.id in blinded)
-
-
-def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -> Path | None:
-    """Draw a stored measurement's report again (e.g. after a technician's decision, so its next
-    step is current); None when the measurement is unknown."""
-    stored = store.measurements.get(measurement_id)
-    if stored is None:
-        return None
-    blinded = {measurement_id} if store.measurements.is_blinded(stored) else set()
-    bead = store.files.original(bead_sha256(stored)) if bead_sha256(stored) else None
-    bead_paths = {bead.sha256: bead.path} if bead is not None else {}
-    return draw_report(report_job(reports_dir, stored.measurement.file, stored, blinded, bead_paths))

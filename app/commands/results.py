@@ -51,7 +51,7 @@ def _beads(cal: "StoredCalibration", report: Path | None) -> dict[str, Any]:
 def listing(store: "Store", reports: Path, *, patient: str | None, sha256: str | None,
             unblinded: bool) -> list[dict[str, Any]]:
     """The rows: one per file record (oldest first), narrowed to a patient or a file."""
-    from pipeline.processing import find_report
+    from pipeline.report.layout import find_report
 
     records: list[FileRecord] = [r for r in store.files.list()
                                  if (patient is None or r.patient_id == patient)

@@ -58,7 +58,7 @@ def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     from pipeline import formatting as fmt
     from pipeline.blinding import withheld_reasons
     from pipeline.config import load_settings
-    from pipeline.processing import report_path
+    from pipeline.report.layout import report_path
     from pipeline.store import open_store
 
     settings = load_settings()
@@ -88,7 +88,7 @@ def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from app.identity import acting
     from pipeline.config import load_settings
     from pipeline.errors import BAD_INPUT, InputError
-    from pipeline.processing import redraw_sample_report
+    from pipeline.report.layout import redraw_sample_report
     from pipeline.store import open_store
     from pipeline.store.measurements import PAST
 

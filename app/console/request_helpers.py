@@ -169,7 +169,7 @@ def decide(console: Console, who: Viewer, measurement_id: int, decision: str, re
     """Record a technician's decision (the store call ``mhladr review`` makes, audited) and close
     the result's paused review flow run in Prefect, if any. Raises ``KeyError`` for an unknown
     result and ``ValueError`` for a refused decision (not a review result, decided already)."""
-    from pipeline.processing import redraw_sample_report
+    from pipeline.report.layout import redraw_sample_report
 
     record = console.store.measurements.review(measurement_id, decision, reason, who.user.name, supersede=supersede)
     redraw_sample_report(console.store, console.reports, measurement_id)     # its next step is the decision now
