@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.errors import BAD_INPUT, InputError
     from fcsio.segments import sha256_file
     from pipeline.processing import Processor
+    from pipeline.reprocess import reprocess
 
     target = args.target
     by_hash = re.fullmatch(r"[0-9a-fA-F]{64}", target) is not None
@@ -41,8 +42,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         folder = Path(target).resolve().parent
     processor = Processor(settings, registry_csv=optional_file(args.registry), lots_csv=lots_table(args.lots, folder))
     try:
-        result = processor.reprocess(sha, reason=args.reason, actor=who.name,
-                                     path=None if by_hash else target)
+        result = reprocess(processor, sha, reason=args.reason, actor=who.name,
+                           path=None if by_hash else target)
         finished = processor.finish_pending() if result.status == "calibrated" else []
         processor.reports(finished)
     finally:
