@@ -132,6 +132,25 @@ def below_threshold(abc: float | None, qc_status: str, rules: Rules) -> bool | N
     return abc < rules.abc_threshold
 
 
+@dataclass(frozen=True)
+class ResultRules:
+    """The per-result rules: a result's ICU day, whether it falls in the window, and whether its
+    value is under the cut-off (each None when unknown)."""
+
+    icu_day: int | None
+    in_window: bool | None
+    below_threshold: bool | None
+
+
+def result_rules(admission: date | datetime | None, collection: date | datetime | None, abc: float | None,
+                 qc_status: str, rules: Rules, *, known_day: int | None = None) -> ResultRules:
+    """The per-result rules from a result's facts, the one place they are computed (DESIGN.md,
+    "Trial eligibility"): the ICU day from the registry's admission (``known_day``, the day the
+    file's own keyword gave, only when there is no admission), then the window and the cut-off."""
+    day = icu_day(admission, collection) if admission is not None and collection is not None else known_day
+    return ResultRules(day, in_window(day, rules), below_threshold(abc, qc_status, rules))
+
+
 def is_blinded(collection: date, randomized_at: date | datetime | None) -> bool:
     """A result collected after randomization (on a later calendar day) could unblind the trial.
 
@@ -198,17 +217,18 @@ def evaluate(
 
     admission = patient.admission_date
     usable = [r for r in results if not is_blinded(r.collection_date, patient.randomized_at)]
-    in_win = [r for r in usable if in_window(icu_day(admission, r.collection_date), rules)]
+    facts = {id(r): result_rules(admission, r.collection_date, r.abc, r.qc_status, rules) for r in usable}
+    in_win = [r for r in usable if facts[id(r)].in_window]
     threshold = _fmt(rules.abc_threshold)
     failed, met = _clinical_reasons(patient, rules)
 
     below = sorted(
-        (r for r in in_win if is_decisive(r) and r.abc is not None and r.abc < rules.abc_threshold),
+        (r for r in in_win if is_decisive(r) and facts[id(r)].below_threshold),
         key=lambda r: (r.collection_date, r.measurement_id or 0),
     )
     if below:
         first = below[0]
-        day = icu_day(admission, first.collection_date)
+        day = facts[id(first)].icu_day
         measure_reason = (
             f"mHLA-DR {_fmt(first.abc or 0.0)} AB/C < {threshold} on ICU day {day} "
             f"(QC {first.qc_status}{', approved' if first.review == 'approve' else ''})"

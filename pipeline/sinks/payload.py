@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.eligibility import (PatientFacts, ResultFacts, Rules, below_threshold, icu_day, in_window,
-                                  is_decisive)
+from pipeline.eligibility import ResultFacts, Rules, is_decisive
 from pipeline.store.records import ScreeningRecord, StoredMeasurement
 
 SCHEMA = "mhladr.result/1"
 
 
-def result_payload(stored: StoredMeasurement, patient: PatientFacts | None,
-                   screening: ScreeningRecord | None, rules: Rules) -> dict[str, Any]:
-    """The JSON document pushed for one measurement (no volatile fields such as send time)."""
+def result_payload(stored: StoredMeasurement, screening: ScreeningRecord | None, rules: Rules) -> dict[str, Any]:
+    """The JSON document pushed for one measurement (no volatile fields such as send time). Its
+    ICU day, window and cut-off are the store's, derived from the stored facts when it was read
+    (:func:`pipeline.eligibility.result_rules`), never computed here."""
     meas = stored.measurement
     collected = stored.collection_date
-    day = icu_day(patient.icu_admission, collected) if patient is not None else meas.icu_day
     facts = ResultFacts(collected, meas.abc, meas.qc.status, stored.review)  # type: ignore[arg-type]
     usable = meas.qc.status != "fail" and stored.review != "reject"
     return {
@@ -30,11 +29,11 @@ def result_payload(stored: StoredMeasurement, patient: PatientFacts | None,
         "measurement_id": stored.id,
         "file_sha256": meas.sha256,
         "collection_date": collected.isoformat(),
-        "icu_day": day,
-        "in_window": in_window(day, rules),
+        "icu_day": meas.icu_day,
+        "in_window": meas.in_window,
         "abc": meas.abc if usable else None,
         "abc_interval": list(meas.abc_interval) if usable and meas.abc_interval else None,
-        "below_threshold": below_threshold(meas.abc, meas.qc.status, rules) if usable else None,
+        "below_threshold": meas.below_threshold if usable else None,
         "threshold": rules.abc_threshold,
         "category": meas.category if usable else None,
         "monocytes": meas.monocytes,

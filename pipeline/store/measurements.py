@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.eligibility import is_blinded, parse_date_or_datetime
+from pipeline.eligibility import Rules, is_blinded, parse_date_or_datetime, result_rules
 from pipeline.measurement import Measurement
 from pipeline.store import calibrations, files
 from pipeline.store import models as m
@@ -39,26 +39,32 @@ def measurement_dict(row: m.Measurement) -> dict[str, Any]:
             if c.name not in {"id", "created"}}
 
 
-def stored(row: m.Measurement, review: str | None, path: str | None,
-           cal: m.Calibration | None) -> StoredMeasurement:
+def stored(row: m.Measurement, review: str | None, path: str | None, cal: m.Calibration | None,
+           admission: str | None, rules: Rules) -> StoredMeasurement:
+    """A measurement row as a record. Its ICU day, window and cut-off are derived again from the
+    stored facts (the registry's admission, else the day the file's keyword gave; the collection
+    date, AB/C and QC) and the rules in force: the row's own columns are a copy, never read."""
     interval = (row.abc_low, row.abc_high) if row.abc_low is not None and row.abc_high is not None else None
+    facts = result_rules(parse_date_or_datetime(admission) if admission else None, row.collection_date, row.abc,
+                         row.qc_status, rules, known_day=row.icu_day)
     measurement = Measurement(
         file=path or "", sha256=row.file_sha256, patient_id=row.patient_id, collection_date=row.collection_date,
-        icu_day=row.icu_day, in_window=row.in_window, monocytes=row.monocytes, statistic=row.statistic,
-        pe_statistic=row.pe_statistic, abc=row.abc, abc_interval=interval, below_threshold=row.below_threshold,
+        icu_day=facts.icu_day, in_window=facts.in_window, monocytes=row.monocytes, statistic=row.statistic,
+        pe_statistic=row.pe_statistic, abc=row.abc, abc_interval=interval, below_threshold=facts.below_threshold,
         category=row.category, qc=QC(row.qc_status, tuple(row.qc_reasons)), gates=dict(row.gates),
         calibration=calibrations.from_record(cal.record) if cal is not None else None,
         analysed_at=row.analysed_at, software_version=row.software_version, notes=tuple(row.notes))
     return StoredMeasurement(row.id, row.created, row.calibration_id, review, measurement)
 
 
-def rows(s: Session, *where: Any) -> list[StoredMeasurement]:
-    """Stored measurements matching ``where`` with their latest review, file path and
-    calibration, by id, in one query."""
-    query = (select(m.Measurement, LATEST_REVIEW, FILE_PATH, m.Calibration)
+def rows(s: Session, rules: Rules, *where: Any) -> list[StoredMeasurement]:
+    """Stored measurements matching ``where`` with their latest review, file path, calibration
+    and their patient's registry admission, by id, in one query."""
+    query = (select(m.Measurement, LATEST_REVIEW, FILE_PATH, m.Calibration, m.Patient.icu_admission)
              .outerjoin(m.Calibration, m.Calibration.id == m.Measurement.calibration_id)
+             .outerjoin(m.Patient, m.Patient.patient_id == m.Measurement.patient_id)
              .where(*where).order_by(m.Measurement.id))
-    return [stored(row, review, path, cal) for row, review, path, cal in s.execute(query)]
+    return [stored(row, review, path, cal, admission, rules) for row, review, path, cal, admission in s.execute(query)]
 
 
 def randomizations(s: Session) -> dict[str, Any]:
@@ -124,7 +130,7 @@ class Measurements:
         """:meth:`add` inside a transaction the caller holds."""
         s = tx.session
         if s.scalar(select(m.Measurement.id).where(m.Measurement.file_sha256 == meas.sha256)) is not None:
-            return rows(s, m.Measurement.file_sha256 == meas.sha256)[0]
+            return rows(s, tx.store.rules, m.Measurement.file_sha256 == meas.sha256)[0]
         original = files.settle_in(tx, meas.sha256, "sample", meas.qc, path=meas.file if size is not None else None,
                                    size=size, patient_id=meas.patient_id, collection_date=meas.collection_date,
                                    note=note)
@@ -152,7 +158,7 @@ class Measurements:
 
     def _one(self, where: Any) -> StoredMeasurement | None:
         with self.store.read() as s:
-            found = rows(s, where)
+            found = rows(s, self.store.rules, where)
             return found[0] if found else None
 
     def list(self, patient_id: str | None = None, *, include_blinded: bool = False) -> list[StoredMeasurement]:
@@ -161,14 +167,14 @@ class Measurements:
         with self.store.read() as s:
             where = [] if patient_id is None else [m.Measurement.patient_id == patient_id]
             randomized = randomizations(s)
-            return [r for r in rows(s, *where)
+            return [r for r in rows(s, self.store.rules, *where)
                     if include_blinded or not is_blinded(r.collection_date, randomized.get(r.patient_id))]
 
     def blinded(self) -> list[StoredMeasurement]:
         """The results collected after their patient's randomization (by id)."""
         with self.store.read() as s:
             randomized = randomizations(s)
-            found = rows(s, m.Measurement.patient_id.in_(randomized))
+            found = rows(s, self.store.rules, m.Measurement.patient_id.in_(randomized))
             return [r for r in found if is_blinded(r.collection_date, randomized[r.patient_id])]
 
     def is_blinded(self, record: StoredMeasurement) -> bool:
@@ -181,7 +187,7 @@ class Measurements:
     def pending(self) -> list[StoredMeasurement]:
         """QC ``review`` results that no technician has decided yet (oldest first)."""
         with self.store.read() as s:
-            return rows(s, m.Measurement.qc_status == "review", LATEST_REVIEW.is_(None))
+            return rows(s, self.store.rules, m.Measurement.qc_status == "review", LATEST_REVIEW.is_(None))
 
     # -- reviews ------------------------------------------------------------------------------
     def review(self, measurement_id: int, decision: str, reason: str, actor: str, *, supersede: bool = False,
