@@ -135,12 +135,13 @@ class Measurements:
                                    size=size, patient_id=meas.patient_id, collection_date=meas.collection_date,
                                    note=note)
         interval = meas.abc_interval
-        row = m.Measurement(
+        copy = result_rules(None, None, meas.abc, meas.qc.status, tx.store.rules, known_day=meas.icu_day)
+        row = m.Measurement(   # the rules' columns: a copy derived here from the facts beside them
             file_sha256=meas.sha256, patient_id=meas.patient_id or "",
-            collection_date=meas.collection_date or date.min, icu_day=meas.icu_day, in_window=meas.in_window,
+            collection_date=meas.collection_date or date.min, icu_day=copy.icu_day, in_window=copy.in_window,
             monocytes=int(meas.monocytes), statistic=meas.statistic, pe_statistic=meas.pe_statistic,
             abc=meas.abc, abc_low=interval[0] if interval else None, abc_high=interval[1] if interval else None,
-            below_threshold=meas.below_threshold, category=meas.category,
+            below_threshold=copy.below_threshold, category=meas.category,
             qc_status=meas.qc.status, qc_reasons=list(meas.qc.reasons), calibration_id=calibration_id,
             gates=meas.gates, notes=list(meas.notes), analysed_at=meas.analysed_at,
             software_version=meas.software_version, created=tx.now())
