@@ -1,25 +1,9 @@
 """Bead calibration: bead events -> populations -> standard curve -> QC (pure computation).
+No face: import the module that does the job.
 
-Public API (imported lazily, so reading a configuration does not load the fitting code)::
-
-    calibrate_beads(fluorescence, bead_values, channel_range=..., scatter=Scatter(...),
-                    clustering=ClusteringChannels(values, ranges, names)) -> Calibration
-    Calibration.to_abc(f), .abc_interval(f, f_se_log=...), .in_range(f), .qc, .populations
+``calibrate`` (``calibrate_beads``: gate, find, assign, fit, QC), ``bead_gate`` (singlet beads),
+``peaks`` and ``joint_peaks`` (bead populations in one or several channels), ``assignment``
+(peaks to kit levels), ``curve`` (the standard curve fit), ``bead_qc``, ``config`` (thresholds),
+``channel_choice`` (clustering channels), ``scale`` (the scale beads and cells must share),
+``key`` (what a calibration is valid for), ``result`` (result records).
 """
-
-from science.lazy import exports
-
-_WHERE = {
-    "BeadGate": "calibration.bead_gate", "GateCounts": "calibration.bead_gate",
-    "Scatter": "calibration.bead_gate", "gate_beads": "calibration.bead_gate",
-    "BadBeadValuesError": "calibration.calibrate", "NoBeadsError": "calibration.calibrate",
-    "calibrate_beads": "calibration.calibrate", "validate_bead_values": "calibration.calibrate",
-    "CalibrationQCConfig": "calibration.config", "PeakSearchConfig": "calibration.config",
-    "Curve": "calibration.curve", "fit_curve": "calibration.curve",
-    "ClusteringChannels": "calibration.joint_peaks",
-    "CalibrationKey": "calibration.key",
-    "Calibration": "calibration.result", "LogHistogram": "calibration.result",
-    "Population": "calibration.result",
-}
-__all__ = sorted(_WHERE)
-__getattr__ = exports("calibration", _WHERE)

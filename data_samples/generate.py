@@ -5,12 +5,11 @@
 (:mod:`data_samples.populations`) and record the ground truth computed from what was generated;
 ``write_tube`` writes it as FCS 3.1 float (FACSCanto II; FACSLyric-like big-endian) or FCS 2.0
 10-bit log (FACSCalibur).
-``python -m data_samples.generate [--out DIR]`` rewrites the committed sample set.
+``python -m data_samples [--out DIR]`` rewrites the committed sample set (:mod:`data_samples.__main__`).
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -363,19 +362,3 @@ def write_tube(tube: Tube, path: str | Path) -> Path:
     if out.is_dir():
         out = out / tube.filename
     return write_bytes(out, fcs_bytes(tube, out.name))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Rewrite the committed sample set (FCS files, truth.json, lots.csv, registry.csv, README.md)."""
-    from data_samples.sample_set import DEFAULT_SEED, write_sample_set
-
-    parser = argparse.ArgumentParser(prog="python -m data_samples.generate", description=main.__doc__)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    args = parser.parse_args(argv)
-    write_sample_set(args.out, seed=args.seed)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

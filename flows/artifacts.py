@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from pipeline import formatting as fmt
-from pipeline.processing import FileResult
+from pipeline.result_documents import FileResult
 
 
 def file_rows(results: Sequence[FileResult]) -> list[dict]:

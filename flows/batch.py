@@ -26,7 +26,8 @@ from flows.review_requests import request_reviews
 from pipeline import workers
 from pipeline.config import load_settings
 from pipeline.lots import default_table
-from pipeline.processing import FileResult, Processor
+from pipeline.processing import Processor
+from pipeline.result_documents import FileResult
 
 
 @dataclass(frozen=True)

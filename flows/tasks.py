@@ -15,7 +15,8 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
-from pipeline.processing import FileResult, Intake, Processor
+from pipeline.processing import Intake, Processor
+from pipeline.result_documents import FileResult
 from pipeline.tubes import Examined
 
 

@@ -24,9 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from fcsio.errors import FcsError
+from fcsio.segments import FcsFile
 from flows.inbox import inbox_files
 from pipeline.errors import BAD_INPUT, TRUNCATED, InputError
-from pipeline.fcs_segments import FcsFile
 
 log = logging.getLogger("mhladr.watch")
 
@@ -66,7 +67,7 @@ def completeness(path: Path) -> str:
     try:
         with FcsFile(path) as fcs:
             fcs.data_sets()
-    except InputError as err:
+    except FcsError as err:
         return "truncated" if err.code == TRUNCATED else "complete"
     except FileNotFoundError:
         return "gone"

@@ -137,7 +137,7 @@ class Acquisition(Header):
     """A :class:`Header` with its events decoded to linear scale.
 
     ``events`` has one row per event and one column per channel (``channels[i].index == i``),
-    float32 (``pipeline.fcs_data.EVENT_DTYPE``), log-amplified channels decoded
+    float32 (``fcsio.data.EVENT_DTYPE``), log-amplified channels decoded
     (10**(decades*ch/range)*offset-rule) and divided by the amplifier gain, so every column is
     on a linear intensity scale. ``compensated``: the file's spillover (if any) was applied.
     """

@@ -134,7 +134,18 @@ def row_digest(values: Mapping[str, Any]) -> str:
         text = canonical_json(row)
     except (ValueError, TypeError):     # NaN/inf, naive date-times, bytes: made plain first (same text otherwise)
         text = canonical_json(_plain(row))
+    return text_digest(text)
+
+
+def text_digest(text: str) -> str:
+    """SHA-256 (hex; FIPS 180-4) of a text's UTF-8 bytes: the one digest of JSON content (rows,
+    audit entries, exported results)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def json_digest(value: Any) -> str:
+    """:func:`text_digest` of ``value``'s canonical JSON."""
+    return text_digest(canonical_json(value))
 
 
 def entry_hash(seq: int, at: datetime, actor: str, action: str, entity: str, entity_id: str,
@@ -146,7 +157,7 @@ def entry_hash(seq: int, at: datetime, actor: str, action: str, entity: str, ent
     }
     if row is not None:
         body["row"] = {"table": row.table, "key": row.key, "digest": row.digest}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return json_digest(body)
 
 
 def make_entry(prev: AuditEntry | None, at: datetime, actor: str, action: str, entity: str,

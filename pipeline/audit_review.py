@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pipeline.audit import AuditEntry, Problem, canonical_json, utc_iso
+from pipeline.config import LabHours
 
 if TYPE_CHECKING:
     from pipeline.signing import Signer
@@ -66,31 +67,6 @@ CATEGORIES: tuple[tuple[str, str, str, Callable[[AuditEntry], bool]], ...] = (
 )
 OUTSIDE_HOURS = ("outside_lab_hours", "Actions outside lab hours", "work at unusual hours")
 INTEGRITY = ("integrity", "Integrity problems (audit verify)", "records changed behind the application")
-
-
-@dataclass(frozen=True)
-class LabHours:
-    """The lab's working hours, local time, every day: ``HH:MM-HH:MM`` (setting ``lab_hours``)."""
-
-    start: time
-    end: time
-
-    @classmethod
-    def parse(cls, text: str) -> "LabHours":
-        found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
-        if found is None:
-            raise ValueError(f"{text!r} is not HH:MM-HH:MM (e.g. 07:00-19:00)")
-        h1, m1, h2, m2 = (int(g) for g in found.groups())
-        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2, m2) > (24, 0) or (h1, m1) >= (h2, m2):
-            raise ValueError(f"{text!r}: the start must be a time before the end, within one day")
-        return cls(time(h1, m1), time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2))
-
-    def within(self, moment: datetime, tz: tzinfo | None = None) -> bool:
-        local = moment.astimezone(tz).time()
-        return self.start <= local <= self.end
-
-    def __str__(self) -> str:
-        return f"{self.start.strftime('%H:%M')}-{self.end.strftime('%H:%M')}"
 
 
 @dataclass(frozen=True)

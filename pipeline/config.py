@@ -27,6 +27,7 @@ import shlex
 import tomllib
 import typing
 from dataclasses import dataclass, field
+from datetime import datetime, time, tzinfo
 from pathlib import Path
 from typing import Any, Callable
 
@@ -100,6 +101,11 @@ class Settings:
     @property
     def sqlite_path(self) -> Path:
         return self.home / "mhladr.sqlite"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where the per-tube HTML reports go: ``home/reports``."""
+        return self.home / "reports"
 
     @property
     def effective_database_url(self) -> str:
@@ -264,8 +270,33 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class LabHours:
+    """The lab's working hours, local time, every day: ``HH:MM-HH:MM`` (setting ``lab_hours``)."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> "LabHours":
+        found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+        if found is None:
+            raise ValueError(f"{text!r} is not HH:MM-HH:MM (e.g. 07:00-19:00)")
+        h1, m1, h2, m2 = (int(g) for g in found.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2, m2) > (24, 0) or (h1, m1) >= (h2, m2):
+            raise ValueError(f"{text!r}: the start must be a time before the end, within one day")
+        return cls(time(h1, m1), time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2))
+
+    def within(self, moment: datetime, tz: tzinfo | None = None) -> bool:
+        local = moment.astimezone(tz).time()
+        return self.start <= local <= self.end
+
+    def __str__(self) -> str:
+        return f"{self.start.strftime('%H:%M')}-{self.end.strftime('%H:%M')}"
+
+
+
 def _hours_ok(text: str) -> bool:
-    from pipeline.audit_review import LabHours
     try:
         LabHours.parse(text)
     except ValueError:

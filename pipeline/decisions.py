@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from pipeline.signing import Signer, authenticate
 
 if TYPE_CHECKING:
-    from pipeline.processing import FileResult, Processor
+    from pipeline.processing import Processor
+    from pipeline.result_documents import FileResult
     from pipeline.store import ReviewRecord, Store
     from pipeline.store.records import ScreeningRecord
     from pipeline.store.signatures import SignatureRecord
@@ -44,7 +45,7 @@ class Decided:
 def decide(store: "Store", reports: Path, measurement_id: int, decision: str, reason: str, signer: Signer, *,
            supersede: bool = False) -> Decided:
     """Approve or reject a QC ``review`` result as ``signer`` (see the module)."""
-    from pipeline.processing import redraw_sample_report
+    from pipeline.report.layout import redraw_sample_report
 
     from pipeline.store.measurements import AlreadyDecided, NotReviewable
 
@@ -79,13 +80,15 @@ class Reprocessed:
 
 def reprocess(processor: "Processor", sha256: str, reason: str, signer: Signer,
               path: str | Path | None = None) -> Reprocessed:
-    """Run a rejected file again as ``signer`` (:meth:`Processor.reprocess`), finish the samples a
+    """Run a rejected file again as ``signer`` (:func:`pipeline.reprocess.reprocess`), finish the samples a
     now calibrated bead tube was holding, and sign the audited outcome. Raises
     :class:`pipeline.signing.SignatureRefused` before anything is done, and what
-    :meth:`Processor.reprocess` raises."""
+    that raises."""
+    from pipeline.reprocess import reprocess as run_again
+
     store = processor.store
     signed = authenticate(store, signer, f"file {sha256}")
-    result = processor.reprocess(sha256, reason=reason, actor=signer.name, path=path)
+    result = run_again(processor, sha256, reason=reason, actor=signer.name, path=path)
     finished = processor.finish_pending() if result.status == "calibrated" else []
     processor.reports(finished)
     entry = store.audit.last_about(sha256) if signed else None

@@ -13,11 +13,14 @@ or QC ``review`` approved by a technician; QC ``fail`` never counts.
 - ``pending`` otherwise: window still open, or an in-window result still awaits its calibration
   or a technician's review (its outcome could still change the decision).
 
+The dates these rules read are parsed here (:func:`parse_date_or_datetime`, for the registry and
+the store), and :func:`admission_notes` says where a result's ICU day comes from.
 Pure functions on plain frozen dataclasses: no database, no clock (``today`` is a parameter).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal, Sequence
@@ -96,6 +99,28 @@ def icu_day(admission: date | datetime, collection: date | datetime) -> int:
     return (as_date(collection) - as_date(admission)).days
 
 
+def parse_date_or_datetime(text: str) -> date | datetime:
+    """ISO 8601 date (``2026-03-01``) or date-time (``2026-03-01T08:30``, ``2026-03-01 08:30:00``)."""
+    text = text.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(text)
+
+
+def admission_notes(registry: date | datetime | None, keyword: date | datetime | None,
+                    collection: date | None) -> list[str]:
+    """What a measurement says about where its ICU day comes from: the registry (DESIGN.md: the
+    keyword is used only when the registry lacks the patient), and any disagreement between the
+    two sources, which a person must settle."""
+    if registry is None:
+        return ["ICU admission taken from the file's keyword (the registry gives none)"] if keyword is not None else []
+    if keyword is None or as_date(keyword) == as_date(registry) or collection is None:
+        return []
+    return [f"ICU day {icu_day(registry, collection)} from the registry (admission {as_date(registry).isoformat()}) "
+            f"but {icu_day(keyword, collection)} from the file's keyword (admission {as_date(keyword).isoformat()}): "
+            "the registry's is used; check which is right"]
+
+
 def in_window(day: int | None, rules: Rules) -> bool | None:
     """Whether an ICU day falls in the inclusive sampling window (None when unknown)."""
     if day is None:
@@ -108,6 +133,25 @@ def below_threshold(abc: float | None, qc_status: str, rules: Rules) -> bool | N
     if abc is None or qc_status == "fail":
         return None
     return abc < rules.abc_threshold
+
+
+@dataclass(frozen=True)
+class ResultRules:
+    """The per-result rules: a result's ICU day, whether it falls in the window, and whether its
+    value is under the cut-off (each None when unknown)."""
+
+    icu_day: int | None
+    in_window: bool | None
+    below_threshold: bool | None
+
+
+def result_rules(admission: date | datetime | None, collection: date | datetime | None, abc: float | None,
+                 qc_status: str, rules: Rules, *, known_day: int | None = None) -> ResultRules:
+    """The per-result rules from a result's facts, the one place they are computed (DESIGN.md,
+    "Trial eligibility"): the ICU day from the registry's admission (``known_day``, the day the
+    file's own keyword gave, only when there is no admission), then the window and the cut-off."""
+    day = icu_day(admission, collection) if admission is not None and collection is not None else known_day
+    return ResultRules(day, in_window(day, rules), below_threshold(abc, qc_status, rules))
 
 
 def is_blinded(collection: date, randomized_at: date | datetime | None) -> bool:
@@ -176,12 +220,13 @@ def evaluate(
 
     admission = patient.admission_date
     usable = [r for r in results if not is_blinded(r.collection_date, patient.randomized_at)]
-    in_win = [r for r in usable if in_window(icu_day(admission, r.collection_date), rules)]
+    facts = {id(r): result_rules(admission, r.collection_date, r.abc, r.qc_status, rules) for r in usable}
+    in_win = [r for r in usable if facts[id(r)].in_window]
     threshold = _fmt(rules.abc_threshold)
     failed, met = _clinical_reasons(patient, rules)
 
     below = sorted(
-        (r for r in in_win if is_decisive(r) and r.abc is not None and r.abc < rules.abc_threshold),
+        (r for r in in_win if is_decisive(r) and facts[id(r)].below_threshold),
         key=lambda r: (r.collection_date, r.measurement_id or 0),
     )
     window_closes = admission + timedelta(days=rules.window_last_day)
@@ -189,7 +234,7 @@ def evaluate(
         and all(r.near_cutoff for r in below)
     if below:
         first = next((r for r in below if not r.near_cutoff), below[0])
-        day = icu_day(admission, first.collection_date)
+        day = facts[id(first)].icu_day
         measure_reason = (
             f"mHLA-DR {_fmt(first.abc or 0.0)} AB/C < {threshold} on ICU day {day} "
             f"(QC {first.qc_status}{', approved' if first.review == 'approve' else ''})" + _call(first)

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Reason codes: the contract's and the ones this project adds.
-NOT_FCS = "not_fcs"
-TRUNCATED = "truncated"
-UNSUPPORTED = "unsupported"
-NO_EVENTS = "no_events"
+from fcsio.errors import CORRUPT, NO_EVENTS, NOT_FCS, TRUNCATED, UNSUPPORTED  # noqa: F401 (one definition)
+
+# Reason codes: the contract's and the ones this project adds; the FCS reader's (not_fcs,
+# truncated, unsupported, no_events, corrupt) are defined by the reader (fcsio.errors).
 WRONG_PANEL = "wrong_panel"
-CORRUPT = "corrupt"            # an FCS file whose TEXT or offsets contradict themselves
 BAD_LOT = "bad_lot"            # unknown bead lot or wrong number of lot values
 BAD_INPUT = "bad_input"        # a CSV or option that cannot be used
 NO_BEADS = "no_beads"          # bead populations not found in a bead tube

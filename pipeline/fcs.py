@@ -5,8 +5,11 @@ Why our own decoding: flowio 1.4 (flowkit's reader) reads TEXT well but raises o
 bit-packed integer data (Cytek xP3/xP5, FC500 list mode), on blank HEADER offsets and on a
 missing $DATATYPE, and it allocates what a file declares before checking that the file holds
 it. fcsparser cannot share an environment with flowkit (numpy<2 vs numpy>=2). So the
-structure (``fcs_segments``) and the DATA decoding (``fcs_data``) live here; flowio stays the
-independent oracle in the tests and flowkit does GatingML.
+structure and the DATA decoding live in our own reader, the top-level package :mod:`fcsio`
+(no settings, no pipeline); this module is the pipeline's adapter to it (the file's meaning:
+channels, roles, identity, compensation; an :class:`~fcsio.FcsError` becomes an
+:class:`~pipeline.errors.InputError` with the same code). flowio stays the independent oracle
+in the tests and flowkit does GatingML.
 
 :func:`read_header` maps the file once, hashes it (SHA-256) and checks HEADER, TEXT and every
 offset, without decoding a single event: enough to answer ``mhladr inspect``, to tell beads
@@ -22,40 +25,31 @@ therefore share data set and scale.
 
 from __future__ import annotations
 
-import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
+from fcsio.data import Layout, byte_order, data_type, decode_raw, to_linear
+from fcsio.errors import FcsError
+from fcsio.segments import FcsFile
 from gating.compensation import compensate
 from pipeline.acquisition import Acquisition, DataLayout, Header
 from pipeline.compensation_state import lab_spillover
 from pipeline.config import Settings, load_settings
 from pipeline.errors import CORRUPT, NO_EVENTS, NOT_FCS, UNSUPPORTED, InputError
-from pipeline.fcs_data import Layout, byte_order, decode_raw, to_linear
 from pipeline.fcs_metadata import (acquired_at, assign_roles, channels_from_text, identify,
                                    spillover_from_text)
-from pipeline.fcs_segments import DataSet, FcsFile
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file that is not otherwise read (e.g. ``reprocess FILE``)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _datatype(ds: DataSet, file: str, notes: list[str]) -> str:
-    raw = ds.text.get("$DATATYPE", "").strip().upper()
-    if raw:
-        return raw
-    widths = set(ds.bits)
-    if widths <= {8, 16, 24} or any(w % 8 for w in widths):
-        notes.append("$DATATYPE missing; integer data inferred from $PnB")
-        return "I"
-    raise InputError(file, UNSUPPORTED, f"$DATATYPE missing and $PnB {sorted(widths)} do not say integer or float")
+@contextmanager
+def _input_errors() -> Iterator[None]:
+    """The reader's :class:`FcsError` as the pipeline's :class:`InputError` (same file, code, message)."""
+    try:
+        yield
+    except FcsError as err:
+        raise InputError(err.file, err.code, err.message) from None
 
 
 def _positive_float(raw: str | None) -> float | None:
@@ -82,7 +76,11 @@ def read_header(path: str | Path, settings: Settings | None = None, data_set: in
     Raises :class:`InputError` (``not_fcs``, ``truncated``, ``corrupt``, ``unsupported``,
     ``no_events``) when the file cannot be used.
     """
-    settings = settings or load_settings()
+    with _input_errors():
+        return _read_header(path, settings or load_settings(), data_set, sha256)
+
+
+def _read_header(path: str | Path, settings: Settings, data_set: int, sha256: str | None) -> Header:
     path = Path(path)
     name = str(path)
     if not path.is_file():
@@ -100,7 +98,7 @@ def read_header(path: str | Path, settings: Settings | None = None, data_set: in
     mode = ds.text.get("$MODE", "L").strip().upper() or "L"
     if mode != "L":
         raise InputError(name, UNSUPPORTED, f"$MODE {mode} (histogram data) is not list mode")
-    datatype = _datatype(ds, name, notes)
+    datatype = data_type(ds, name, notes)
     channels = channels_from_text(ds.text, ds.bits, name)
     if ds.tot == 0:
         raise InputError(name, NO_EVENTS, "the file holds no events ($TOT=0)")
@@ -130,6 +128,11 @@ def decode(header: Header, compensate_data: bool = True) -> Acquisition:
     keeps the values as stored). Hardware-compensated files carry no matrix and stay as they
     are. Raises ``corrupt`` when the file changed size since it was hashed.
     """
+    with _input_errors():
+        return _decode(header, compensate_data)
+
+
+def _decode(header: Header, compensate_data: bool) -> Acquisition:
     path = Path(header.path)
     if not path.is_file():
         raise InputError(header.path, NOT_FCS, "no such file")

@@ -37,7 +37,7 @@ def _float(raw: str | None, default: float | None = None) -> float | None:
 def channels_from_text(text: dict[str, str], bits: tuple[int, ...], file: str) -> tuple[Channel, ...]:
     """The $Pn... keywords of every parameter as :class:`Channel` records.
 
-    ``bits`` are the $PnB widths already checked by ``fcs_segments.declared_widths`` (one per
+    ``bits`` are the $PnB widths already checked by ``fcsio.segments.declared_widths`` (one per
     parameter, so their count is $PAR); they are not parsed a second time here.
     """
     out = []

@@ -12,11 +12,13 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from fcsio.segments import sha256_file
 from pipeline import next_steps
 from pipeline.errors import BAD_INPUT, InputError
-from pipeline.fcs import sha256_file
 from pipeline.lots import SORTED_INTO
-from pipeline.processing import FileResult, Processor
+from pipeline.processing import Processor
+from pipeline.reprocess import reprocess
+from pipeline.result_documents import FileResult
 from pipeline.store import Store
 from pipeline.store.records import FileRecord
 
@@ -98,7 +100,7 @@ def reprocess_file(processor: Processor, file_id: int, *, reason: str, actor: st
         raise InputError(rec.path, BAD_INPUT, "the file is no longer here: put the fixed file back at this path")
     now = sha256_file(path)
     if now == rec.sha256:
-        result = processor.reprocess(rec.sha256, reason=reason, actor=actor)
+        result = reprocess(processor, rec.sha256, reason=reason, actor=actor)
     else:
         note = f"{REPLACED} {now[:12]} at this path; reprocessed by {actor}: {reason}"
         processor.store.files.update(rec.sha256, rec.status, (*rec.reasons, note), actor=actor)

@@ -27,11 +27,9 @@ from pipeline.acquisition import Acquisition, Header, same_setting
 from pipeline.channel_scale import channel_scale
 from pipeline.compensation_state import compensation_state, missing_compensation, pairing_finding
 from pipeline.config import Settings
-from pipeline.eligibility import below_threshold, in_window
-from pipeline.eligibility import icu_day as icu_day_of
+from pipeline.eligibility import admission_notes, result_rules
 from pipeline.errors import WRONG_PANEL, InputError
 from pipeline.preanalytics import SampleLog, check
-from pipeline.registry import admission_notes
 from science.qc import QC
 from science.statistics import population_statistic
 from science.uncertainty import log_sd, p_below
@@ -297,15 +295,13 @@ def measure(acq: Acquisition, cal: Calibration, settings: Settings, *,
     record["preanalytics"] = pre.as_dict()
     record["compensation"] = compensation_state(acq)
     record["hla_dr_positive"] = positivity(acq, gates).as_dict()
-    when = admission or acq.icu_admission
-    day = icu_day_of(when, acq.collection_date) if when and acq.collection_date else None
-    rules = settings.rules()
+    facts = result_rules(admission or acq.icu_admission, acq.collection_date, abc, qc.status, settings.rules())
     measurement = Measurement(
         file=acq.path, sha256=acq.sha256, patient_id=acq.patient_id,
         collection_date=acq.collection_date,
-        icu_day=day, in_window=in_window(day, rules), monocytes=int(gates.counts["monocytes"]), statistic=statistic,
-        pe_statistic=f_cells, abc=abc, abc_interval=interval,
-        below_threshold=below_threshold(abc, qc.status, rules),
+        icu_day=facts.icu_day, in_window=facts.in_window, monocytes=int(gates.counts["monocytes"]),
+        statistic=statistic, pe_statistic=f_cells, abc=abc, abc_interval=interval,
+        below_threshold=facts.below_threshold,
         category=category(abc), qc=qc, gates=record, calibration=cal,
         analysed_at=now or datetime.now().astimezone(), notes=tuple(notes))
     return measurement, gates

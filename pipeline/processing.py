@@ -15,6 +15,11 @@ Data flow (DESIGN.md, Architecture), each file hashed once and decoded once:
 5. :meth:`Processor.reports` -- HTML reports of what was stored, drawn after storing (workers).
 6. :meth:`Processor.push` -- the outbox to the configured sinks.
 
+The Processor only runs these stages; what they use lives in modules of its own: the tube jobs
+(:mod:`pipeline.tubes`), bead pairing (:mod:`pipeline.pairing`), what each file shows
+(:mod:`pipeline.result_documents`), the report files (:mod:`pipeline.report.layout`), the sinks
+(:mod:`pipeline.sink_push`); a rejected file runs again through :mod:`pipeline.reprocess`.
+
 A crash loses nothing: a file without a row is simply processed again. Every outcome that needs
 a person ends its reasons with one ``next: ...`` line saying what to do (:mod:`pipeline.next_steps`).
 """
@@ -29,44 +34,25 @@ from typing import Any
 
 from calibration.result import Calibration
 from pipeline.acquisition import Header
-from pipeline.bead_calibration import calibration_document
-from pipeline.blinding import withheld_document, withheld_reasons
-from pipeline.channel_scale import channel_scale
 from pipeline.config import Settings
 from pipeline.eligibility import is_blinded
 from pipeline import next_steps
 from pipeline.errors import BAD_INPUT, BAD_LOT, InputError
-from pipeline.fcs import sha256_file
 from pipeline.fcs_metadata import patient_from_name
 from pipeline.lots import Lot, find_lot, no_table, read_lots
-from pipeline.measurement import Measurement, measurement_document, require_panel
+from pipeline.measurement import Measurement, require_panel
+from pipeline.pairing import bead_sha256, calibration_for, pending_reason
 from pipeline.registry import RowError, import_registry, sample_log_of
-from pipeline.sinks.outbox import configured_sinks, deliver_outbox, enqueue_results
-from pipeline.store import FileRecord, Store, StoredCalibration, StoredMeasurement, open_store
+from pipeline.report.layout import figure_path, gating_ml_path, report_job
+from pipeline.result_documents import FileResult, bead_result, sample_result
+from pipeline.sink_push import push_to_sinks
+from pipeline.store import FileRecord, StoredCalibration, StoredMeasurement, open_store
 from pipeline.store.files import settled
-from pipeline.store.signatures import UNSIGNED
-from pipeline.tubes import (BeadTube, Examine, Examined, PatientTube, ReportJob, calibrate, draw_report, examine,
+from pipeline.tubes import (BeadTube, Examine, Examined, PatientTube, calibrate, draw_report, examine,
                             measure_tube)
 from pipeline.workers import InProcess, Workers, in_threads, results
 
 Stored = StoredCalibration | StoredMeasurement
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What became of one file (one entry of ``mhladr run``'s ``files``)."""
-
-    file: str
-    sha256: str
-    kind: str
-    status: str          # calibrated | measured | pending_calibration | qc_fail | rejected | duplicate
-    reasons: tuple[str, ...]
-    patient_id: str | None
-    fields: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.fields, "file": self.file, "sha256": self.sha256, "kind": self.kind,
-                "status": self.status, "reasons": list(self.reasons), "patient_id": self.patient_id}
 
 
 @dataclass
@@ -79,26 +65,6 @@ class Intake:
     samples: list[Examined] = field(default_factory=list)
     repeats: list[Examined] = field(default_factory=list)          # new content seen twice in this batch
     first: dict[str, Path] = field(default_factory=dict)           # sha256 -> first path of new content
-
-
-def report_path(reports: Path, file: str, sha256: str) -> Path:
-    """Where the HTML report of a file's result goes (content hash in the name)."""
-    return reports / f"{Path(file).stem}_{sha256[:12]}.html"
-
-
-def find_report(reports: Path, sha256: str) -> Path | None:
-    """The HTML report drawn for this content, wherever its file has moved since."""
-    return next(iter(sorted(reports.glob(f"*_{sha256[:12]}.html"))), None)
-
-
-def figure_path(reports: Path, sha256: str) -> Path:
-    """Where a patient tube's figure data goes."""
-    return reports / "data" / f"{sha256[:16]}.npz"
-
-
-def gating_ml_path(reports: Path, file: str, sha256: str) -> Path:
-    """Where a patient tube's gates go as GatingML 2.0 (beside its report)."""
-    return report_path(reports, file, sha256).with_suffix(".gating.xml")
 
 
 class Processor:
@@ -115,7 +81,7 @@ class Processor:
         self.registry_csv = registry_csv                # its sample-log columns (draw time) are read per tube
         if registry_csv:
             _, self.registry_errors = import_registry(self.store, registry_csv, actor="registry")
-        self.reports_dir = settings.home / "reports"
+        self.reports_dir = settings.reports_dir
         self._stored: dict[str, Stored] = {}       # sha256 -> what this processor just stored, for its report
 
     def close(self) -> None:
@@ -152,28 +118,13 @@ class Processor:
         return outcome
 
     def _sort(self, intake: Intake, e: Examined) -> None:
-        err = e.error or self._unusable(e.header)
+        err = e.error or unusable(e.header)
         if err is not None:
             intake.results[Path(e.path)] = self.reject(e, err)
         elif e.header.kind == "beads":  # type: ignore[union-attr]
             intake.beads.append(e)
         else:
             intake.samples.append(e)
-
-    @staticmethod
-    def _unusable(header: Header | None) -> InputError | None:
-        """Why TEXT already rules a file out: neither beads nor a patient tube, wrong panel, no date."""
-        if header is None or header.kind == "beads":
-            return None
-        if header.kind != "sample":
-            return InputError(header.path, BAD_INPUT, next_steps.UNKNOWN_KIND)
-        try:
-            require_panel(header)
-        except InputError as err:
-            return err
-        if header.collection_date is None:
-            return InputError(header.path, BAD_INPUT, next_steps.NO_COLLECTION_DATE)
-        return None
 
     def duplicate(self, e: Examined, earlier: FileResult) -> FileResult:
         """Record a second sighting of known content; the earlier file keeps its status."""
@@ -232,7 +183,7 @@ class Processor:
         stored = self.store.calibrations.add_many([(cal, e.path, e.size) for e, cal in fitted], actor=actor, note=note)
         for (e, _), cal in zip(fitted, stored):
             self._stored[e.sha256] = cal
-            out[Path(e.path)] = self._bead_result(e.path, cal, *settled("beads", cal.calibration.qc, note))
+            out[Path(e.path)] = bead_result(self.reports_dir, e.path, cal, *settled("beads", cal.calibration.qc, note))
         if failure is not None:
             raise failure
         return out
@@ -253,13 +204,6 @@ class Processor:
                 kept.append((e, outcome))
         return out, kept, failure
 
-    def _bead_result(self, file: str, stored: StoredCalibration, status: str, reasons: tuple[str, ...]) -> FileResult:
-        document = calibration_document(stored.calibration, file)
-        document.update(id=stored.id, report=str(report_path(self.reports_dir, file, stored.calibration.key.sha256 or "")))
-        step = next_steps.after_beads(stored.calibration.qc.status)
-        return FileResult(file, stored.calibration.key.sha256 or "", "beads", status,
-                          reasons + ((f"next: {step}",) if step else ()), None, document)
-
     # -- 3. patient tubes -----------------------------------------------------------------------
     def measure(self, samples: list[Examined], *, actor: str = "pipeline",
                 note: str | None = None) -> dict[Path, FileResult]:
@@ -270,7 +214,7 @@ class Processor:
         for e in samples:
             header = e.header
             assert header is not None
-            stored = self._calibration_for(header, calibrations)
+            stored = calibration_for(self.store, header, calibrations)
             if stored is None:
                 out[Path(e.path)] = self._pending(e, actor)
                 continue
@@ -284,45 +228,14 @@ class Processor:
             out.update(self._stored_samples(group, bead_paths, actor, note))
         return out
 
-    def _calibration_for(self, header: Header, known: dict[tuple, StoredCalibration | None] | None = None
-                         ) -> StoredCalibration | None:
-        """The calibration a patient tube is converted with (``known``: what this stage found
-        already, by setting)."""
-        pe = header.channel(header.roles.pe)  # type: ignore[arg-type]
-        setting = (header.instrument or "", header.serial or "", pe.name, pe.voltage, pe.gain,
-                   self._pairing_day(header), channel_scale(header, pe.name))
-        known = {} if known is None else known
-        if setting not in known:
-            known[setting] = self.store.calibrations.find(*setting)
-        return known[setting]
-
-    @staticmethod
-    def _pairing_day(header: Header) -> date:
-        day = header.acquired.date() if header.acquired else header.collection_date
-        if day is None:
-            raise InputError(header.path, BAD_INPUT, "no acquisition date ($DATE) to pair the tube with its beads")
-        return day
-
     def _pending(self, e: Examined, actor: str) -> FileResult:
         header = e.header
         assert header is not None
-        reasons = (self._pending_reason(header), f"next: {next_steps.PENDING_CALIBRATION}")
+        reasons = (pending_reason(self.store, header), f"next: {next_steps.PENDING_CALIBRATION}")
         self.store.files.record(e.sha256, e.path, e.size, "sample", "pending_calibration", reasons,
                                 patient_id=header.patient_id, collection_date=header.collection_date, actor=actor)
         return FileResult(e.path, e.sha256, "sample", "pending_calibration", reasons, header.patient_id,
                           {"collection_date": header.collection_date.isoformat() if header.collection_date else None})
-
-    def _pending_reason(self, header: Header) -> str:
-        pe = header.channel(header.roles.pe)  # type: ignore[arg-type]
-        day = self._pairing_day(header)
-        others = [c.calibration.key for c in self.store.calibrations.on_day(
-            header.instrument or "", header.serial or "", pe.name, day) if c.calibration.qc.status != "fail"]
-        where = f"{header.instrument} {header.serial or ''}".strip()
-        if others:
-            have = ", ".join(sorted({f"{k.voltage:g} V" for k in others if k.voltage is not None}))
-            return (f"no calibration of {where} {pe.name} at {pe.voltage:g} V on {day.isoformat()}: "
-                    f"beads that day were acquired at {have}")
-        return f"no bead calibration of {where} {pe.name} on {day.isoformat()} yet"
 
     def _stored_samples(self, group: list[tuple[PatientTube, Measurement | BaseException]],
                         bead_paths: dict[str, str], actor: str, note: str | None) -> dict[Path, FileResult]:
@@ -337,29 +250,12 @@ class Processor:
             self._stored[mm.measurement.sha256] = mm
             patient = randomized[mm.patient_id]
             blinded = patient is not None and is_blinded(mm.collection_date, patient.randomized_at)
-            out[Path(mm.measurement.file)] = self._sample_result(
-                mm, *settled("sample", mm.measurement.qc, note), bead_path=bead_paths.get(bead_sha256(mm)),
+            out[Path(mm.measurement.file)] = sample_result(
+                self.reports_dir, mm, *settled("sample", mm.measurement.qc, note), bead_path=bead_paths.get(bead_sha256(mm)),
                 blinded=blinded)
         if failure is not None:
             raise failure
         return out
-
-    def _sample_result(self, stored: StoredMeasurement, status: str, reasons: tuple[str, ...], *,
-                       bead_path: str | None, blinded: bool) -> FileResult:
-        """A stored measurement as ``mhladr run`` shows it (``blinded``: collected after its
-        patient's randomization, the value is withheld)."""
-        meas = stored.measurement
-        cal = stored.measurement.calibration
-        calibration = {"id": stored.calibration_id, **(calibration_document(cal, bead_path)
-                                                      if cal is not None else {})}
-        fields = measurement_document(meas, calibration)
-        fields.update(measurement_id=stored.id, review=stored.review,
-                      report=str(report_path(self.reports_dir, meas.file, meas.sha256)))
-        step = next_steps.after_measurement(stored.id, meas.qc.status, stored.review)
-        reasons = reasons + ((f"next: {step}",) if step else ())
-        if blinded:
-            fields, reasons = withheld_document(fields), withheld_reasons(reasons)
-        return FileResult(meas.file, meas.sha256, "sample", status, reasons, meas.patient_id, fields)
 
     def _paths_of(self, sha256s: Iterable[str]) -> dict[str, str]:
         """Where these contents' files are now (one query), by SHA-256."""
@@ -382,7 +278,7 @@ class Processor:
                 continue
             if e.error is not None:
                 done.append(self.reject(e, e.error))
-            elif self._calibration_for(e.header) is not None:  # type: ignore[arg-type]
+            elif calibration_for(self.store, e.header) is not None:  # type: ignore[arg-type]
                 ready.append(e)
         done += [r for r in self.measure(ready).values() if r.status != "pending_calibration"]
         return done
@@ -417,17 +313,7 @@ class Processor:
 
     def push(self) -> dict[str, Any]:
         """Queue every screening result for the configured sinks and deliver what is due."""
-        sinks = configured_sinks(self.settings)
-        if not sinks:
-            return {"sinks": [], "queued": 0, "delivered": 0}
-        try:
-            queued = enqueue_results(self.store, tuple(sinks))
-            report = deliver_outbox(self.store, self.store.clock(), sinks)
-        finally:
-            for sink in sinks.values():
-                sink.close()
-        return {"sinks": sorted(sinks), "queued": queued, "delivered": len(report.delivered),
-                "failed": len(report.failed)}
+        return push_to_sinks(self.store, self.settings)
 
     def screening(self) -> list[dict[str, Any]]:
         return [row.as_dict() for row in self.store.screening.log()]
@@ -442,86 +328,32 @@ class Processor:
         self.reports([done])
         return done
 
-    def reprocess(self, sha256: str, *, reason: str, actor: str, path: str | Path | None = None) -> FileResult:
-        """Process a ``rejected`` file again after its cause was fixed (e.g. a lot added to
-        lots.csv, the file renamed to carry its lot); a re-run never does this by itself.
-        ``path``: where the file is now, when it was moved or renamed since (the store is told,
-        audited). The new outcome and who asked, and why, go to the audit trail."""
-        rec = self.store.files.original(sha256)
-        if rec is None:
-            raise InputError(path or sha256, BAD_INPUT, "this content was never processed: give it to mhladr run "
-                                                        "(or check the SHA-256)")
-        if rec.status != "rejected":
-            raise InputError(rec.path, BAD_INPUT, f"only rejected files are reprocessed (this one is {rec.status}): "
-                                                  f"see mhladr results --file {rec.path}")
-        note = f"reprocessed by {actor}: {reason}"
-        if path is not None and str(Path(path).resolve()) != rec.path:
-            rec = self.store.files.relocate(sha256, Path(path).resolve(), actor=actor) or rec
-        if not Path(rec.path).is_file():
-            raise InputError(rec.path, BAD_INPUT, "the file is no longer here: give the path where it is now, "
-                                                  "mhladr reprocess PATH --reason TEXT")
-        e = examine(Examine(rec.path, self.settings))
-        if e.sha256 != sha256:
-            raise InputError(rec.path, BAD_INPUT, "the file at this path has changed since it was rejected")
-        header = e.header
-        if header is not None and header.kind == "beads":
-            result = next(iter(self.calibrate([e], actor=actor, note=note).values()))
-        elif e.error is None and self._unusable(header) is None:
-            result = next(iter(self.measure([e], actor=actor, note=note).values()))
-        else:
-            return self.reject(e, e.error or self._unusable(header), actor=actor, note=note)  # type: ignore[arg-type]
-        self.reports([result])
-        return result
-
     # -- earlier results ------------------------------------------------------------------------
     def _earlier(self, rec: FileRecord) -> FileResult:
         """The result a file got when it was processed before (as stored)."""
         if rec.kind == "beads" and rec.status in ("calibrated", "qc_fail"):
             stored = next(iter(self.store.calibrations.of_file(rec.sha256)), None)
             if stored is not None:
-                return self._bead_result(rec.path, stored, rec.status, rec.reasons)
+                return bead_result(self.reports_dir, rec.path, stored, rec.status, rec.reasons)
         if rec.kind == "sample" and rec.status in ("measured", "qc_fail"):
             meas = self.store.measurements.of_file(rec.sha256)
             if meas is not None:
                 bead = bead_sha256(meas)
-                return self._sample_result(meas, rec.status, rec.reasons, bead_path=self._paths_of([bead]).get(bead),
+                return sample_result(self.reports_dir, meas, rec.status, rec.reasons, bead_path=self._paths_of([bead]).get(bead),
                                            blinded=self.store.measurements.is_blinded(meas))
         return FileResult(rec.path, rec.sha256, rec.kind, rec.status, rec.reasons, rec.patient_id, {})
 
 
-def bead_sha256(stored: Stored) -> str:
-    """The SHA-256 of the bead file a stored result is (beads) or was converted with (a patient
-    tube); "" when unknown."""
-    cal = stored.calibration if isinstance(stored, StoredCalibration) else stored.measurement.calibration
-    return (cal.key.sha256 or "") if cal is not None else ""
-
-
-def report_job(reports_dir: Path, file: str, stored: Stored, blinded: set[int],
-               bead_paths: dict[str, str], decisions: tuple[tuple[str, str, str, str, str], ...] = ()) -> ReportJob:
-    """What drawing the report of a stored result needs, as plain data for a worker (``blinded``:
-    ids of post-randomization measurements; ``bead_paths``: where the bead files are now, by SHA-256)."""
-    if isinstance(stored, StoredCalibration):
-        sha256 = bead_sha256(stored)
-        return ReportJob(file, str(report_path(reports_dir, file, sha256)), stored.calibration,
-                         str(figure_path(reports_dir, sha256)))
-    meas = stored.measurement
-    return ReportJob(file, str(report_path(reports_dir, file, meas.sha256)), meas,
-                     str(figure_path(reports_dir, meas.sha256)), bead_paths.get(bead_sha256(stored)),
-                     next_steps.after_measurement(stored.id, meas.qc.status, stored.review), stored.id in blinded,
-                     decisions)
-
-
-def redraw_sample_report(store: Store, reports_dir: Path, measurement_id: int) -> Path | None:
-    """Draw a stored measurement's report again (e.g. after a technician's decision, so its next
-    step is current); None when the measurement is unknown."""
-    stored = store.measurements.get(measurement_id)
-    if stored is None:
+def unusable(header: Header | None) -> InputError | None:
+    """Why TEXT already rules a file out: neither beads nor a patient tube, wrong panel, no date."""
+    if header is None or header.kind == "beads":
         return None
-    blinded = {measurement_id} if store.measurements.is_blinded(stored) else set()
-    bead = store.files.original(bead_sha256(stored)) if bead_sha256(stored) else None
-    bead_paths = {bead.sha256: bead.path} if bead is not None else {}
-    reviews = store.measurements.reviews(measurement_id)
-    signatures = store.signatures.of("review_decisions", [d.id for d in reviews])
-    decisions = tuple((d.decision, d.actor, d.decided_at.strftime("%Y-%m-%d %H:%M:%S"), d.reason,
-                       str(signatures.get(str(d.id)) or UNSIGNED)) for d in reviews)
-    return draw_report(report_job(reports_dir, stored.measurement.file, stored, blinded, bead_paths, decisions))
+    if header.kind != "sample":
+        return InputError(header.path, BAD_INPUT, next_steps.UNKNOWN_KIND)
+    try:
+        require_panel(header)
+    except InputError as err:
+        return err
+    if header.collection_date is None:
+        return InputError(header.path, BAD_INPUT, next_steps.NO_COLLECTION_DATE)
+    return None

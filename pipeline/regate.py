@@ -24,7 +24,7 @@ from pipeline.errors import BAD_INPUT, InputError
 from pipeline.fcs import read_fcs
 from pipeline.measurement import Measurement, measure
 from pipeline.preanalytics import SampleLog
-from pipeline.processing import figure_path, gating_ml_path, redraw_sample_report
+from pipeline.report.layout import figure_path, gating_ml_path, redraw_sample_report
 from pipeline.report.figure_data import SampleFigure
 from pipeline.signing import Signer, authenticate
 from pipeline.store import Store, StoredMeasurement
@@ -107,7 +107,7 @@ def regate(store: Store, settings: Settings, measurement_id: int, *, reason: str
     new, gating, acq = _gated(store, settings, before, gate=gate, gating_ml=gating_ml)
     signed = authenticate(store, signer, f"measurement {measurement_id}")
     after = store.measurements.amend(measurement_id, new, reason=reason, actor=signer.name, signed=signed)
-    reports = settings.home / "reports"
+    reports = settings.reports_dir
     figure = figure_path(reports, before.measurement.sha256)
     if figure.is_file():
         shutil.copy2(figure, figure.with_name(f"{figure.stem}.v{before.version}{figure.suffix}"))

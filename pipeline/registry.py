@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.eligibility import PatientFacts, as_date, icu_day
+from pipeline.eligibility import PatientFacts, as_date, parse_date_or_datetime
 from pipeline.errors import BAD_INPUT, InputError
 from pipeline.preanalytics import SampleLog
 
@@ -43,14 +43,6 @@ class RowError:
 
     def as_dict(self) -> dict[str, object]:
         return {"line": self.line, "patient_id": self.patient_id, "reason": self.reason}
-
-
-def parse_date_or_datetime(text: str) -> date | datetime:
-    """ISO 8601 date (``2026-03-01``) or date-time (``2026-03-01T08:30``, ``2026-03-01 08:30:00``)."""
-    text = text.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return date.fromisoformat(text)
-    return datetime.fromisoformat(text)
 
 
 def _parse_bool(text: str) -> bool:
@@ -175,20 +167,6 @@ def sample_log_of(path: str | Path | None, patient_id: str | None,
                  f"tube's collection ({collection.isoformat()}): not used",)
         drawn = None
     return SampleLog(drawn, cell["tube_type"], cell["storage"]), notes
-
-
-def admission_notes(registry: date | datetime | None, keyword: date | datetime | None,
-                    collection: date | None) -> list[str]:
-    """What a measurement says about where its ICU day comes from: the registry (DESIGN.md: the
-    keyword is used only when the registry lacks the patient), and any disagreement between the
-    two sources, which a person must settle."""
-    if registry is None:
-        return ["ICU admission taken from the file's keyword (the registry gives none)"] if keyword is not None else []
-    if keyword is None or as_date(keyword) == as_date(registry) or collection is None:
-        return []
-    return [f"ICU day {icu_day(registry, collection)} from the registry (admission {as_date(registry).isoformat()}) "
-            f"but {icu_day(keyword, collection)} from the file's keyword (admission {as_date(keyword).isoformat()}): "
-            "the registry's is used; check which is right"]
 
 
 def import_registry(store: "Store", path: str | Path, *, actor: str = "registry",

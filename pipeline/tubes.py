@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calibration.result import Calibration
+from fcsio.segments import sha256_file
 from pipeline.acquisition import Header
 from pipeline.bead_calibration import calibrate_file
 from pipeline.config import Settings
 from pipeline.errors import InputError
-from pipeline.fcs import decode, read_header, sha256_file
+from pipeline.fcs import decode, read_header
 from pipeline.lots import Lot
 from pipeline.measurement import Measurement, measure
 from pipeline.preanalytics import SampleLog

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,8 @@ SECRET = ("16000", "16,000", "812", "15200", "16800")        # the value, its PE
 
 
 def leaks(text: str) -> list[str]:
+    """The secret values in ``text``; a SHA-256 (e.g. the audit chain's head) may hold any digits."""
+    text = re.sub(r"[0-9a-f]{64}", "", text)
     return [s for s in SECRET if s in text]
 
 

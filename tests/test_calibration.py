@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration import (CalibrationQCConfig, ClusteringChannels, Scatter, calibrate_beads, fit_curve,
-                         gate_beads)
+from calibration.bead_gate import Scatter, gate_beads
+from calibration.calibrate import calibrate_beads
+from calibration.config import CalibrationQCConfig
+from calibration.curve import fit_curve
+from calibration.joint_peaks import ClusteringChannels
 from calibration.assignment import assign_levels
 from science.statistics import log_statistic_se, mad_sd, percentile_sd, population_statistic, robust_cv
 

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gating import compensate
+from gating.compensation import compensate
 
 
 @pytest.fixture(scope="module")

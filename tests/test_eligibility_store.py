@@ -89,3 +89,30 @@ def test_review_commands(store, cli_env, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad_input"
     passed = next(m.id for m in store.measurements.list() if m.qc.status == "pass")
     assert main(["review", "approve", str(passed), "--reason", "x", "--json"]) == 2
+
+
+def test_per_result_rules_follow_the_stored_facts_not_a_stored_copy(store):
+    """ICU day, window and cut-off are derived on every read from the registry's admission, the
+    collection date, the AB/C and QC (pipeline.eligibility.result_rules), so a registry
+    correction moves them, in the store, the screening log and the export alike."""
+    from dataclasses import replace
+
+    from pipeline.eligibility import PatientFacts, Rules
+    from pipeline.sinks.payload import result_payload
+
+    facts = PatientFacts("PT-7", date(2026, 3, 1), 8, True)
+    store.patients.upsert([facts], today=date(2026, 3, 12))
+    stored = store.measurements.add(measurement(7, "PT-7", date(2026, 3, 12), 7000.0), today=date(2026, 3, 12))
+    read = store.measurements.get(stored.id).measurement
+    assert (read.icu_day, read.in_window, read.below_threshold) == (11, False, True)
+
+    store.patients.upsert([replace(facts, icu_admission=date(2026, 3, 4))], today=date(2026, 3, 12))
+    again = store.measurements.get(stored.id)
+    assert (again.measurement.icu_day, again.measurement.in_window) == (8, True)
+    log = {r.patient_id: r for r in store.screening.log()}
+    payload = result_payload(again, log["PT-7"], store.rules)
+    assert (payload["icu_day"], payload["in_window"], payload["below_threshold"]) == (8, True, True)
+    assert log["PT-7"].status == "eligible"
+
+    store.rules = Rules(abc_threshold=6500.0)          # the rules in force, not the ones at measuring
+    assert store.measurements.get(stored.id).measurement.below_threshold is False

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fcsio
 from pipeline.acquisition import Channel, same_setting
 from pipeline.errors import InputError
 from pipeline.fcs import read_fcs
-from pipeline.fcs_data import Layout, byte_order, decode_raw
-from pipeline.fcs_segments import FcsFile
 
 
 def manifest_rows(folder: Path) -> list[dict[str, str]]:
@@ -86,19 +85,7 @@ def _flowio_raw(path: Path) -> np.ndarray | None:
 
 
 def _our_raw(path: Path) -> np.ndarray:
-    with FcsFile(path) as fcs:
-        ds = fcs.data_sets()[0]
-        par = int(ds.text["$PAR"])
-        layout = Layout(datatype=ds.text.get("$DATATYPE", "I").upper(),
-                        little_endian=byte_order(ds.text["$BYTEORD"], path.name),
-                        bits=tuple(int(ds.text[f"$P{n}B"]) for n in range(1, par + 1)),
-                        ranges=tuple(float(ds.text[f"$P{n}R"]) for n in range(1, par + 1)),
-                        events=int(ds.text["$TOT"]), packed=ds.packed)
-        view = fcs.view(ds.data_start, ds.data_length)
-        try:
-            return decode_raw(view, layout, path.name)
-        finally:
-            view.release()
+    return fcsio.read_data(path)
 
 
 def test_raw_values_match_flowio_where_flowio_reads(real_fcs: Path, corpus: list[dict[str, str]]) -> None:
@@ -218,8 +205,7 @@ def test_roles_from_markers_and_fluorochromes(real_fcs: Path) -> None:
 
 def test_raw_hospital_ids_are_never_taken(real_fcs: Path) -> None:
     path = real_fcs / "cytoflow/module_examples/itn_02.fcs"      # PATIENT ID is a raw number
-    with FcsFile(path) as fcs:
-        raw_id = fcs.data_sets()[0].text["PATIENT ID"]
+    raw_id = fcsio.read_text(path)["PATIENT ID"]
     acq = read_fcs(path)
     assert raw_id and acq.patient_id is None
     assert all(raw_id not in n for n in acq.notes)
@@ -234,3 +220,19 @@ def test_missing_file_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         read_fcs(text)
     assert err.value.code == "not_fcs" and re.search("notes.txt", str(err.value))
+
+
+def test_the_reader_library_answers_on_its_own(real_fcs: Path, tmp_path: Path) -> None:
+    """fcsio's face (read header, read text, read data) against the manifest, and its typed errors."""
+    lmd = real_fcs / "cytoflow/instruments/Beckman Coulter - Cytomics FC500.LMD"
+    sets = fcsio.read_header(lmd)
+    assert len(sets) == 2 and sets[0].version == "2.0" and sets[1].version == "3.0"
+    text = fcsio.read_text(lmd, data_set=1)
+    events = fcsio.read_data(lmd, data_set=1)
+    assert events.shape == (int(text["$TOT"]), int(text["$PAR"])) == (sets[1].tot, sets[1].par)
+    with pytest.raises(fcsio.FcsError) as err:
+        fcsio.read_data(lmd, data_set=2)
+    assert err.value.code == "unsupported"
+    with pytest.raises(fcsio.FcsError) as err:
+        fcsio.read_header(tmp_path / "nope.fcs")
+    assert err.value.code == "not_fcs" and "nope.fcs" in str(err.value)

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from gating import GatingQCConfig, gate_monocytes, load_template_gate, monocyte_pe_statistic
+from gating.result import GatingQCConfig
+from gating.statistic import monocyte_pe_statistic
+from gating.strategy import gate_monocytes
+from gating.template import load_template_gate
 
 LABELS = ("debris", "lymphocytes", "monocytes", "granulocytes", "doublets")
 

@@ -14,7 +14,8 @@ import pytest
 
 from data_samples import populations
 from data_samples.generate import CALIBUR, CANTO, LYRIC, make_patient_tube
-from gating import compensate, gate_monocytes
+from gating.compensation import compensate
+from gating.strategy import gate_monocytes
 
 FLAVOURS = {"CANTO": CANTO, "CALIBUR": CALIBUR, "LYRIC": LYRIC}
 
@@ -152,7 +153,7 @@ def test_unresolvable_monocytes_never_pass(instrument: str, ig_fraction: float) 
 
 
 def test_poor_valley_is_reviewed_and_thresholds_come_from_config() -> None:
-    from gating import GatingQCConfig
+    from gating.result import GatingQCConfig
     tube = make_patient_tube(CANTO, abc=6000.0, seed=10, immature_granulocyte_fraction=0.2,
                              immature_granulocyte_cd14=15000.0)
     names = [p.name for p in tube.parameters]

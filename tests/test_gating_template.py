@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gating import apply_template_gate, load_template_gate
+from gating.template import apply_template_gate, load_template_gate
 
 # (GatingML file, gate id, truth file): polygon, ellipse, range, rectangle, transformed range
 # and rectangle, boolean and parent-child gates from the Gating-ML 2.0 compliance set.

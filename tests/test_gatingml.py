@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from data_samples.generate import CALIBUR, CANTO, LYRIC, Drift, Interruption, make_patient_tube, write_tube
-from gating import gate_monocytes
+from gating.strategy import gate_monocytes
 from gating.gatingml import GATING, TRANSFORMS, write_gatingml
 from pipeline.fcs import read_fcs
 

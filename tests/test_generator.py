@@ -54,7 +54,7 @@ def test_another_seed_gives_other_events() -> None:
 def test_committed_files_equal_a_fresh_regeneration(tmp_path: Path, data_samples: Path) -> None:
     fresh = {p.name: _sha(p) for p in write_sample_set(tmp_path)}
     committed = {p.name: _sha(p) for p in data_samples.iterdir() if GENERATED.match(p.name)}
-    assert committed == fresh, "data_samples/ drifted: run `python -m data_samples.generate`"
+    assert committed == fresh, "data_samples/ drifted: run `python -m data_samples`"
 
 
 def test_committed_set_fits_the_budget(data_samples: Path) -> None:

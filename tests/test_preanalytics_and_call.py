@@ -243,7 +243,7 @@ def test_blinded_documents_lose_the_call_and_positivity() -> None:
 def test_fhir_carries_the_call_and_positivity_as_components() -> None:
     from fhir.resources.R4B.observation import Observation
     from pipeline.sinks.fhir import observation
-    from pipeline.sinks.payload import versioned
+    from pipeline.store.outbox import versioned
     content = {"patient_id": "PT-1", "collection_date": "2026-03-07", "abc": 7950.0, "threshold": 8000.0,
                "below_threshold": True, "p_below_threshold": 0.55, "near_cutoff": True,
                "hla_dr_positive_percent": 61.5, "qc": {"status": "pass", "reasons": []}, "review": None,

@@ -15,6 +15,7 @@ from pipeline.config import load_settings
 from pipeline.errors import InputError
 from app.cli import main
 from pipeline.processing import Processor
+from pipeline.reprocess import reprocess
 
 AFTER_ALL_WINDOWS = date(2026, 3, 20)
 EXPECTED = {  # what a coordinator writes by hand from registry.csv and truth.json
@@ -128,18 +129,18 @@ def test_rejected_file_is_reprocessed_on_request_only(tmp_path: Path, inbox: Pat
         assert first.status == "rejected" and "unknown bead lot 'lotA'" in first.reasons[0]
         assert proc.process(beads).status == "rejected"           # a re-run changes nothing
         with pytest.raises(InputError):
-            proc.reprocess("0" * 64, reason="typo", actor="tech1")
+            reprocess(proc, "0" * 64, reason="typo", actor="tech1")
     finally:
         proc.close()
     proc = Processor(settings, lots_csv=inbox / "lots.csv")
     try:
-        again = proc.reprocess(first.sha256, reason="lotA added to lots.csv", actor="tech1")
+        again = reprocess(proc, first.sha256, reason="lotA added to lots.csv", actor="tech1")
         assert again.status == "calibrated" and again.reasons[-1] == "reprocessed by tech1: lotA added to lots.csv"
         assert proc.store.files.original(first.sha256).status == "calibrated"
         last = proc.store.audit.entries()[-1]
         assert last.actor == "tech1" and proc.store.audit.verify_chain().ok
         with pytest.raises(InputError):                           # only rejected files
-            proc.reprocess(first.sha256, reason="again", actor="tech1")
+            reprocess(proc, first.sha256, reason="again", actor="tech1")
         assert proc.process(inbox / "PT-0042_D07_HLADR.fcs").status == "measured"
     finally:
         proc.close()

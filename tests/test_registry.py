@@ -133,7 +133,7 @@ def test_analyze_notes_a_registry_and_keyword_disagreeing_on_the_icu_day(tmp_pat
 
 
 def test_admission_notes_say_where_the_icu_day_comes_from():
-    from pipeline.registry import admission_notes
+    from pipeline.eligibility import admission_notes
     assert admission_notes(date(2026, 3, 5), datetime(2026, 3, 5, 16, 40), date(2026, 3, 12)) == []
     assert admission_notes(None, date(2026, 3, 5), date(2026, 3, 12)) == [
         "ICU admission taken from the file's keyword (the registry gives none)"]

@@ -90,7 +90,8 @@ def test_ticks_are_round_and_inside() -> None:
 
 def test_a_stored_tube_has_its_report_and_gates_beside_it(tmp_path: Path, data_samples: Path) -> None:
     """The batch draws each report after storing and links the tube's GatingML next to it."""
-    from pipeline.processing import Processor, gating_ml_path, report_path
+    from pipeline.processing import Processor
+    from pipeline.report.layout import gating_ml_path, report_path
 
     proc = Processor(load_settings(env={"MHLADR_HOME": str(tmp_path / "home")}), lots_csv=data_samples / "lots.csv")
     try:

@@ -111,3 +111,8 @@ def test_every_setting_has_a_type_check() -> None:
     defaults = Settings()
     for name in FIELDS:
         assert _typed(name, getattr(defaults, name), Origin("default", name, name)) == getattr(defaults, name)
+
+
+def test_the_reports_folder_is_named_once_under_the_home(tmp_path: Path) -> None:
+    settings = load_settings(env={"MHLADR_HOME": str(tmp_path / "lab")})
+    assert settings.reports_dir == tmp_path / "lab" / "reports"

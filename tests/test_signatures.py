@@ -93,7 +93,7 @@ def test_single_user_mode_decides_unsigned_and_says_so(store, cli_env, capsys):
     assert store.signatures.list() == []
     reports = list((cli_env.home / "reports").rglob("*.html"))
     assert len(reports) == 1 and "Decision: approve, unsigned (single-user mode)" in reports[0].read_text()
-    resource = fhir(result_payload(store.measurements.get(first), None, None, store.rules))
+    resource = fhir(result_payload(store.measurements.get(first), None, store.rules))
     assert resource["extension"] == [{"url": SIGNATURE, "extension": [{"url": "unsigned", "valueBoolean": True}]}]
 
 
@@ -102,7 +102,7 @@ def test_the_signature_reaches_fhir(staffed, tmp_path):
 
     first, _ = seed(staffed)
     done = decide(staffed, tmp_path / "reports", first, "approve", "smear checked", Signer("tom", TOM, True))
-    resource = fhir(result_payload(staffed.measurements.get(first), None, None, staffed.rules, done.signature))
+    resource = fhir(result_payload(staffed.measurements.get(first), None, staffed.rules, done.signature))
     (ext,) = resource["extension"]
     fields = {e["url"]: e.get("valueString") or e.get("valueDateTime") for e in ext["extension"]}
     assert ext["url"] == SIGNATURE and fields["signer"] == "tom" and fields["meaning"] == "reviewed: approved"

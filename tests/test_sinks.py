@@ -20,8 +20,8 @@ from pipeline.sinks import SinkError
 from pipeline.sinks.csv_export import CsvSink
 from pipeline.sinks.fhir import FhirSink, observation
 from pipeline.sinks.outbox import deliver_outbox, enqueue_results
-from pipeline.sinks.payload import versioned
 from pipeline.sinks.webhook import WebhookSink
+from pipeline.store.outbox import versioned
 from tests.store_fixtures import cli_env, clock, db_url, measurement, settings, store  # noqa: F401
 
 

@@ -7,7 +7,9 @@ import pytest
 
 from data_samples import populations
 from data_samples.generate import CALIBUR, CANTO, LYRIC, Drift, Interruption, make_patient_tube
-from gating import StabilityConfig, check_stability, compensate, gate_monocytes
+from gating.compensation import compensate
+from gating.stability import StabilityConfig, check_stability
+from gating.strategy import gate_monocytes
 
 FLAVOURS = {"CANTO": CANTO, "CALIBUR": CALIBUR, "LYRIC": LYRIC}
 

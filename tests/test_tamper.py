@@ -21,7 +21,7 @@ from pipeline import audit as chain
 from pipeline.config import load_settings
 from pipeline.eligibility import PatientFacts
 from pipeline.sinks.outbox import enqueue_results
-from pipeline.sinks.payload import content_digest
+from pipeline.store.outbox import content_digest
 from pipeline.store import integrity, open_store
 from pipeline.store import models as m
 from science.qc import QC

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.config import load_settings
     from pipeline.decisions import reprocess
     from pipeline.errors import BAD_INPUT, InputError
-    from pipeline.fcs import sha256_file
+    from fcsio.segments import sha256_file
     from pipeline.processing import Processor
     from pipeline.signing import SignatureRefused
     from pipeline.store import open_store

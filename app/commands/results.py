@@ -53,7 +53,7 @@ def _beads(cal: "StoredCalibration", report: Path | None) -> dict[str, Any]:
 def listing(store: "Store", reports: Path, *, patient: str | None, sha256: str | None,
             unblinded: bool) -> list[dict[str, Any]]:
     """The rows: one per file record (oldest first), narrowed to a patient or a file."""
-    from pipeline.processing import find_report
+    from pipeline.report.layout import find_report
 
     records: list[FileRecord] = [r for r in store.files.list()
                                  if (patient is None or r.patient_id == patient)
@@ -127,7 +127,7 @@ def human(rows: list[dict[str, Any]], what: str) -> str:
 def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     from pipeline.config import load_settings
     from pipeline.errors import BAD_INPUT, InputError
-    from pipeline.fcs import sha256_file
+    from fcsio.segments import sha256_file
     from pipeline.store import open_store
 
     from app.identity import acting
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     settings = load_settings()
     with open_store(settings) as store:
         who = acting(store, "results --unblinded" if args.unblinded else "results", actor=args.actor)
-        rows = listing(store, settings.home / "reports", patient=args.patient, sha256=sha256,
+        rows = listing(store, settings.reports_dir, patient=args.patient, sha256=sha256,
                        unblinded=args.unblinded)
         shown = [r for r in rows if r.get("post_randomization")]
         if args.unblinded and shown:

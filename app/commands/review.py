@@ -88,7 +88,7 @@ def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     from pipeline import formatting as fmt
     from pipeline.blinding import withheld_reasons
     from pipeline.config import load_settings
-    from pipeline.processing import report_path
+    from pipeline.report.layout import report_path
     from pipeline.store import open_store
 
     settings = load_settings()
@@ -109,7 +109,7 @@ def run_list(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
                           "blinded": blinded, "monocytes": mm.measurement.monocytes, "qc": qc,
                           "file": mm.measurement.file, "file_sha256": mm.file_sha256,
                           "signature": manifestation(signatures.get(mm.id)),
-                          "report": str(report_path(settings.home / "reports", mm.measurement.file,
+                          "report": str(report_path(settings.reports_dir, mm.measurement.file,
                                                     mm.file_sha256))})
     text = human_list(items)
     for item in items:
@@ -137,7 +137,7 @@ def run_decision(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     with open_store(settings) as store:
         who = acting(store, f"review {args.decision}", actor=args.actor)
         try:
-            done = decide(store, settings.home / "reports", args.id, args.decision, args.reason, signer(who, args),
+            done = decide(store, settings.reports_dir, args.id, args.decision, args.reason, signer(who, args),
                           supersede=args.supersede)
         except KeyError:
             raise InputError(where, BAD_INPUT, "no such measurement (see `mhladr review list`)") from None

@@ -11,10 +11,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app.console import views
+from app.console.request_helpers import (SignatureThrottled, Viewer, api_error, check_csrf, client_address, console_of,
+                                         decide, reprocess, set_session_cookie, sign_in, sign_out, viewer)
 from app.console.sessions import COOKIE
-from app.console.web import (SignatureThrottled, Viewer, api_error, check_csrf, client_address, console_of, decide,
-                             reprocess,
-                             set_session_cookie, sign_in, sign_out, viewer)
 from pipeline.signing import SignatureRefused
 
 router = APIRouter(prefix="/api")

@@ -12,10 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from app.console import views
+from app.console.request_helpers import (SignatureThrottled, Viewer, check_csrf, client_address, console_of,
+                                         correct_gate, decide, ended_message, error_page, form_data, reprocess,
+                                         set_session_cookie, sign_in, sign_out, viewer)
 from app.console.sessions import COOKIE, LOGIN_COOKIE, LOGIN_NONCE_SECONDS
-from app.console.web import (SignatureThrottled, Viewer, check_csrf, client_address, console_of, correct_gate,
-                             decide, ended_message, error_page, form_data, reprocess, set_session_cookie, sign_in,
-                             sign_out, viewer)
 from flows.review_runs import review_run
 from pipeline.access import password_problem
 from pipeline.signing import SignatureRefused, Signer
@@ -26,7 +26,7 @@ router = APIRouter()
 
 def page(request: Request, template: str, who: Viewer | None, status: int = 200, **context: Any) -> HTMLResponse:
     return console_of(request).templates.TemplateResponse(request, template, {"who": who, **context},
-                                                          status_code=status)
+                                                                      status_code=status)
 
 
 def safe_next(target: str | None) -> str:
@@ -327,7 +327,7 @@ def measurement_report(request: Request, measurement_id: int, who: Viewer = Depe
     if path is None:
         if console.store.measurements.is_blinded(found) and not views.unblinded(who.user):
             return error_page(request, 403, "Withheld", f"Measurement {measurement_id} was collected after "
-                              "randomization: its report is withheld from your role.", who)
+                                          "randomization: its report is withheld from your role.", who)
         return error_page(request, 404, "No report", f"No report was drawn for measurement {measurement_id}.", who)
     return HTMLResponse(path.read_text(encoding="utf-8"))
 

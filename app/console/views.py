@@ -19,12 +19,12 @@ from typing import Any
 from pipeline.access import User
 from pipeline.landed import file_row
 from pipeline.measurement import Measurement
-from pipeline.processing import figure_path, report_path
 from pipeline.qc_trend import ControlPoint, control_points
 from pipeline.report.chart import to_svg
 from pipeline.report.figure_data import SampleFigure
 from pipeline.report.figures import (calibration_chart, gating_chart, levey_jennings_chart, patient_trend_chart,
                                      stability_chart)
+from pipeline.report.layout import figure_path, report_path
 from pipeline.screening import screening_rows
 from pipeline.eligibility import PatientFacts
 from pipeline.tubes import unblinded_report_path

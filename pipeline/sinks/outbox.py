@@ -45,11 +45,9 @@ def enqueue_results(store: Store, sink_names: tuple[str, ...], *, include_blinde
     """Queue the current version of every (non-blinded) result for each sink in one
     transaction; returns how many items were added."""
     screening = {r.patient_id: r for r in store.screening.log()}
-    patients = {p.patient_id: p for p in store.patients.list()}
     measurements = store.measurements.list(include_blinded=include_blinded)
     signatures = store.signatures.of_reviews(mm.id for mm in measurements if mm.review)
-    results = [(meas.id, result_payload(meas, patients.get(meas.patient_id), screening.get(meas.patient_id),
-                                        store.rules, signatures.get(meas.id)))
+    results = [(meas.id, result_payload(meas, screening.get(meas.patient_id), store.rules, signatures.get(meas.id)))
                for meas in measurements]
     return store.outbox.enqueue_results(results, sink_names, actor=actor)
 

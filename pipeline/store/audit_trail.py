@@ -3,23 +3,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import func, select
 
 from pipeline import audit as chain
 from pipeline.store import integrity
 from pipeline.store import models as m
-
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store
+from pipeline.store.signatures import broken
+from pipeline.store.tx import Transactions
 
 
 class AuditTrail:
     """The ``audit_log`` table."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def entries(self) -> list[chain.AuditEntry]:
@@ -33,9 +33,11 @@ class AuditTrail:
 
     def verify(self, published: tuple[str, int] | None = None) -> integrity.Verification:
         """The chain, and every stored row against its last audited digest, in one snapshot;
-        ``published``: a head (hash, seq) published earlier that the chain must still contain."""
+        ``published``: a head (hash, seq) published earlier that the chain must still contain;
+        then every signature against the record it signed (:func:`pipeline.store.signatures.broken`)."""
         with self.store.read(snapshot=True) as s:
-            return integrity.verify(s, published)
+            found = integrity.verify(s, published)
+            return replace(found, problems=found.problems + tuple(broken(s)))
 
     def head(self) -> str:
         """The chain's head as ``HASH@SEQ`` (what to publish)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import select
 
@@ -20,10 +20,8 @@ from pipeline.acquisition import same_setting
 from pipeline.store import files
 from pipeline.store import models as m
 from pipeline.store.records import StoredCalibration
+from pipeline.store.tx import Transactions, Tx
 from science.qc import QC
-
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store, Tx
 
 
 def _out(x: float | None) -> float | None:
@@ -112,7 +110,7 @@ def acquisition_day(cal: Calibration) -> date:
 class Calibrations:
     """The ``calibrations`` table."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def add(self, cal: Calibration, *, path: str | None = None, size: int | None = None,
@@ -128,7 +126,7 @@ class Calibrations:
         with self.store.write(actor) as tx:
             return [self.add_in(tx, cal, path=path, size=size, note=note) for cal, path, size in items]
 
-    def add_in(self, tx: "Tx", cal: Calibration, *, path: str | None = None, size: int | None = None,
+    def add_in(self, tx: Tx, cal: Calibration, *, path: str | None = None, size: int | None = None,
                note: str | None = None) -> StoredCalibration:
         """:meth:`add` inside a transaction the caller holds."""
         key = cal.key

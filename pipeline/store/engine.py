@@ -3,6 +3,10 @@
 SQLite (default, a file under ``Settings.home``): WAL journal, ``busy_timeout``, foreign keys on,
 and write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue on the database lock
 instead of failing on a lock upgrade (https://www.sqlite.org/lang_transaction.html).
+Switching a new database to WAL needs an exclusive lock, and SQLite answers ``SQLITE_BUSY`` at once
+there (the busy handler does not wait) when several processes open a fresh file together: the
+switch is made only when the file is not yet WAL, and retried until ``BUSY_TIMEOUT_MS``
+(https://www.sqlite.org/wal.html#activating_and_configuring_wal_mode).
 PostgreSQL (``MHLADR_DATABASE_URL=postgresql+psycopg://...``): write transactions and migrations
 take a transaction-scoped advisory lock, so concurrent writers and concurrent first opens queue.
 Migrations (Alembic, configured in code) run inside that locked transaction and are idempotent:
@@ -11,10 +15,10 @@ a second opener finds the schema at head and does nothing.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -38,7 +42,8 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
+    on_disk = bool(parsed.database) and parsed.database != ":memory:"
+    if on_disk:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
@@ -47,7 +52,10 @@ def make_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+        if on_disk:  # an in-memory database has no WAL
+            switch_to_wal(dbapi_connection)
+        cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
@@ -58,6 +66,24 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def switch_to_wal(dbapi_connection: sqlite3.Connection, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """Put the database in WAL mode (persistent), retrying while another opener holds the lock."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    pause = 0.001
+    mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0]
+    while mode.lower() != "wal":
+        try:  # answers the mode now in force: the old one when the switch could not be made
+            mode = dbapi_connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        if mode.lower() != "wal":
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("database is locked: could not switch it to WAL mode")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
 
 def writer(engine: Engine) -> Engine:

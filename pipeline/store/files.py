@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.store import models as m
 from pipeline.store.records import FileRecord
+from pipeline.store.tx import Transactions, Tx
 from science.qc import QC
-
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store, Tx
 
 
 def file_status(kind: str, qc_status: str) -> str:
@@ -47,7 +45,7 @@ def original(s: Session, sha256: str) -> m.File | None:
     return s.scalars(select(m.File).where(m.File.sha256 == sha256, m.File.status != "duplicate")).first()
 
 
-def set_status(tx: "Tx", row: m.File, status: str, reasons: Sequence[str], action: str = "update_file",
+def set_status(tx: Tx, row: m.File, status: str, reasons: Sequence[str], action: str = "update_file",
                **fields: Any) -> bool:
     """Apply and audit a change of a file row; touch its patient when the change can move a
     screening decision (status, patient or collection date). True when anything changed."""
@@ -66,7 +64,27 @@ def set_status(tx: "Tx", row: m.File, status: str, reasons: Sequence[str], actio
     return True
 
 
-def settle_in(tx: "Tx", sha256: str, kind: str, qc: QC, *, path: str | None = None, size: int | None = None,
+def record_in(tx: Tx, sha256: str, path: str, size: int, kind: str, status: str,
+              reasons: Sequence[str] = (), *, patient_id: str | None = None,
+              collection_date: date | None = None) -> FileRecord:
+    """:meth:`Files.record` inside a transaction the caller holds."""
+    s = tx.session
+    same = s.scalars(select(m.File).where(m.File.sha256 == sha256, m.File.path == path)).first()
+    if same is not None:
+        return file_record(same)
+    first = original(s, sha256)
+    if first is not None:
+        status, reasons = "duplicate", (f"same content as {first.path}",)
+    now = tx.now()
+    row = m.File(sha256=sha256, path=path, size=size, kind=kind, status=status, reasons=list(reasons),
+                 patient_id=patient_id, collection_date=collection_date, first_seen=now, updated=now)
+    tx.save(row, "record_file", "file", None, file_dict(row), entity_id=sha256)
+    if row.status != "duplicate":
+        tx.touch(row.patient_id)
+    return file_record(row)
+
+
+def settle_in(tx: Tx, sha256: str, kind: str, qc: QC, *, path: str | None = None, size: int | None = None,
               patient_id: str | None = None, collection_date: date | None = None,
               note: str | None = None) -> FileRecord | None:
     """The file row follows its stored result (:func:`file_status`), in the result's transaction:
@@ -79,14 +97,14 @@ def settle_in(tx: "Tx", sha256: str, kind: str, qc: QC, *, path: str | None = No
         set_status(tx, row, status, reasons, **identity)
         return file_record(row)
     if path is not None:
-        return tx.store.files.record_in(tx, sha256, path, size or 0, kind, status, reasons, **identity)
+        return record_in(tx, sha256, path, size or 0, kind, status, reasons, **identity)
     return None
 
 
 class Files:
     """The ``files`` table."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def record(self, sha256: str, path: str, size: int, kind: str, status: str,
@@ -99,27 +117,8 @@ class Files:
         earlier file keeps its status); the returned record says which.
         """
         with self.store.write(actor, today) as tx:
-            return self.record_in(tx, sha256, path, size, kind, status, reasons,
-                                  patient_id=patient_id, collection_date=collection_date)
-
-    def record_in(self, tx: "Tx", sha256: str, path: str, size: int, kind: str, status: str,
-                  reasons: Sequence[str] = (), *, patient_id: str | None = None,
-                  collection_date: date | None = None) -> FileRecord:
-        """:meth:`record` inside a transaction the caller holds."""
-        s = tx.session
-        same = s.scalars(select(m.File).where(m.File.sha256 == sha256, m.File.path == path)).first()
-        if same is not None:
-            return file_record(same)
-        first = original(s, sha256)
-        if first is not None:
-            status, reasons = "duplicate", (f"same content as {first.path}",)
-        now = tx.now()
-        row = m.File(sha256=sha256, path=path, size=size, kind=kind, status=status, reasons=list(reasons),
-                     patient_id=patient_id, collection_date=collection_date, first_seen=now, updated=now)
-        tx.save(row, "record_file", "file", None, file_dict(row), entity_id=sha256)
-        if row.status != "duplicate":
-            tx.touch(row.patient_id)
-        return file_record(row)
+            return record_in(tx, sha256, path, size, kind, status, reasons,
+                             patient_id=patient_id, collection_date=collection_date)
 
     def update(self, sha256: str, status: str, reasons: Sequence[str] = (), *, actor: str = "pipeline",
                today: date | None = None, **fields: Any) -> FileRecord:

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline.eligibility import is_blinded
+from pipeline.eligibility import Rules, is_blinded, parse_date_or_datetime, result_rules
 from pipeline.measurement import Measurement
-from pipeline.registry import parse_date_or_datetime
 from pipeline.store import calibrations, files
 from pipeline.store import models as m
 from pipeline.store.records import ReviewRecord, StoredMeasurement
+from pipeline.store.tx import Transactions, Tx
 from science.qc import QC
 
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store, Tx
 
 # The latest technician decision on the selected measurement (correlated scalar subquery), so a
 # list of results and their reviews is one query.
@@ -41,28 +39,35 @@ def measurement_dict(row: m.Measurement) -> dict[str, Any]:
             if c.name not in {"id", "created"}}
 
 
-def stored(row: m.Measurement, review: str | None, path: str | None,
-           cal: m.Calibration | None) -> StoredMeasurement:
+def stored(row: m.Measurement, review: str | None, path: str | None, cal: m.Calibration | None,
+           admission: str | None, rules: Rules) -> StoredMeasurement:
+    """A measurement row as a record. Its ICU day, window and cut-off are derived again from the
+    stored facts (the registry's admission, else the day the file's keyword gave; the collection
+    date, AB/C and QC) and the rules in force: the row's own columns are a copy, never read."""
     interval = (row.abc_low, row.abc_high) if row.abc_low is not None and row.abc_high is not None else None
+    facts = result_rules(parse_date_or_datetime(admission) if admission else None, row.collection_date, row.abc,
+                         row.qc_status, rules, known_day=row.icu_day)
     measurement = Measurement(
         file=path or "", sha256=row.file_sha256, patient_id=row.patient_id, collection_date=row.collection_date,
-        icu_day=row.icu_day, in_window=row.in_window, monocytes=row.monocytes, statistic=row.statistic,
-        pe_statistic=row.pe_statistic, abc=row.abc, abc_interval=interval, below_threshold=row.below_threshold,
+        icu_day=facts.icu_day, in_window=facts.in_window, monocytes=row.monocytes, statistic=row.statistic,
+        pe_statistic=row.pe_statistic, abc=row.abc, abc_interval=interval, below_threshold=facts.below_threshold,
         category=row.category, qc=QC(row.qc_status, tuple(row.qc_reasons)), gates=dict(row.gates),
         calibration=calibrations.from_record(cal.record) if cal is not None else None,
         analysed_at=row.analysed_at, software_version=row.software_version, notes=tuple(row.notes))
     return StoredMeasurement(row.id, row.created, row.calibration_id, review, measurement)
 
 
-def rows(s: Session, *where: Any) -> list[StoredMeasurement]:
-    """Stored measurements matching ``where`` with their latest review, file path and
-    calibration, by id, each as its current version (:func:`current`)."""
-    query = (select(m.Measurement, LATEST_REVIEW, FILE_PATH, m.Calibration)
+def rows(s: Session, rules: Rules, *where: Any) -> list[StoredMeasurement]:
+    """Stored measurements matching ``where`` with their latest review, file path, calibration
+    and their patient's registry admission, by id, each as its current version (:func:`current`)."""
+    query = (select(m.Measurement, LATEST_REVIEW, FILE_PATH, m.Calibration, m.Patient.icu_admission)
              .outerjoin(m.Calibration, m.Calibration.id == m.Measurement.calibration_id)
+             .outerjoin(m.Patient, m.Patient.patient_id == m.Measurement.patient_id)
              .where(*where).order_by(m.Measurement.id))
-    found = [stored(row, review, path, cal) for row, review, path, cal in s.execute(query)]
+    found = [stored(row, review, path, cal, admission, rules)
+             for row, review, path, cal, admission in s.execute(query)]
     versions = latest_versions(s, [r.id for r in found])
-    return [current(r, versions[r.id]) if r.id in versions else r for r in found]
+    return [current(r, versions[r.id], rules) if r.id in versions else r for r in found]
 
 
 def latest_versions(s: Session, measurement_ids: Sequence[int]) -> dict[int, m.MeasurementVersion]:
@@ -78,11 +83,14 @@ def latest_versions(s: Session, measurement_ids: Sequence[int]) -> dict[int, m.M
     return {v.measurement_id: v for v in found}
 
 
-def current(first: StoredMeasurement, later: m.MeasurementVersion) -> StoredMeasurement:
-    """A stored measurement as its later version says (the values a gate correction changed)."""
+def current(first: StoredMeasurement, later: m.MeasurementVersion, rules: Rules) -> StoredMeasurement:
+    """A stored measurement as its later version says (the values a gate correction changed); its
+    cut-off derived again from the version's AB/C and QC (:func:`pipeline.eligibility.result_rules`:
+    the same tube keeps its ICU day and window), the version's column a copy never read."""
     interval = (later.abc_low, later.abc_high) if later.abc_low is not None and later.abc_high is not None else None
+    facts = result_rules(None, None, later.abc, later.qc_status, rules, known_day=first.measurement.icu_day)
     meas = replace(first.measurement, monocytes=later.monocytes, pe_statistic=later.pe_statistic, abc=later.abc,
-                   abc_interval=interval, below_threshold=later.below_threshold, category=later.category,
+                   abc_interval=interval, below_threshold=facts.below_threshold, category=later.category,
                    qc=QC(later.qc_status, tuple(later.qc_reasons)), gates=dict(later.gates),
                    notes=tuple(later.notes), analysed_at=later.analysed_at, software_version=later.software_version)
     return replace(first, measurement=meas, version=later.version, version_id=later.id)
@@ -132,7 +140,7 @@ class Measurements:
 
     REVIEW_DECISIONS = m.REVIEW_DECISIONS
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def add(self, meas: Measurement, calibration_id: int | None = None, *, size: int | None = None,
@@ -151,22 +159,23 @@ class Measurements:
             return [self.add_in(tx, meas, calibration_id, size=size, note=note)
                     for meas, calibration_id, size in items]
 
-    def add_in(self, tx: "Tx", meas: Measurement, calibration_id: int | None, *, size: int | None = None,
+    def add_in(self, tx: Tx, meas: Measurement, calibration_id: int | None, *, size: int | None = None,
                note: str | None = None) -> StoredMeasurement:
         """:meth:`add` inside a transaction the caller holds."""
         s = tx.session
         if s.scalar(select(m.Measurement.id).where(m.Measurement.file_sha256 == meas.sha256)) is not None:
-            return rows(s, m.Measurement.file_sha256 == meas.sha256)[0]
+            return rows(s, tx.store.rules, m.Measurement.file_sha256 == meas.sha256)[0]
         original = files.settle_in(tx, meas.sha256, "sample", meas.qc, path=meas.file if size is not None else None,
                                    size=size, patient_id=meas.patient_id, collection_date=meas.collection_date,
                                    note=note)
         interval = meas.abc_interval
-        row = m.Measurement(
+        copy = result_rules(None, None, meas.abc, meas.qc.status, tx.store.rules, known_day=meas.icu_day)
+        row = m.Measurement(   # the rules' columns: a copy derived here from the facts beside them
             file_sha256=meas.sha256, patient_id=meas.patient_id or "",
-            collection_date=meas.collection_date or date.min, icu_day=meas.icu_day, in_window=meas.in_window,
+            collection_date=meas.collection_date or date.min, icu_day=copy.icu_day, in_window=copy.in_window,
             monocytes=int(meas.monocytes), statistic=meas.statistic, pe_statistic=meas.pe_statistic,
             abc=meas.abc, abc_low=interval[0] if interval else None, abc_high=interval[1] if interval else None,
-            below_threshold=meas.below_threshold, category=meas.category,
+            below_threshold=copy.below_threshold, category=meas.category,
             qc_status=meas.qc.status, qc_reasons=list(meas.qc.reasons), calibration_id=calibration_id,
             gates=meas.gates, notes=list(meas.notes), analysed_at=meas.analysed_at,
             software_version=meas.software_version, created=tx.now())
@@ -184,7 +193,7 @@ class Measurements:
 
     def _one(self, where: Any) -> StoredMeasurement | None:
         with self.store.read() as s:
-            found = rows(s, where)
+            found = rows(s, self.store.rules, where)
             return found[0] if found else None
 
     def list(self, patient_id: str | None = None, *, include_blinded: bool = False) -> list[StoredMeasurement]:
@@ -193,25 +202,27 @@ class Measurements:
         with self.store.read() as s:
             where = [] if patient_id is None else [m.Measurement.patient_id == patient_id]
             randomized = randomizations(s)
-            return [r for r in rows(s, *where)
+            return [r for r in rows(s, self.store.rules, *where)
                     if include_blinded or not is_blinded(r.collection_date, randomized.get(r.patient_id))]
 
     def blinded(self) -> list[StoredMeasurement]:
         """The results collected after their patient's randomization (by id)."""
         with self.store.read() as s:
             randomized = randomizations(s)
-            found = rows(s, m.Measurement.patient_id.in_(randomized))
+            found = rows(s, self.store.rules, m.Measurement.patient_id.in_(randomized))
             return [r for r in found if is_blinded(r.collection_date, randomized[r.patient_id])]
 
     def is_blinded(self, record: StoredMeasurement) -> bool:
         """Whether a result was collected after its patient's randomization."""
-        patient = self.store.patients.get(record.patient_id)
-        return patient is not None and is_blinded(record.collection_date, patient.randomized_at)
+        with self.store.read() as s:
+            patient = s.get(m.Patient, record.patient_id)
+            randomized = patient.randomized_at if patient is not None else None
+        return randomized is not None and is_blinded(record.collection_date, parse_date_or_datetime(randomized))
 
     def pending(self) -> list[StoredMeasurement]:
         """QC ``review`` results (current version) that no technician has decided yet (oldest first)."""
         with self.store.read() as s:
-            return [r for r in rows(s, LATEST_REVIEW.is_(None)) if r.qc.status == "review"]
+            return [r for r in rows(s, self.store.rules, LATEST_REVIEW.is_(None)) if r.qc.status == "review"]
 
     # -- versions -----------------------------------------------------------------------------
     def amend(self, measurement_id: int, meas: Measurement, *, reason: str, actor: str,
@@ -225,7 +236,7 @@ class Measurements:
             raise ValueError("a new version needs a reason and an actor")
         with self.store.write(actor, today) as tx:
             s = tx.session
-            found = rows(s, m.Measurement.id == measurement_id)
+            found = rows(s, self.store.rules, m.Measurement.id == measurement_id)
             if not found:
                 raise KeyError(f"no measurement {measurement_id}")
             earlier = found[0]
@@ -246,20 +257,22 @@ class Measurements:
                 from pipeline.store.signatures import sign_in
                 sign_in(tx, "measurement_versions", row.id, actor, "corrected gate")
             tx.touch(earlier.patient_id)
-            return current(earlier, row)
+            return current(earlier, row, tx.store.rules)
 
     def versions(self, measurement_id: int) -> list[StoredMeasurement]:
         """Every version of a result, the first (as stored) first."""
         with self.store.read() as s:
-            found = rows(s, m.Measurement.id == measurement_id)
+            found = rows(s, self.store.rules, m.Measurement.id == measurement_id)
             if not found:
                 return []
             first = s.scalars(select(m.Measurement).where(m.Measurement.id == measurement_id)).one()
             cal = s.get(m.Calibration, first.calibration_id) if first.calibration_id else None
-            original = stored(first, found[0].review, found[0].measurement.file, cal)
+            patient = s.get(m.Patient, first.patient_id)
+            original = stored(first, found[0].review, found[0].measurement.file, cal,
+                              patient.icu_admission if patient is not None else None, self.store.rules)
             later = s.scalars(select(m.MeasurementVersion).where(m.MeasurementVersion.measurement_id == measurement_id)
                               .order_by(m.MeasurementVersion.version))
-            return [original] + [current(original, v) for v in later]
+            return [original] + [current(original, v, self.store.rules) for v in later]
 
     # -- reviews ------------------------------------------------------------------------------
     def review(self, measurement_id: int, decision: str, reason: str, actor: str, *, supersede: bool = False,
@@ -278,7 +291,7 @@ class Measurements:
             raise ValueError("a review needs a reason and an actor")
         with self.store.write(actor, today) as tx:
             s = tx.session
-            found = rows(s, m.Measurement.id == measurement_id)
+            found = rows(s, self.store.rules, m.Measurement.id == measurement_id)
             if not found:
                 raise KeyError(f"no measurement {measurement_id}")
             meas = found[0]

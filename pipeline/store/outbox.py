@@ -1,21 +1,65 @@
 """The outbox: numbered versions of each result, queued per sink until delivered (transactional
-outbox pattern; every row written and every delivery audited like any other write)."""
+outbox pattern; every row written and every delivery audited like any other write).
+
+A result's content (:func:`pipeline.sinks.payload.result_payload`) is digested
+(:func:`content_digest`); when the digest changes (a technician decides, the screening status
+moves) the result gets a new version, with the same ``result_id`` (the file's SHA-256: the FHIR
+Observation's id and identifier). Each version carries its lifecycle ``status`` (FHIR R4
+ObservationStatus, :func:`lifecycle_status`) and is delivered once per sink under its own
+idempotency key (:func:`version_key`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import func, select
 
 from pipeline import audit as chain
-from pipeline.sinks.payload import content_digest, version_key, versioned
 from pipeline.store import models as m
 from pipeline.store.records import OutboxRecord
+from pipeline.store.tx import Transactions, Tx
 
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store, Tx
+
+def content_digest(payload: dict[str, Any]) -> str:
+    """SHA-256 of a result's canonical content (what makes a new version when it changes)."""
+    return chain.json_digest(payload)
+
+
+def version_key(result_id: str, version: int) -> str:
+    """The idempotency key of one version of one result: ``mhladr-<result id>-v<version>``."""
+    return f"mhladr-{result_id}-v{version}"
+
+
+# What the Observation itself says: a version that changes none of these (e.g. only the patient's
+# screening status moved) keeps the previous version's status.
+OBSERVED = ("patient_id", "collection_date", "abc", "abc_interval", "below_threshold", "threshold", "category",
+            "qc", "review", "signature")
+
+
+def lifecycle_status(content: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    """The FHIR R4 ObservationStatus of a result's next version (hl7.org/fhir/R4/valueset-observation-status):
+    ``preliminary`` while a QC review result awaits its technician; ``final`` once usable (QC
+    pass, or approved); ``cancelled`` when withdrawn (QC fail, or rejected); ``amended`` when a
+    result released as final or cancelled changes afterwards (e.g. a superseding decision)."""
+    if content["qc"]["status"] == "fail" or content.get("review") == "reject":
+        return "cancelled"
+    if content["qc"]["status"] == "review" and content.get("review") is None:
+        return "preliminary"
+    if previous is None or previous["status"] == "preliminary":
+        return "final"
+    if all(previous.get(k) == content.get(k) for k in OBSERVED):
+        return previous["status"]
+    return "amended"
+
+
+def versioned(content: dict[str, Any], previous: dict[str, Any] | None, version: int) -> dict[str, Any]:
+    """The payload delivered for version ``version`` of a result (``previous``: the payload of
+    the version before, if any)."""
+    return {**content, "result_id": content["file_sha256"], "version": version,
+            "status": lifecycle_status(content, previous)}
 
 
 def outbox_record(row: m.OutboxItem) -> OutboxRecord:
@@ -35,13 +79,13 @@ class _Latest:
 class Outbox:
     """The ``outbox`` table."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def enqueue_results(self, results: Sequence[tuple[int, dict[str, Any]]], sinks: Sequence[str], *,
                         actor: str = "export") -> int:
         """Queue each result's current content for each sink, in one transaction: a content not
-        queued before becomes the result's next version (:func:`pipeline.sinks.payload.versioned`);
+        queued before becomes the result's next version (:func:`versioned`);
         a sink missing the newest version gets it. Returns the items added."""
         if not results or not sinks:
             return 0
@@ -66,7 +110,7 @@ class Outbox:
                     added += 1
             return added
 
-    def _latest(self, tx: "Tx", measurement_ids: Sequence[int]) -> dict[int, _Latest]:
+    def _latest(self, tx: Tx, measurement_ids: Sequence[int]) -> dict[int, _Latest]:
         newest = (select(m.OutboxItem.measurement_id, func.max(m.OutboxItem.version).label("version"))
                   .group_by(m.OutboxItem.measurement_id).subquery())
         rows = tx.session.execute(
@@ -81,12 +125,12 @@ class Outbox:
         return latest
 
     @staticmethod
-    def _payload(tx: "Tx", measurement_id: int, version: int) -> dict[str, Any]:
+    def _payload(tx: Tx, measurement_id: int, version: int) -> dict[str, Any]:
         return dict(tx.session.scalars(select(m.OutboxItem.payload).where(
             m.OutboxItem.measurement_id == measurement_id, m.OutboxItem.version == version).limit(1)).one())
 
     @staticmethod
-    def _add(tx: "Tx", sink: str, key: str, payload: dict[str, Any], *, measurement_id: int, version: int,
+    def _add(tx: Tx, sink: str, key: str, payload: dict[str, Any], *, measurement_id: int, version: int,
              content: str) -> None:
         now = tx.now()
         row = m.OutboxItem(sink=sink, idempotency_key=key, payload=chain.jsonable(payload), attempts=0,

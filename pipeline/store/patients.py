@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.eligibility import PatientFacts
-from pipeline.registry import parse_date_or_datetime
+from pipeline.eligibility import PatientFacts, parse_date_or_datetime
 from pipeline.store import models as m
 from pipeline.store.records import ImportSummary
-
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store
+from pipeline.store.tx import Transactions
 
 
 def iso(value: date | datetime | None) -> str | None:
@@ -47,7 +44,7 @@ def patient_ids(s: Session) -> list[str]:
 class Patients:
     """The ``patients`` table."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def upsert(self, patients: Sequence[PatientFacts], *, actor: str = "registry",

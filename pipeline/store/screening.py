@@ -4,7 +4,6 @@ latest row is the current one); the rules themselves are :func:`pipeline.eligibi
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -15,9 +14,8 @@ from pipeline.store import models as m
 from pipeline.store import patients as registry
 from pipeline.store.measurements import LATEST_REVIEW, latest_versions
 from pipeline.store.records import ScreeningRecord
+from pipeline.store.tx import Transactions, Tx
 
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store, Tx
 
 # A screening decision with the path of the original file it rests on (if any).
 _WITH_PATH = select(m.ScreeningDecision, m.File.path).outerjoin(
@@ -34,7 +32,7 @@ def _with_path(s: Session, row: m.ScreeningDecision) -> ScreeningRecord:
     return screening_record(row, first.path if first is not None else None)
 
 
-def evaluate_in(tx: "Tx", patient_id: str) -> ScreeningRecord:
+def evaluate_in(tx: Tx, patient_id: str) -> ScreeningRecord:
     """Evaluate one patient for ``tx.today`` and append the decision when it changed (audited)."""
     s = tx.session
     patient_row = s.get(m.Patient, patient_id)
@@ -78,7 +76,7 @@ def evaluate_in(tx: "Tx", patient_id: str) -> ScreeningRecord:
 class Screening:
     """The ``screening_decisions`` table (the screening log)."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def evaluate(self, patient_id: str, today: date | None = None, *, actor: str = "pipeline") -> ScreeningRecord:

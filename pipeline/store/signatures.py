@@ -22,7 +22,7 @@ from pipeline import audit as chain
 from pipeline.store import models as m
 
 if TYPE_CHECKING:
-    from pipeline.store.hub import Store, Tx
+    from pipeline.store.tx import Transactions, Tx
 
 UNSIGNED = "unsigned (single-user mode)"
 
@@ -89,7 +89,7 @@ def broken(bind: Session | Connection) -> Iterator[chain.Problem]:
 class Signatures:
     """The ``signatures`` table."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: "Transactions") -> None:
         self.store = store
 
     def sign(self, table: str, key: object, signer: str, meaning: str) -> SignatureRecord:

@@ -3,15 +3,13 @@ passwords never leave this module except as their hash."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 
 from pipeline.access import ROLES, User, hash_password, name_problem, roles_for, verify_password
 from pipeline.store import models as m
-
-if TYPE_CHECKING:
-    from pipeline.store.hub import Store
+from pipeline.store.tx import Transactions
 
 
 def user(row: m.User) -> User:
@@ -26,7 +24,7 @@ def _named(name: str) -> Any:
 class Users:
     """The ``users`` table."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     def add(self, name: str, role: str, password: str, *, actor: str) -> User:

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from alembic import op
 
-from pipeline.sinks.payload import content_digest, lifecycle_status
+from pipeline.store.outbox import content_digest, lifecycle_status
 from pipeline.store.integrity import baseline
 
 revision = "0004"

@@ -16,7 +16,7 @@ import mmap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.errors import CORRUPT, NOT_FCS, TRUNCATED, UNSUPPORTED, InputError
+from fcsio.errors import CORRUPT, NOT_FCS, TRUNCATED, UNSUPPORTED, FcsError
 
 HEADER_SIZE = 58
 SUPPORTED_VERSIONS = ("FCS2.0", "FCS3.0", "FCS3.1", "FCS3.2")
@@ -120,18 +120,28 @@ def declared_widths(text: dict[str, str], file: str) -> tuple[int, int, tuple[in
     par = _kw_int(text, "$PAR")
     tot = _kw_int(text, "$TOT")
     if par is None or tot is None:
-        raise InputError(file, CORRUPT, "TEXT lacks a usable $PAR or $TOT keyword")
+        raise FcsError(file, CORRUPT, "TEXT lacks a usable $PAR or $TOT keyword")
     if not 0 < par <= MAX_PARAMETERS or tot < 0:
-        raise InputError(file, CORRUPT, f"implausible $PAR={par} or $TOT={tot}")
+        raise FcsError(file, CORRUPT, f"implausible $PAR={par} or $TOT={tot}")
     bits = []
     for n in range(1, par + 1):
         if text.get(f"$P{n}B", "").strip() == "*":
-            raise InputError(file, UNSUPPORTED, "ASCII data with delimited values ($PnB=*) is not supported")
+            raise FcsError(file, UNSUPPORTED, "ASCII data with delimited values ($PnB=*) is not supported")
         width = _kw_int(text, f"$P{n}B")
         if width is None or not 0 < width <= 64:
-            raise InputError(file, CORRUPT, f"parameter {n} has no usable $P{n}B bit width")
+            raise FcsError(file, CORRUPT, f"parameter {n} has no usable $P{n}B bit width")
         bits.append(width)
     return par, tot, tuple(bits)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex; FIPS 180-4) of a file's bytes: the one routine that gives a file its identity
+    (the store's key), whether the file is then read (:meth:`FcsFile.sha256`) or not."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class FcsFile:
@@ -143,15 +153,15 @@ class FcsFile:
         with self.path.open("rb") as fh:
             self.size = self.path.stat().st_size
             if self.size < HEADER_SIZE:
-                raise InputError(self.name, NOT_FCS, f"not an FCS file ({self.size} bytes, no FCS HEADER)")
+                raise FcsError(self.name, NOT_FCS, f"not an FCS file ({self.size} bytes, no FCS HEADER)")
             self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
 
     def close(self) -> None:
         self._map.close()
 
     def sha256(self) -> str:
-        """SHA-256 (hex) of the whole file, over the map (the one hash a file gets)."""
-        return hashlib.sha256(self._map).hexdigest()
+        """SHA-256 (hex) of the whole file (:func:`sha256_file`, the one hash a file gets)."""
+        return sha256_file(self.path)
 
     def __enter__(self) -> "FcsFile":
         return self
@@ -162,14 +172,14 @@ class FcsFile:
     def bytes(self, start: int, stop: int) -> bytes:
         """Bytes ``[start, stop)``, checked against the file size."""
         if start < 0 or stop > self.size or stop < start:
-            raise InputError(self.name, TRUNCATED, f"file ends at byte {self.size}, segment needs {start}..{stop}")
+            raise FcsError(self.name, TRUNCATED, f"file ends at byte {self.size}, segment needs {start}..{stop}")
         return self._map[start:stop]
 
     def view(self, start: int, length: int) -> memoryview:
         """A zero-copy view of ``length`` bytes from ``start`` (release it before closing)."""
         if start < 0 or start + length > self.size:
-            raise InputError(self.name, TRUNCATED,
-                             f"DATA needs bytes {start}..{start + length} but the file has {self.size}")
+            raise FcsError(self.name, TRUNCATED,
+                           f"DATA needs bytes {start}..{start + length} but the file has {self.size}")
         return memoryview(self._map)[start:start + length]
 
     # -- data sets ---------------------------------------------------------------------
@@ -197,19 +207,19 @@ class FcsFile:
         head = self.bytes(offset, offset + HEADER_SIZE)
         magic = head[:6].decode("latin-1")
         if not magic.startswith("FCS"):
-            raise InputError(self.name, NOT_FCS, "not an FCS file (HEADER does not start with 'FCS')")
+            raise FcsError(self.name, NOT_FCS, "not an FCS file (HEADER does not start with 'FCS')")
         if magic not in SUPPORTED_VERSIONS:
-            raise InputError(self.name, UNSUPPORTED, f"FCS version '{magic}' is not supported")
+            raise FcsError(self.name, UNSUPPORTED, f"FCS version '{magic}' is not supported")
         try:
             text_start, text_end, data_start, data_end = (
                 _header_int(head[a:a + 8]) for a in (10, 18, 26, 34))
         except ValueError as exc:
-            raise InputError(self.name, CORRUPT, f"HEADER offset '{exc}' is not a number") from None
+            raise FcsError(self.name, CORRUPT, f"HEADER offset '{exc}' is not a number") from None
         if text_start <= 0 or text_end < text_start:
-            raise InputError(self.name, CORRUPT, f"HEADER gives no TEXT segment ({text_start}..{text_end})")
+            raise FcsError(self.name, CORRUPT, f"HEADER gives no TEXT segment ({text_start}..{text_end})")
         if offset + text_end >= self.size:
-            raise InputError(self.name, TRUNCATED,
-                             f"TEXT segment ends at byte {offset + text_end} but the file has {self.size}")
+            raise FcsError(self.name, TRUNCATED,
+                           f"TEXT segment ends at byte {offset + text_end} but the file has {self.size}")
         raw = self.bytes(offset + text_start, offset + text_end + 1)
         notes: list[str] = []
         # Some writers point the TEXT end one byte short of the closing delimiter.
@@ -220,7 +230,7 @@ class FcsFile:
         try:
             text = parse_text_segment(raw)
         except ValueError as exc:
-            raise InputError(self.name, CORRUPT, f"unreadable TEXT segment ({exc})") from None
+            raise FcsError(self.name, CORRUPT, f"unreadable TEXT segment ({exc})") from None
         par, tot, bits = declared_widths(text, self.name)
         length = (tot * sum(storage_bits(b) for b in bits) + 7) // 8
         packed_length = (tot * sum(bits) + 7) // 8
@@ -255,7 +265,7 @@ class FcsFile:
         if not present:
             if length == 0:
                 return offset
-            raise InputError(self.name, CORRUPT, "neither HEADER nor TEXT says where DATA starts")
+            raise FcsError(self.name, CORRUPT, "neither HEADER nor TEXT says where DATA starts")
         consistent = [(src, s, e) for src, s, e in present if e - s + 1 in (length, length + 1)]
         if (t_start, t_end) != (h_start, h_end) and t_start > 0 and h_start > 0:
             notes.append(f"DATA offsets differ: HEADER {h_start}..{h_end}, TEXT {t_start}..{t_end}")
@@ -265,8 +275,8 @@ class FcsFile:
         if not consistent and len(present) == 2 and present[0][1] != present[1][1]:
             notes.append(f"no DATA offsets match the declared size; using {src}")
         if offset + start + length > self.size:
-            raise InputError(self.name, TRUNCATED,
-                             f"DATA declares {length} bytes from byte {offset + start} "
-                             f"but the file has {self.size}")
+            raise FcsError(self.name, TRUNCATED,
+                           f"DATA declares {length} bytes from byte {offset + start} "
+                           f"but the file has {self.size}")
         return offset + start
 

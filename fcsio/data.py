@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import UNSUPPORTED, InputError
-from pipeline.fcs_segments import storage_bits
+from fcsio.errors import UNSUPPORTED, FcsError
+from fcsio.segments import DataSet, storage_bits
 
 # float32 holds every value a cytometer writes (float32 data, integers up to 24 bits exactly) at
 # half the memory of float64; statistics and fits cast the small subsets they use to float64.
@@ -42,7 +42,7 @@ def byte_order(byteord: str, file: str) -> bool:
             return True
         if order == sorted(order, key=int, reverse=True):
             return False
-    raise InputError(file, UNSUPPORTED, f"byte order $BYTEORD={byteord!r} is not supported")
+    raise FcsError(file, UNSUPPORTED, f"byte order $BYTEORD={byteord!r} is not supported")
 
 
 def decode_raw(buffer: memoryview | bytes, layout: Layout, file: str) -> np.ndarray:
@@ -54,12 +54,12 @@ def decode_raw(buffer: memoryview | bytes, layout: Layout, file: str) -> np.ndar
     if layout.datatype in ("F", "D"):
         width = 4 if layout.datatype == "F" else 8
         if any(b != width * 8 for b in layout.bits):
-            raise InputError(file, UNSUPPORTED, f"$DATATYPE {layout.datatype} with $PnB {sorted(set(layout.bits))}")
+            raise FcsError(file, UNSUPPORTED, f"$DATATYPE {layout.datatype} with $PnB {sorted(set(layout.bits))}")
         dtype = np.dtype(f"{endian}f{width}")
         return np.frombuffer(buffer, dtype=dtype, count=layout.events * n_ch) \
             .reshape(layout.events, n_ch).astype(EVENT_DTYPE)
     if layout.datatype != "I":
-        raise InputError(file, UNSUPPORTED, f"$DATATYPE {layout.datatype!r} is not supported")
+        raise FcsError(file, UNSUPPORTED, f"$DATATYPE {layout.datatype!r} is not supported")
     if layout.packed:
         values = _bit_packed_ints(buffer, layout)
     else:
@@ -69,6 +69,18 @@ def decode_raw(buffer: memoryview | bytes, layout: Layout, file: str) -> np.ndar
     if np.any(masks != full):
         values = values & masks.astype(values.dtype)
     return values.astype(EVENT_DTYPE)
+
+
+def data_type(ds: DataSet, file: str, notes: list[str]) -> str:
+    """$DATATYPE, or integer when it is missing and the $PnB widths can only be integers (noted)."""
+    raw = ds.text.get("$DATATYPE", "").strip().upper()
+    if raw:
+        return raw
+    widths = set(ds.bits)
+    if widths <= {8, 16, 24} or any(w % 8 for w in widths):
+        notes.append("$DATATYPE missing; integer data inferred from $PnB")
+        return "I"
+    raise FcsError(file, UNSUPPORTED, f"$DATATYPE missing and $PnB {sorted(widths)} do not say integer or float")
 
 
 def _mask(bits: int, rng: float) -> int:
