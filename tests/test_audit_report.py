@@ -86,9 +86,9 @@ def test_every_category_on_a_home_built_for_it(store, clock, cli_env, monkeypatc
     assert problem.record == "measurements 2" and "edited behind the application" in problem.what
 
     # the command: admin only, --sign needs the password, records the review; the next starts after it
-    monkeypatch.setenv("LOGNAME", "tom")
+    monkeypatch.setattr("app.identity.os_account", lambda: "tom")   # the OS account of the process
     assert main(["audit", "report"]) == 2 and "needs the role admin" in capsys.readouterr().err
-    monkeypatch.setenv("LOGNAME", "ann")
+    monkeypatch.setattr("app.identity.os_account", lambda: "ann")   # the OS account of the process
     monkeypatch.setattr("sys.stdin", io.StringIO("wrong\n"))
     assert main(["audit", "report", "--sign", "--password-stdin", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "signature_refused"

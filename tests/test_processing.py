@@ -171,7 +171,7 @@ def test_a_reprocess_is_signed_once_users_exist(tmp_path: Path, inbox: Path, mon
     from pipeline.store import open_store
 
     monkeypatch.setenv("MHLADR_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("LOGNAME", "tom")
+    monkeypatch.setattr("app.identity.os_account", lambda: "tom")   # the OS account of the process
     broken = inbox / "BEADS_2026-03-12_nolot_CANTO.fcs"
     broken.write_bytes((inbox / "BEADS_2026-03-12_lotA_CANTO.fcs").read_bytes()[:5000])
     proc = Processor(load_settings(), lots_csv=inbox / "lots.csv")

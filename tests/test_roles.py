@@ -44,11 +44,14 @@ def login(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
 
 def argv(command: str, tmp_path: Path) -> list[str]:
     registry = write_registry(tmp_path / "registry.csv", [RegistryRow("PT-1")])
+    (tmp_path / "gates.xml").write_text("<gating/>")        # checked for being there before the role
     return {
         "run": ["run", str(tmp_path)], "watch": ["watch", str(tmp_path)], "serve": ["serve", "--stop-server"],
         "reprocess": ["reprocess", "a" * 64, "--reason", "lot added"],
         "review list": ["review", "list"], "review approve": ["review", "approve", "1", "--reason", "smear ok"],
         "review reject": ["review", "reject", "1", "--reason", "clots"],
+        "review regate": ["review", "regate", "1", "--gating-ml", str(tmp_path / "gates.xml"),
+                          "--reason", "granulocyte tail excluded"],
         "patients import": ["patients", "import", str(registry)], "screening": ["screening"],
         "screening --unblinded": ["screening", "--unblinded"], "export": ["export", "--sink", "csv"],
         "results": ["results"], "results --unblinded": ["results", "--unblinded"],

@@ -39,7 +39,7 @@ def seed(store) -> tuple[int, int]:
 def staffed(store, monkeypatch):
     store.users.add("ann", "admin", "correct horse battery", actor="setup")
     store.users.add("tom", "technician", TOM, actor="ann")
-    monkeypatch.setenv("LOGNAME", "tom")
+    monkeypatch.setattr("app.identity.os_account", lambda: "tom")   # the OS account of the process
     return store
 
 
@@ -92,7 +92,8 @@ def test_single_user_mode_decides_unsigned_and_says_so(store, cli_env, capsys):
     capsys.readouterr()
     assert store.signatures.list() == []
     reports = list((cli_env.home / "reports").rglob("*.html"))
-    assert len(reports) == 1 and "Decision: approve, unsigned (single-user mode)" in reports[0].read_text()
+    assert len(reports) == 1 and "<strong>approved</strong> by lab" in reports[0].read_text()    # the decision section
+    assert '<span class="signature">Unsigned (single-user mode)</span>' in reports[0].read_text()
     resource = fhir(result_payload(store.measurements.get(first), None, store.rules))
     assert resource["extension"] == [{"url": SIGNATURE, "extension": [{"url": "unsigned", "valueBoolean": True}]}]
 

@@ -64,7 +64,7 @@ def test_the_reference_set_is_what_the_generator_makes() -> None:
 def test_validate_passes_on_a_clean_install_signed_and_audited(clean_home, tmp_path, monkeypatch, capsys):
     with open_store(load_settings()) as store:
         store.users.add("ann", "admin", ADMIN, actor="setup")
-    monkeypatch.setenv("LOGNAME", "ann")
+    monkeypatch.setattr("app.identity.os_account", lambda: "ann")   # the OS account of the process
     monkeypatch.setattr("sys.stdin", io.StringIO("not it\n"))
     code, doc = validate(capsys, "--password-stdin")
     assert code == 2 and doc["error"]["code"] == "signature_refused"           # refused before anything ran

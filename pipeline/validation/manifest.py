@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
-PACKAGES = ("app", "flows", "pipeline", "calibration", "gating", "science")
+PACKAGES = ("app", "flows", "pipeline", "calibration", "gating", "science", "fcsio")
 ROOT = Path(__file__).resolve().parents[2]           # where the packages are installed
 MANIFEST = Path(__file__).resolve().parent / "release_manifest.json"
 DISTRIBUTION = "mhladr"
