@@ -12,7 +12,6 @@ Functional core: the store reads the entries, these functions sort and count the
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Callable, Iterable

@@ -27,7 +27,7 @@ a person ends its reasons with one ``next: ...`` line saying what to do (:mod:`p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
