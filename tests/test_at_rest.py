@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console_fixtures import BLINDED_FILE, PEOPLE, RunningConsole
+from tests.console_fixtures import BLINDED_FILE, RunningConsole
 
 TUBES = ("BEADS_2026-03-12_lotA_CANTO.fcs", "PT-0042_D07_HLADR.fcs")
 
@@ -156,4 +156,3 @@ def test_results_on_the_command_line_withhold_for_blinded_roles(console: Running
         out = capsys.readouterr().out
         rows = json.loads(out)
         assert rows and not [s for s in secrets if s in out], name
-    assert PEOPLE["unb"][0] == "unblinded"
