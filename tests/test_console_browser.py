@@ -235,4 +235,8 @@ def test_an_expired_session_lands_on_sign_in_with_its_reason(browser, console: R
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: url.endswith("/screening"))
     assert page.locator("h1").first.inner_text().strip()
+    page.click("a[href='/password']")                    # the name in the header: change my password
+    assert page.locator("h1").inner_text().strip() == "Change my password"
+    assert page.locator("input[type=password]").count() == 3
+    shoot(page, screenshots, "21_change_my_password")
     context.close()
