@@ -22,6 +22,7 @@ from prefect.utilities.annotations import quote
 from flows import tasks
 from flows.artifacts import publish
 from flows.inbox import inbox_files
+from flows.watcher import watched
 from flows.review_requests import request_reviews
 from pipeline import workers
 from pipeline.config import load_settings
@@ -89,7 +90,9 @@ def plain_flow(**options: Any) -> Callable[[Callable[..., Any]], PlainParameterF
 @plain_flow(name="mhladr-batch", log_prints=False)
 def batch_flow(inbox: str, registry: str | None = None, lots: str | None = None,
                files: list[str] | None = None) -> dict:
-    """Process the FCS files of ``inbox`` (or only ``files``); the ``mhladr run`` document.
+    """Process the FCS files of ``inbox`` (or only ``files``); the ``mhladr run`` document. A run
+    of the whole folder while a watcher holds it (``serve --inbox``, ``watch``) processes no file:
+    the watcher takes each one as it lands (finishing waiting samples still runs).
 
     ``lots`` defaults to the one rule of :func:`pipeline.lots.default_table` (``INBOX/lots.csv``,
     else ``./lots.csv``). Returns ``{"files": [...],
@@ -97,7 +100,10 @@ def batch_flow(inbox: str, registry: str | None = None, lots: str | None = None,
     lists samples of earlier batches that found their beads in this one.
     """
     settings = load_settings()
-    paths = [Path(f) for f in files] if files is not None else inbox_files(Path(inbox))
+    if files is not None:
+        paths = [Path(f) for f in files]
+    else:                    # a watcher takes files as they land: a scheduled run would race it
+        paths = [] if watched(Path(inbox)) else inbox_files(Path(inbox))
     lots = lots or default_table(inbox)
     processor = Processor(settings, registry_csv=registry, lots_csv=lots, workers=workers.shared())
     try:

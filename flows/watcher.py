@@ -147,6 +147,23 @@ def inbox_lock(inbox: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def watched(inbox: Path) -> bool:
+    """Whether a watcher (``watch``, ``serve --inbox``) holds this inbox now: it then takes each
+    file as it lands, once complete, and a scheduled run of the whole folder must leave them alone."""
+    path = Path(inbox) / LOCK_NAME
+    try:
+        fh = path.open("r")
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
 class Watcher:
     """Poll ``inbox`` and hand complete files to ``process`` (the batch flow)."""
 
