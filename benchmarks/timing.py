@@ -32,36 +32,42 @@ class Timing:
                 f"tree {self.peak_tree_mib:.0f} MiB)")
 
 
-def tree_rss_peak(pid: int, stop: threading.Event, every_s: float = 0.05) -> list[float]:
-    """Sample the summed RSS (MiB) of ``pid``'s descendants until ``stop``; the largest, in a list
-    (filled when sampling ends)."""
-    import psutil     # flowkit's dependency; only the benchmarks use it here
+class TreePeak:
+    """The largest summed RSS (MiB) of a process's descendants, sampled in a thread until
+    :meth:`stop`."""
 
-    peak = [0.0]
+    def __init__(self, pid: int, every_s: float = 0.05) -> None:
+        self.mib = 0.0
+        self._pid, self._every_s = pid, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
 
-    def sample() -> None:
+    def _sample(self) -> None:
+        import psutil     # flowkit's dependency; only the benchmarks use it here
+
         try:
-            root = psutil.Process(pid)
+            root = psutil.Process(self._pid)
         except psutil.NoSuchProcess:
             return
-        while not stop.is_set():
+        while not self._stop.is_set():
             total = 0
             try:
                 procs = root.children(recursive=True)
             except psutil.NoSuchProcess:
-                break
+                return
             for p in procs:
                 try:
                     total += p.memory_info().rss
                 except psutil.NoSuchProcess:
                     pass
-            peak[0] = max(peak[0], total / 2 ** 20)
-            stop.wait(every_s)
+            self.mib = max(self.mib, total / 2 ** 20)
+            self._stop.wait(self._every_s)
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    peak.append(thread)  # type: ignore[arg-type]
-    return peak
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.mib
 
 
 def run_once(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
@@ -69,15 +75,13 @@ def run_once(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[fl
     start = time.perf_counter()
     proc = subprocess.Popen([TIME, "-f", "%M", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, **REPO_ENV, **(env or {})}, text=True)
-    stop = threading.Event()
-    sampled = tree_rss_peak(proc.pid, stop)
+    tree = TreePeak(proc.pid)
     _, stderr = proc.communicate()
     wall = time.perf_counter() - start
-    stop.set()
-    sampled[1].join()
+    tree_mib = tree.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:3])} failed ({proc.returncode}): {stderr[-2000:]}")
-    return wall, int(stderr.strip().splitlines()[-1]) / 1024, sampled[0]
+    return wall, int(stderr.strip().splitlines()[-1]) / 1024, tree_mib
 
 
 def compare(ours: Sequence[str], baseline: Sequence[str], repeat: int, env: dict[str, str] | None = None,
