@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from calibration.config import PeakSearchConfig
 from calibration.peaks import Peak, PeakSearch, find_peaks
-from science.mixture import GaussianMixture, fit_mixture
 from science.sampling import subsample_index
 from science.separation import ashman_d
 
@@ -54,12 +54,15 @@ class ClusteringChannels:
 Component = tuple[np.ndarray, np.ndarray, float]     # mean, covariance, weight
 
 
-def _fit(sample: np.ndarray, seeds: list[Component], cfg: PeakSearchConfig) -> GaussianMixture:
+def _fit(sample: np.ndarray, seeds: list[Component], cfg: PeakSearchConfig, seed: int) -> GaussianMixture:
     d = sample.shape[1]
     precisions = np.array([np.linalg.inv(c + np.eye(d) * cfg.joint_reg_covar) for _, c, _ in seeds])
     weights = np.array([w for _, _, w in seeds])
-    return fit_mixture(sample, weights / weights.sum(), np.array([m for m, _, _ in seeds]), precisions,
-                       tol=1e-4, max_iter=200, reg_covar=cfg.joint_reg_covar)
+    gmm = GaussianMixture(n_components=len(seeds), covariance_type="full",
+                          means_init=np.array([m for m, _, _ in seeds]), precisions_init=precisions,
+                          weights_init=weights / weights.sum(), tol=1e-4, max_iter=200,
+                          reg_covar=cfg.joint_reg_covar, random_state=seed)
+    return gmm.fit(sample)
 
 
 def _components(gmm: GaussianMixture) -> list[Component]:
@@ -111,10 +114,10 @@ def find_joint_peaks(t: np.ndarray, max_peaks: int, config: PeakSearchConfig = P
         cov = np.cov(part.T).reshape(d, d) if part.shape[0] > 1 else np.eye(d) * config.bandwidth ** 2
         seeds.append((part.mean(axis=0), cov, part.shape[0] / n))
     sample = t[subsample_index(n, config.max_fit_events, seed)]
-    gmm = _fit(sample, seeds, config)
+    gmm = _fit(sample, seeds, config, seed)
     sample_min = int(min_count * sample.shape[0] / n)
     while gmm.n_components < max_peaks:
-        fits = [_fit(sample, split, config) for split in _splits(_components(gmm))]
+        fits = [_fit(sample, split, config, seed) for split in _splits(_components(gmm))]
         kept = [f for f in fits if f.bic(sample) < gmm.bic(sample)
                 and _distinct(_components(f), sample.shape[0], config.min_separation_d, sample_min)]
         if not kept:

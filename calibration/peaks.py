@@ -2,7 +2,7 @@
 
 Two steps, as in histogram-initialised mixture modelling (McLachlan & Peel, Finite Mixture
 Models, 2000, ch. 2): prominent peaks of a Gaussian-smoothed log10 histogram seed a 1-D
-Gaussian mixture (:mod:`science.mixture`), so unequal population sizes do not move the start. When
+Gaussian mixture (scikit-learn), so unequal population sizes do not move the start. When
 fewer peaks than bead levels are seen, the widest component is split once at a time and the
 split is kept only when it lowers the BIC and every pair of neighbouring components stays
 separated (Ashman's D >= 1.2 by default, :mod:`science.separation`) -- overlapping dim
@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from calibration.config import PeakSearchConfig
-from science.mixture import GaussianMixture, fit_mixture
 from science.sampling import subsample_index
 from science.separation import ashman_d
 
@@ -95,12 +95,15 @@ def _histogram_seeds(t: np.ndarray, cfg: PeakSearchConfig, min_count: int) -> li
 
 # One channel, a few components: threaded BLAS only adds hand-offs (see joint_peaks).
 @threadpool_limits.wrap(limits=1, user_api="blas")
-def _fit(sample: np.ndarray, seeds: list[tuple[float, float, float]]) -> GaussianMixture:
+def _fit(sample: np.ndarray, seeds: list[tuple[float, float, float]], seed: int) -> GaussianMixture:
     means = np.array([[m] for m, _, _ in seeds])
     precisions = np.array([[[1.0 / s ** 2]] for _, s, _ in seeds])
     weights = np.array([w for _, _, w in seeds])
-    return fit_mixture(sample[:, None], weights / weights.sum(), means, precisions, tol=1e-4, max_iter=200,
-                       reg_covar=1e-6)
+    gmm = GaussianMixture(n_components=len(seeds), covariance_type="full", means_init=means,
+                          precisions_init=precisions, weights_init=weights / weights.sum(),
+                          tol=1e-4, max_iter=200, reg_covar=1e-6, init_params="random_from_data",
+                          random_state=seed)
+    return gmm.fit(sample[:, None])
 
 
 def _components(gmm: GaussianMixture) -> list[tuple[float, float, float]]:
@@ -133,13 +136,13 @@ def find_peaks(t: np.ndarray, max_peaks: int, config: PeakSearchConfig = PeakSea
         keep = sorted(sorted(range(len(seeds)), key=lambda k: -seeds[k][2])[:max_peaks + 3])
         seeds = [seeds[k] for k in keep]
     sample = t[subsample_index(t.size, config.max_fit_events, seed)]
-    gmm = _fit(sample, seeds)
+    gmm = _fit(sample, seeds, seed)
     while gmm.n_components < max_peaks:
         comps = _components(gmm)
         widest = int(np.argmax([s for _, s, _ in comps]))
         m, s, w = comps[widest]
         split = comps[:widest] + [(m - 0.6 * s, 0.6 * s, w / 2), (m + 0.6 * s, 0.6 * s, w / 2)] + comps[widest + 1:]
-        candidate = _fit(sample, split)
+        candidate = _fit(sample, split, seed)
         if not (candidate.bic(sample[:, None]) < gmm.bic(sample[:, None])
                 and _distinct(_components(candidate), sample.size, config.min_separation_d,
                               int(min_count * sample.size / t.size))):
