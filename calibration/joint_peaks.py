@@ -17,15 +17,18 @@ best split is kept only when the BIC drops and every pair of components stays se
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from calibration.config import PeakSearchConfig
 from calibration.peaks import Peak, PeakSearch, find_peaks
 from science.sampling import subsample_index
 from science.separation import ashman_d
+
+if TYPE_CHECKING:
+    from sklearn.mixture import GaussianMixture
 
 Range = tuple[float, float]
 
@@ -54,7 +57,9 @@ class ClusteringChannels:
 Component = tuple[np.ndarray, np.ndarray, float]     # mean, covariance, weight
 
 
-def _fit(sample: np.ndarray, seeds: list[Component], cfg: PeakSearchConfig, seed: int) -> GaussianMixture:
+def _fit(sample: np.ndarray, seeds: list[Component], cfg: PeakSearchConfig, seed: int) -> "GaussianMixture":
+    from sklearn.mixture import GaussianMixture   # loaded by bead tubes only (patient tubes' workers stay light)
+
     d = sample.shape[1]
     precisions = np.array([np.linalg.inv(c + np.eye(d) * cfg.joint_reg_covar) for _, c, _ in seeds])
     weights = np.array([w for _, _, w in seeds])
@@ -65,7 +70,7 @@ def _fit(sample: np.ndarray, seeds: list[Component], cfg: PeakSearchConfig, seed
     return gmm.fit(sample)
 
 
-def _components(gmm: GaussianMixture) -> list[Component]:
+def _components(gmm: "GaussianMixture") -> list[Component]:
     order = np.argsort(gmm.means_.mean(axis=1))
     return [(gmm.means_[i], gmm.covariances_[i], float(gmm.weights_[i])) for i in order]
 

@@ -12,14 +12,17 @@ peaks are resolved, while a genuinely missing population is not invented.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from calibration.config import PeakSearchConfig
 from science.sampling import subsample_index
 from science.separation import ashman_d
+
+if TYPE_CHECKING:
+    from sklearn.mixture import GaussianMixture
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,9 @@ def _histogram_seeds(t: np.ndarray, cfg: PeakSearchConfig, min_count: int) -> li
 
 # One channel, a few components: threaded BLAS only adds hand-offs (see joint_peaks).
 @threadpool_limits.wrap(limits=1, user_api="blas")
-def _fit(sample: np.ndarray, seeds: list[tuple[float, float, float]], seed: int) -> GaussianMixture:
+def _fit(sample: np.ndarray, seeds: list[tuple[float, float, float]], seed: int) -> "GaussianMixture":
+    from sklearn.mixture import GaussianMixture   # loaded by bead tubes only (patient tubes' workers stay light)
+
     means = np.array([[m] for m, _, _ in seeds])
     precisions = np.array([[[1.0 / s ** 2]] for _, s, _ in seeds])
     weights = np.array([w for _, _, w in seeds])
@@ -106,7 +111,7 @@ def _fit(sample: np.ndarray, seeds: list[tuple[float, float, float]], seed: int)
     return gmm.fit(sample[:, None])
 
 
-def _components(gmm: GaussianMixture) -> list[tuple[float, float, float]]:
+def _components(gmm: "GaussianMixture") -> list[tuple[float, float, float]]:
     means = gmm.means_[:, 0]
     sds = np.sqrt(gmm.covariances_[:, 0, 0])
     order = np.argsort(means)

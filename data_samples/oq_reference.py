@@ -19,12 +19,13 @@ import argparse
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Sequence
 
 from data_samples.generate import Tube, fcs_bytes, make_bead_tube, make_patient_tube
 from data_samples.instruments import CALIBUR, CANTO, LYRIC
+from data_samples.kinds import without_spillover
 from data_samples.sample_set import LOTS
 
 SEED = 20261207
@@ -32,7 +33,8 @@ OUT = Path(__file__).resolve().parents[1] / "pipeline" / "validation" / "referen
 ABC_TOLERANCE = 0.10          # |AB/C - truth| / truth: within 10 % (inter-laboratory CV 15-25 %)
 ADMISSION = {"PT-0101": "2026-03-05T10:00", "PT-0102": "2026-03-06T10:00", "PT-0103": "2026-03-06T10:00",
              "PT-0104": "2026-03-06T10:00", "PT-0105": "2026-03-07T10:00", "PT-0106": "2026-03-06T10:00",
-             "PT-0107": "2026-03-06T10:00", "PT-0108": "2026-03-06T10:00", "PT-0109": "2026-03-06T10:00"}
+             "PT-0107": "2026-03-06T10:00", "PT-0108": "2026-03-06T10:00", "PT-0109": "2026-03-06T10:00",
+             "PT-0110": "2026-03-06T10:00", "PT-0111": "2026-03-05T10:00"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ def tubes() -> dict[str, bytes]:
         _patient(CANTO, "PT-0107", d12, 6_000, SEED + 16, with_cd14=False),
         _patient(CANTO, "PT-0108", d12, 6_000, SEED + 17, pe_voltage=520.0),
         _patient(CANTO, "PT-0109", d12, 6_000, SEED + 18, mono=0.02),
+        without_spillover(_patient(CANTO, "PT-0110", d12, 6_000, SEED + 19)),
+        _patient(CANTO, "PT-0111", d12 - timedelta(days=1), 6_000, SEED + 20, acquired=datetime(2026, 3, 12, 9)),
     ]
     files = {t.filename: fcs_bytes(t) for t in made}
     whole = fcs_bytes(_patient(CANTO, "PT-0106", d12, 6_000, SEED + 15))
@@ -119,14 +123,10 @@ def cases(truth: dict[str, Any]) -> list[Case]:
              {"status": "pending_calibration", "reason_contains": ["520", "450"]}),
         Case("too_few_monocytes", "about 300 monocytes: QC fail, never counted", "PT-0109_D06_HLADR.fcs",
              {"status": "qc_fail", "qc": "fail", "below_threshold": None, "screening": "not_eligible"}),
-        Case("missing_compensation", "FCS 3.1 area channels without $SPILLOVER: QC review naming it", "-",
-             {"status": "measured", "qc": "review", "reason_contains": ["compensation"]}, enabled=False,
-             pending="the pipeline's missing-compensation check (issue 18) is not released yet; the generator "
-                     "makes the tube (a CANTO tube written with spillover=None)"),
-        Case("late_tube", "acquired the day after the draw: QC review naming the delay", "-",
-             {"status": "measured", "qc": "review", "reason_contains": ["delay"]}, enabled=False,
-             pending="the pipeline's draw-to-acquisition check (issue 18) is not released yet; the generator "
-                     "makes the tube (acquired= a later day than collection_date)"),
+        Case("missing_compensation", "FCS 3.1 area channels without $SPILLOVER: QC review naming it",
+             "PT-0110_D06_HLADR.fcs", {"status": "measured", "qc": "review", "reason_contains": ["no compensation"]}),
+        Case("late_tube", "acquired the day after the draw: QC review naming the delay", "PT-0111_D06_HLADR.fcs",
+             {"status": "measured", "qc": "review", "reason_contains": ["1 day after the draw"]}),
     ]
 
 

@@ -22,7 +22,7 @@ from prefect.utilities.annotations import quote
 from flows import tasks
 from flows.artifacts import publish
 from flows.inbox import inbox_files
-from flows.watcher import watched
+from flows.inbox import watched
 from flows.review_requests import request_reviews
 from pipeline import workers
 from pipeline.config import load_settings

@@ -14,20 +14,18 @@ that landed while the watcher was down, waiting samples, files whose processing 
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fcsio.errors import FcsError
 from fcsio.segments import FcsFile
-from flows.inbox import inbox_files
-from pipeline.errors import BAD_INPUT, TRUNCATED, InputError
+from flows.inbox import inbox_files, inbox_lock
+from pipeline.errors import TRUNCATED
 
 log = logging.getLogger("mhladr.watch")
 
@@ -35,7 +33,6 @@ PROCESSED = "processed"
 QUARANTINE = "quarantine"
 WAITING = ("pending_calibration",)
 TO_PROCESSED = ("calibrated", "measured")
-LOCK_NAME = ".mhladr-watch.lock"
 
 ProcessFiles = Callable[[list[Path]], dict]
 Relocated = Callable[[str, Path], None]          # (sha256, new path) -> record it in the store
@@ -124,44 +121,6 @@ def resettle(path: Path, entry: dict) -> Path | None:
     target = free_name(target_dir, path.name)
     os.replace(path, target)
     return target
-
-
-@contextmanager
-def inbox_lock(inbox: Path) -> Iterator[None]:
-    """One watcher per inbox (a second one fails at once instead of racing the first); the lock
-    file is removed on exit. A lock file removed by its holder between our open and our lock is
-    not ours: the holder's inode is checked after locking."""
-    path = inbox / LOCK_NAME
-    with path.open("w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.fstat(fh.fileno()).st_ino != os.stat(path).st_ino:
-                raise BlockingIOError
-        except (BlockingIOError, FileNotFoundError):
-            raise InputError(inbox, BAD_INPUT, f"another mhladr watch is watching this folder ({LOCK_NAME}): "
-                                               "stop it first, or watch another folder") from None
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def watched(inbox: Path) -> bool:
-    """Whether a watcher (``watch``, ``serve --inbox``) holds this inbox now: it then takes each
-    file as it lands, once complete, and a scheduled run of the whole folder must leave them alone."""
-    path = Path(inbox) / LOCK_NAME
-    try:
-        fh = path.open("r")
-    except OSError:
-        return False
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return False
 
 
 class Watcher:

@@ -1,3 +1,3 @@
 """The small base both science wings share (calibration and gating import it, never each other):
-the QC record, robust population statistics, the seeded subsample, Ashman's D, the asinh, the
-mixture fit (``mixture``) and the probability below a cut-off (``uncertainty``)."""
+the QC record, robust population statistics, the seeded subsample, Ashman's D, the asinh and the
+probability below a cut-off (``uncertainty``)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +77,8 @@ class RunningConsole:
     home: Path
     prefect_api: str
     prefect_ui: str
+    forget_failed_sign_ins: Callable[[], None] = lambda: None
+
 
     def store(self):  # noqa: ANN201 - a Store, opened on the console's home
         from pipeline.config import load_settings
@@ -93,7 +95,10 @@ class RunningConsole:
 
     @contextmanager
     def login(self, name: str) -> Iterator[tuple[httpx.Client, str]]:
-        """A client signed in as ``name`` (see :data:`PEOPLE`) and its CSRF token."""
+        """A client signed in as ``name`` (see :data:`PEOPLE`) and its CSRF token. The sign-in
+        throttle's memory of earlier tests' deliberate failures (all from 127.0.0.1, 20 per
+        address) is forgotten first: each test starts a fresh 15-minute window."""
+        self.forget_failed_sign_ins()
         with self.client() as client:
             response = client.post("/api/login", json={"user": name, "password": PEOPLE[name][1]})
             assert response.status_code == 200, response.text
@@ -104,6 +109,7 @@ class RunningConsole:
 def console(console_template: Path, tmp_path_factory: pytest.TempPathFactory,
             prefect_server) -> Iterator[RunningConsole]:  # noqa: ANN001
     """The session's console: a copy of the template home served by uvicorn on a free port."""
+    from app.console.sessions import LoginThrottle
     from app.console.thread import ConsoleThread, bind
     from app.console.web import ConsoleConfig, create_app
     from pipeline.config import load_settings
@@ -113,7 +119,10 @@ def console(console_template: Path, tmp_path_factory: pytest.TempPathFactory,
                                    prefect_ui=prefect_server.ui_url))
     server = ConsoleThread(app, bind("127.0.0.1", 0)).start()
     try:
-        yield RunningConsole(server.url, home, prefect_server.url, prefect_server.ui_url)
+        def forget() -> None:
+            app.state.console.throttle = LoginThrottle(clock=app.state.console.config.clock)
+
+        yield RunningConsole(server.url, home, prefect_server.url, prefect_server.ui_url, forget)
     finally:
         server.stop()
         app.state.console.close()

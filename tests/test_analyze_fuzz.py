@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from data_samples.generate import CALIBUR, CANTO, LYRIC, make_bead_tube, make_patient_tube, write_tube
 from app.cli import main
-from pipeline.fcs import read_fcs
 from fcsio.segments import parse_text_segment
 
 LOT = "474,5359,23843,62336"

@@ -83,7 +83,8 @@ def test_a_technician_reviews_with_the_figures_and_sees_the_screening_change(
     target = console.measurement_of("PT-0043_D06_HLADR.fcs")
     page = new_page(browser)
     sign_in(page, console, "tech")
-    assert page.url == console.url + "/"
+    assert page.url == console.url + "/files"                   # a technician's start page
+    page.click("nav a[href='/']")
     assert page.locator("h1").inner_text().startswith("Review queue")
     shoot(page, screenshots, "01_review_queue")
     page.click(f"a[href='/reviews/{target}']")                                            # click 1

@@ -122,7 +122,7 @@ def test_files_are_processed_as_they_land_and_listed_for_the_day(day: Day, prefe
     assert set(sample) >= {"id", "file", "sha256", "kind", "status", "qc", "reasons", "next", "patient_id", "landed_at"}
     reports = latest_artifact(prefect_server.url, "batch-reports")          # links a browser opens
     assert f"({day.url}/reports/measurements/{sample['measurement_id']})" in reports and "file://" not in reports
-    from flows.watcher import watched
+    from flows.inbox import watched
     assert watched(day.inbox) and not watched(day.data)       # a scheduled run of the folder leaves it alone
     assert files_of(client, date="2001-01-01") == {}
     assert client.get("/api/files", params={"date": "yesterday"}).status_code == 422

@@ -128,7 +128,7 @@ def test_processing_error_keeps_files_and_retries_at_reconcile(tmp_path: Path, f
 
 
 def test_the_lock_is_removed_on_exit_and_a_second_watcher_is_refused(tmp_path: Path) -> None:
-    from flows.watcher import LOCK_NAME, inbox_lock
+    from flows.inbox import LOCK_NAME, inbox_lock
     from pipeline.errors import InputError
 
     with inbox_lock(tmp_path):

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
 
     from pipeline.config import load_settings
     from pipeline.errors import InputError
+    from pipeline.private_home import mask_others
     from pipeline.validation import iq, oq, report
     from pipeline.validation.checks import check
     from pipeline.validation.manifest import MANIFEST, load
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
     settings = load_settings()          # an unusable setting stops here: exit 2, one line naming it
     checks = [check(iq.IQ, "settings valid", "every setting known, typed and in range", "valid", True)]
     home = settings.home
+    mask_others()                       # what this run creates (the database, the report) is private, as for any command
     home.mkdir(parents=True, exist_ok=True, mode=0o700)        # as any command makes it on first use
     try:
         release = load(MANIFEST)

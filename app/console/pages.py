@@ -64,6 +64,8 @@ def login(request: Request, form: dict[str, str] = Depends(form_data)) -> Respon
     if user is None:
         return login_form(request, target, "Wrong user name or password.", 401)
     cookie, _ = console.sessions.issue(user.name, user.generation)
+    if safe_next(target) == "/" and user.may("reprocess"):
+        target = "/files"               # a technician's day starts with the files that landed
     response = RedirectResponse(safe_next(target), status_code=303)
     set_session_cookie(request, response, cookie, console.sessions.lifetime)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
