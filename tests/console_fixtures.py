@@ -26,7 +26,8 @@ RANDOMIZED = {"PT-0047": "2026-03-14T10:00"}
 # name -> (role, password)
 PEOPLE = {"tech": ("technician", "tech-pass-1"), "inv": ("investigator", "inv-pass-1"),
           "unb": ("unblinded", "unb-pass-1"), "adm": ("admin", "adm-pass-1"),
-          "throttled": ("technician", "throttled-pass-1"), "leaving": ("technician", "leaving-pass-1")}
+          "throttled": ("technician", "throttled-pass-1"), "leaving": ("technician", "leaving-pass-1"),
+          "locked": ("unblinded", "locked-pass-1")}   # locked out by refused signatures (test_console_api)
 
 
 def make_home(home: Path, data_samples: Path) -> None:

@@ -158,19 +158,19 @@ def test_results_on_the_command_line_withhold_for_blinded_roles(console: Running
         assert rows and not [s for s in secrets if s in out], name
 
 
-def test_the_run_artifacts_of_a_withheld_tube_carry_no_value(tmp_path: Path) -> None:
+def test_the_run_artifacts_of_a_withheld_tube_carry_no_value() -> None:
     """The Prefect artifacts of a batch (files table, report links) are made from the withheld
-    document: no AB/C, no PE statistic, no curve, and the link is the blinded report's."""
+    document: no AB/C, no PE statistic, no curve; the link is the console's http address of the
+    report, which serves the blinded one to every role but unblinded (never a file:// path)."""
     from flows.artifacts import file_rows, report_markdown
     from pipeline.blinding import withheld_document
-    from pipeline.processing import FileResult
+    from pipeline.result_documents import FileResult
 
-    blinded_report = tmp_path / "PT-0047_D06_HLADR_abc.html"
-    blinded_report.write_text("withheld")
-    fields = withheld_document({"abc": 13512.0, "pe_statistic": 812.5, "report": str(blinded_report),
+    fields = withheld_document({"abc": 13512.0, "pe_statistic": 812.5, "measurement_id": 7,
+                                "report": "/home/lab/.mhladr/reports/PT-0047_D06_HLADR_abc.html",
                                 "qc": {"status": "pass", "reasons": []},
                                 "calibration": {"slope": 1.0123, "intercept": 0.4321, "peaks": []}})
     result = FileResult("/inbox/PT-0047_D06_HLADR.fcs", "ab" * 32, "sample", "measured", (), "PT-0047", fields)
-    shown = json.dumps(file_rows([result])) + (report_markdown([result]) or "")
+    shown = json.dumps(file_rows([result])) + (report_markdown([result], "http://127.0.0.1:8470") or "")
     assert not any(s in shown for s in ("13512", "13,512", "812.5", "1.0123", "0.4321"))
-    assert blinded_report.resolve().as_uri() in shown and ".unblinded" not in shown
+    assert "http://127.0.0.1:8470/reports/measurements/7" in shown and "file://" not in shown

@@ -326,7 +326,7 @@ def test_refused_signatures_elsewhere_count_toward_the_sign_in_lockout(console: 
     with console.store() as store:            # e.g. wrong passwords given to `mhladr review --password-stdin`
         for _ in range(LOCKOUT_FAILURES):
             with pytest.raises(SignatureRefused):
-                authenticate(store, Signer("unb", "a guess", True), "measurement 1")
+                authenticate(store, Signer("locked", "a guess", True), "measurement 1")
     with console.client() as client:
-        locked = client.post("/api/login", json={"user": "unb", "password": PEOPLE["unb"][1]})
+        locked = client.post("/api/login", json={"user": "locked", "password": PEOPLE["locked"][1]})
         assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 60

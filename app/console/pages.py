@@ -157,6 +157,16 @@ def stored_or_404(request: Request, who: Viewer, measurement_id: int) -> StoredM
     return stored
 
 
+def refused_signature(request: Request, who: Viewer, found: StoredMeasurement,
+                      exc: SignatureThrottled | SignatureRefused, form: dict[str, str]) -> HTMLResponse:
+    """The review page again, saying why the signature (the password re-entered) was refused."""
+    if isinstance(exc, SignatureThrottled):
+        return review_response(request, who, found, error=f"Too many refused sign-ins or signatures: try again "
+                               f"in {exc.seconds // 60 + 1} min.", status=429, form=form)
+    return review_response(request, who, found, error=f"{exc}. Type your password again to sign.",
+                           status=403, form=form)
+
+
 @router.get("/reviews/{measurement_id}", response_class=HTMLResponse)
 def review_page(request: Request, measurement_id: int, regated: int | None = None,
                 who: Viewer = Depends(viewer)) -> HTMLResponse:
@@ -191,12 +201,8 @@ def gate_correction(request: Request, measurement_id: int, who: Viewer = Depends
                                     client_address(request))
             return RedirectResponse(f"/reviews/{measurement_id}?regated={after.version}", status_code=303)
         new = preview(console.store, console.config.settings, measurement_id, gate=gate)
-    except SignatureThrottled as exc:
-        return review_response(request, who, found, error=f"Too many refused sign-ins or signatures: try again "
-                               f"in {exc.seconds // 60 + 1} min.", status=429, form=form)
-    except SignatureRefused as exc:
-        return review_response(request, who, found, error=f"{exc}. Type your password again to sign.",
-                               status=403, form=form)
+    except (SignatureThrottled, SignatureRefused) as exc:
+        return refused_signature(request, who, found, exc, form)
     except (ValueError, InputError) as exc:
         return review_response(request, who, found, error=str(getattr(exc, "message", exc)), status=422, form=form)
     withheld = console.store.measurements.is_blinded(found) and not views.unblinded(who.user)
@@ -221,12 +227,8 @@ def review_decision(request: Request, measurement_id: int, who: Viewer = Depends
     try:
         decide(console_of(request), who, measurement_id, decision, reason, form.get("supersede") == "yes",
                form.get("password", ""), client_address(request))
-    except SignatureThrottled as exc:
-        return review_response(request, who, found, error=f"Too many refused signatures or sign-ins: try again "
-                               f"in {exc.seconds // 60 + 1} min.", status=429, form=form)
-    except SignatureRefused as exc:
-        return review_response(request, who, found, error=f"{exc}. Type your password again to sign.",
-                               status=403, form=form)
+    except (SignatureThrottled, SignatureRefused) as exc:
+        return refused_signature(request, who, found, exc, form)
     except ValueError as exc:
         return review_response(request, who, found, error=views.console_words(str(exc)), status=409, form=form)
     return RedirectResponse(f"/?decided={measurement_id}", status_code=303)
