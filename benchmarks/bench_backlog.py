@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 from timing import compare, show  # noqa: E402
+from flows.server import auth_for  # noqa: E402
 
 DATA = REPO / "data_samples"
 MHLADR = str(REPO / ".venv" / "bin" / "mhladr")
@@ -108,7 +109,8 @@ def subset(big: Path, root: Path, tubes: int) -> Path:
 def bench_size(inbox: Path, root: Path, server_url: str, repeat: int) -> dict:
     """``mhladr run`` (fresh home each time) against the flowkit loop over the same tubes."""
     home = root / "home-run"
-    env = {"MHLADR_HOME": str(home), "PREFECT_API_URL": server_url}
+    env = {"MHLADR_HOME": str(home), "PREFECT_API_URL": server_url,
+           "PREFECT_API_AUTH_STRING": auth_for(server_url) or ""}      # the server is locked
 
     def fresh() -> None:
         shutil.rmtree(home, ignore_errors=True)

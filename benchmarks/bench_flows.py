@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 from timing import compare, show  # noqa: E402
+from flows.server import auth_for  # noqa: E402
 
 DATA = REPO / "data_samples"
 MHLADR = str(REPO / ".venv" / "bin" / "mhladr")
@@ -78,7 +79,8 @@ def folder(root: Path) -> Path:
 def bench_run(root: Path, server_url: str, repeat: int) -> dict:
     inbox = folder(root)
     home = root / "home-run"
-    env = {"MHLADR_HOME": str(home), "PREFECT_API_URL": server_url}
+    env = {"MHLADR_HOME": str(home), "PREFECT_API_URL": server_url,
+           "PREFECT_API_AUTH_STRING": auth_for(server_url) or ""}      # the server is locked
 
     def fresh() -> None:
         shutil.rmtree(home, ignore_errors=True)
@@ -115,6 +117,7 @@ def bench_latency(root: Path, server_url: str, n: int, interval: float, command:
     inbox.mkdir()
     (inbox / beads.filename).write_bytes(fcs_bytes(beads))
     env = dict(os.environ, MHLADR_HOME=str(home), PREFECT_API_URL=server_url, PREFECT_LOGGING_LEVEL="WARNING",
+               PREFECT_API_AUTH_STRING=auth_for(server_url) or "",
                MHLADR_CONSOLE_PORT="0")
     inputs = ["--registry", str(DATA / "registry.csv"), "--lots", str(DATA / "lots.csv")]
     argv = ([MHLADR, "watch", str(inbox), *inputs, "--interval", str(interval)] if command == "watch"
