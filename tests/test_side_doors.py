@@ -59,6 +59,8 @@ def test_console_messages_speak_of_buttons() -> None:
                          "supersede it (--supersede)").endswith("tick Supersede and decide again")
     assert console_words("QC review: approve or reject with mhladr review approve|reject 12 --reason TEXT") == (
         "QC review: approve or reject it on its review page")
+    assert console_words("export it again; then: mhladr reprocess /lab/inbox/PT-0045_D05_HLADR.fcs --reason TEXT") == (
+        "export it again; then press Reprocess on the Files page, saying what was fixed")
 
 
 def test_the_screening_page_has_no_command_line_flags(console: RunningConsole) -> None:

@@ -225,6 +225,7 @@ def test_the_files_page_shows_a_landing_file_without_a_reload_then_a_decision_on
     page.goto(day.url + f"/reports/measurements/{mid}")
     report = page.locator("li.decision").inner_text()
     assert "approved by tech at" in report and "UTC" in report and "smear checked" in report
+    assert "Signed by tech, " in report and " UTC: reviewed: approved" in report       # the signature's manifestation
     shoot(page, screenshots, "day_04_report_decided")
     page.close()
 

@@ -263,12 +263,14 @@ CONSOLE_WORDS = (
      "a second decision must supersede it: tick Supersede and decide again"),
 )
 _NEXT_STEP = re.compile(r"approve or reject with mhladr review approve\|reject \d+ --reason TEXT")
+_REPROCESS = re.compile(r"then: mhladr reprocess \S+ --reason TEXT")
 
 
 def console_words(text: str) -> str:
     """A message written for the command line, in the console's words."""
     for cli, console in CONSOLE_WORDS:
         text = text.replace(cli, console)
+    text = _REPROCESS.sub("then press Reprocess on the Files page, saying what was fixed", text)
     return _NEXT_STEP.sub("approve or reject it on its review page", text)
 
 

@@ -67,7 +67,7 @@ def decision_section(decisions: tuple[tuple[str, str, str, str, str], ...]) -> s
         return ""
     items = "".join(f'<li class="decision"><strong>{html.escape(PAST.get(d, d))}</strong> by {html.escape(actor)} '
                     f"at {html.escape(at)} UTC: {html.escape(reason)}"
-                    f'<br><span class="signature">{html.escape(signature.capitalize())}</span></li>'
+                    f'<br><span class="signature">{html.escape(signature[:1].upper() + signature[1:])}</span></li>'
                     for d, actor, at, reason, signature in decisions)
     return f"<h2>Technician decision</h2><ul>{items}</ul>"
 
