@@ -4,7 +4,8 @@ Order (DESIGN.md, data flow): files are taken in name order, so the first file b
 among identical contents; bead tubes are calibrated before samples, so the samples of a
 same-day batch find their calibration without waiting; then repeats of this batch's new
 content are recorded as duplicates, samples still ``pending_calibration`` from earlier
-batches are finished, reports are drawn (after storing) and the outbox is pushed. A file
+batches are finished, the outbox is pushed, and the reports are drawn last (figures never sit
+on the critical path). A file
 whose content was already processed under the same path keeps its earlier result
 (re-running changes nothing). Each store write re-evaluates the patients it touched, once.
 """
@@ -60,8 +61,8 @@ def process_files(processor: Processor, paths: list[Path]) -> BatchOutcome:
             elsewhere.append(done)
     outcome = BatchOutcome(tuple(results[path] for path in intake.order), tuple(elsewhere))
     new = [r for r in results.values() if r.sha256 in intake.first]
+    tasks.push(p)                                   # the results leave before their figures are drawn
     tasks.reports(p, quote(new + elsewhere))
-    tasks.push(p)
     return outcome
 
 
@@ -74,12 +75,20 @@ class PlainParameterFlow(Flow):
     """A flow whose parameters are recorded in its Prefect run as they are when they are plain
     JSON (None, strings, lists of strings): Prefect's general encoder (FastAPI's
     ``jsonable_encoder``) would load FastAPI into the command, ~0.3 s of CPU, to copy three
-    strings. Other values go through Prefect's own encoding."""
+    strings. Other values go through Prefect's own encoding.
+
+    Its function may return its document ``quote``-d: Prefect then does not walk it for futures
+    (the 300-file document of ``mhladr run`` is ~200,000 nodes, ~1 s of CPU), and the caller
+    gets the document itself."""
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         if all(_plain(v) for v in parameters.values()):
             return {k: list(v) if isinstance(v, list) else v for k, v in parameters.items()}
         return super().serialize_parameters(parameters)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = super().__call__(*args, **kwargs)
+        return out.unquote() if isinstance(out, quote) else out
 
 
 def plain_flow(**options: Any) -> Callable[[Callable[..., Any]], PlainParameterFlow]:
@@ -89,8 +98,9 @@ def plain_flow(**options: Any) -> Callable[[Callable[..., Any]], PlainParameterF
 
 @plain_flow(name="mhladr-batch", log_prints=False)
 def batch_flow(inbox: str, registry: str | None = None, lots: str | None = None,
-               files: list[str] | None = None) -> dict:
-    """Process the FCS files of ``inbox`` (or only ``files``); the ``mhladr run`` document. A run
+               files: list[str] | None = None) -> quote[dict]:
+    """Process the FCS files of ``inbox`` (or only ``files``); the ``mhladr run`` document
+    (``quote``-d, see :class:`PlainParameterFlow`; calling the flow returns the document). A run
     of the whole folder while a watcher holds it (``serve --inbox``, ``watch``) processes no file:
     the watcher takes each one as it lands (finishing waiting samples still runs).
 
@@ -110,9 +120,9 @@ def batch_flow(inbox: str, registry: str | None = None, lots: str | None = None,
         outcome = process_files(processor, paths)
         publish(outcome.results + outcome.finished_elsewhere, "batch")
         request_reviews(processor.store)
-        return {"files": [r.as_dict() for r in outcome.results],
-                "screening": processor.screening(),
-                "finished": [r.as_dict() for r in outcome.finished_elsewhere],
-                "registry_errors": [e.as_dict() for e in processor.registry_errors]}
+        return quote({"files": [r.as_dict() for r in outcome.results],
+                      "screening": processor.screening(),
+                      "finished": [r.as_dict() for r in outcome.finished_elsewhere],
+                      "registry_errors": [e.as_dict() for e in processor.registry_errors]})
     finally:
         processor.close()

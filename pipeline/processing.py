@@ -12,8 +12,9 @@ Data flow (DESIGN.md, Architecture), each file hashed once and decoded once:
    gated and converted (workers); the measurements the workers have finished meanwhile, their
    files' statuses and their patients' re-evaluations are one transaction.
 4. :meth:`Processor.finish_pending` -- samples of earlier batches whose beads have arrived.
-5. :meth:`Processor.reports` -- HTML reports of what was stored, drawn after storing (workers).
-6. :meth:`Processor.push` -- the outbox to the configured sinks.
+5. :meth:`Processor.push` -- the outbox to the configured sinks.
+6. :meth:`Processor.reports` -- HTML reports of what was stored, drawn last (workers): figures
+   never hold a result back.
 
 The Processor only runs these stages; what they use lives in modules of its own: the tube jobs
 (:mod:`pipeline.tubes`), bead pairing (:mod:`pipeline.pairing`), what each file shows
@@ -161,8 +162,11 @@ class Processor:
                 jobs.append(BeadTube(e, self._lot(e.header), self.settings))  # type: ignore[arg-type]
             except InputError as err:
                 out[Path(e.path)] = self.reject(e, err, actor=actor, note=note)
-        for group in self.workers.run_groups(calibrate, jobs):
-            out.update(self._stored_beads([(job.tube, outcome) for job, outcome in group], actor=actor, note=note))
+        try:
+            for group in self.workers.run_groups(calibrate, jobs, beads=True):
+                out.update(self._stored_beads([(job.tube, outcome) for job, outcome in group], actor=actor, note=note))
+        finally:
+            self.workers.release_beads()
         return out
 
     def _lot(self, header: Header) -> Lot:
@@ -283,7 +287,7 @@ class Processor:
         done += [r for r in self.measure(ready).values() if r.status != "pending_calibration"]
         return done
 
-    # -- 5. reports ---------------------------------------------------------------------------
+    # -- 6. reports ---------------------------------------------------------------------------
     def reports(self, done: Iterable[FileResult]) -> list[Path]:
         """Draw the HTML report of every stored result among ``done`` (workers)."""
         found: list[tuple[FileResult, Stored]] = []
@@ -304,7 +308,7 @@ class Processor:
             drawn.append(outcome)
         return drawn
 
-    # -- 6. eligibility and push ------------------------------------------------------------------
+    # -- 5. eligibility and push ------------------------------------------------------------------
     def evaluate(self, patient_ids: Iterable[str], today: date | None = None) -> None:
         """Re-evaluate these patients as of ``today`` (the window closes with time)."""
         with self.store.write("pipeline", today) as tx:

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
     inbox = folder(args.inbox).resolve()
     registry, lots = optional_file(args.registry), optional_file(args.lots)
-    workers.warm_up()              # the workers load the science while this process loads the rest
+    workers.warm_up(beads=True)    # the workers load the science while this process loads the rest
     from pipeline.config import load_settings
     from pipeline.store import open_store
 
