@@ -72,6 +72,40 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class StaleCopy:
+    """A stored copy of a rule's outcome that differs from what the rule derives from the stored
+    facts beside it: the row (``table``, ``row``), the result it belongs to (``measurement_id``,
+    ``version``: 1 for the first, None for a row that is not a version), its file's name, the
+    ``column``, the ``stored`` and ``derived`` values and the facts they were derived from."""
+
+    table: str
+    row: str
+    measurement_id: int
+    version: int | None
+    file: str
+    column: str
+    stored: Any
+    derived: Any
+    basis: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "row": self.row, "measurement_id": self.measurement_id,
+                "version": self.version, "file": self.file, "column": self.column,
+                "stored": self.stored, "derived": self.derived, "basis": self.basis}
+
+    def problem(self) -> Problem:
+        """The same finding in the shape of every other integrity problem."""
+        return Problem(self.table, self.row, f"{self.column} is {_shown(self.stored)} but {self.basis} give "
+                                             f"{_shown(self.derived)} ({self.file}, result m{self.measurement_id}"
+                                             f"{'' if self.version is None else f' version {self.version}'}): "
+                                             "a stored copy that no longer matches its facts")
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
+
+
+@dataclass(frozen=True)
 class ChainCheck:
     """Result of :func:`verify_chain`: ``ok``, the entries read, the problems, the last entry."""
 

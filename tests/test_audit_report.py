@@ -77,13 +77,14 @@ def test_every_category_on_a_home_built_for_it(store, clock, cli_env, monkeypatc
     assert counts["user_changes"] == 4                  # three added, one disabled
     assert counts["acting_for"] == 1 and counts["unblinded_reads"] == 1
     assert counts["exports"] >= 2 and counts["export_failures"] >= 2 and counts["gate_corrections"] == 0
-    assert counts["integrity"] == 1 and counts["audit_reviews"] == 0
+    assert counts["integrity"] == 2 and counts["audit_reviews"] == 0     # the row, and its stale cut-off copy
     late = {(i.actor, i.what.split(" ")[0]) for c in done.categories if c.key == "outside_lab_hours" for i in c.items}
     assert ("tom", "review_reject") in late and all(actor != "export" for actor, _ in late)
     supersede = next(c for c in done.categories if c.key == "supersedes").items[0]
     assert supersede.actor == "tom" and supersede.record == "measurement 1" and supersede.at is not None
-    problem = next(c for c in done.categories if c.key == "integrity").items[0]
+    problem, stale = next(c for c in done.categories if c.key == "integrity").items
     assert problem.record == "measurements 2" and "edited behind the application" in problem.what
+    assert stale.record == "measurements 2" and stale.what.startswith("below_threshold is true but AB/C 9,100")
 
     # the command: admin only, --sign needs the password, records the review; the next starts after it
     monkeypatch.setattr("app.identity.os_account", lambda: "tom")   # the OS account of the process

@@ -2,7 +2,10 @@
 application's back (the audit chain, and every stored row against its last audited digest).
 
 Exit 0 and ``{"ok": true, "entries", "problems": []}`` when everything matches; exit 1 and
-``{"ok": false, "problems": [{"table", "row", "what"}]}`` otherwise (DESIGN.md, Additions). The
+``{"ok": false, "problems": [{"table", "row", "what"}]}`` otherwise (DESIGN.md, Additions). A stored
+copy of a rule (a result's ICU day, window, cut-off) that differs from what the rule derives from the
+stored facts is one of the problems, and also listed under ``"derived"`` with its ``measurement_id``,
+``version``, ``file``, ``column``, ``stored`` and ``derived`` values (:mod:`pipeline.store.derived`). The
 chain's head is printed to be published (the daily screening digest records it too); ``--head``
 checks the chain against a head published earlier, so a chain rewritten from the start is caught.
 
@@ -28,8 +31,10 @@ def register(subparsers: Any) -> None:
                      description="`audit verify` recomputes the hash chain of the audit trail and compares every\n"
                                  "stored row with the digest its last audit entry recorded: a row edited, deleted\n"
                                  "or inserted behind the application is named, even with the database's triggers\n"
-                                 "dropped. It prints the chain head to publish; --head checks the chain against an\n"
-                                 "earlier published head (a rewritten chain). Exit 0: nothing changed; 1: problems.",
+                                 "dropped; and every stored copy of a rule (ICU day, window, cut-off) against what\n"
+                                 "the rule derives from the stored facts. It prints the chain head to publish; --head\n"
+                                 "checks the chain against an earlier published head (a rewritten chain).\n"
+                                 "Exit 0: nothing changed; 1: problems.",
                      examples="mhladr audit verify\n"
                               "mhladr audit verify --head 3f2a...c9@1042 --json")
     sub = parser.add_subparsers(dest="audit_command", required=True)
@@ -37,7 +42,9 @@ def register(subparsers: Any) -> None:
         "verify", help="exit 0 when nothing changed behind the application's back, 1 (with the problems) otherwise",
         description="Recompute the audit hash chain and compare every stored row (files, calibrations, "
                     "measurements, review decisions, patients, screening decisions, users, outbox) with the "
-                    "digest its last audit entry recorded. Example: mhladr audit verify --head HASH@SEQ")
+                    "digest its last audit entry recorded, and every stored copy of a rule (a result's ICU day, "
+                    "window, cut-off) against what the rule derives from the stored facts. "
+                    "Example: mhladr audit verify --head HASH@SEQ")
     verify.add_argument("--head", metavar="HASH@SEQ",
                         help="a chain head published earlier (printed by this command and the screening digest)")
     add_json(verify)

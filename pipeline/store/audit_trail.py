@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from pipeline import audit as chain
 from pipeline.store import integrity
+from pipeline.store.derived import stale_copies
 from pipeline.store import models as m
 from pipeline.store.signatures import broken
 from pipeline.store.tx import Transactions
@@ -34,10 +35,14 @@ class AuditTrail:
     def verify(self, published: tuple[str, int] | None = None) -> integrity.Verification:
         """The chain, and every stored row against its last audited digest, in one snapshot;
         ``published``: a head (hash, seq) published earlier that the chain must still contain;
-        then every signature against the record it signed (:func:`pipeline.store.signatures.broken`)."""
+        then every signature against the record it signed (:func:`pipeline.store.signatures.broken`)
+        and every stored copy of a rule against what the rule derives from the stored facts
+        (:func:`pipeline.store.derived.stale_copies`)."""
         with self.store.read(snapshot=True) as s:
             found = integrity.verify(s, published)
-            return replace(found, problems=found.problems + tuple(broken(s)))
+            stale = tuple(stale_copies(s, self.store.rules))
+            return replace(found, problems=found.problems + tuple(broken(s)) + tuple(c.problem() for c in stale),
+                           derived=stale)
 
     def head(self) -> str:
         """The chain's head as ``HASH@SEQ`` (what to publish)."""

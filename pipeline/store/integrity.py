@@ -100,12 +100,15 @@ def stored_entry(r: Any) -> chain.AuditEntry:
 
 @dataclass(frozen=True)
 class Verification:
-    """What :func:`verify` found: the chain's length and head, the rows compared, the problems."""
+    """What :func:`verify` found: the chain's length and head, the rows compared, the problems
+    (and, from ``Store.audit.verify``, the stored copies of the rules that no longer match their
+    facts, :mod:`pipeline.store.derived`)."""
 
     entries: int
     rows: int
     head: str
     problems: tuple[chain.Problem, ...] = field(default_factory=tuple)
+    derived: tuple[chain.StaleCopy, ...] = field(default_factory=tuple)   # each also one of ``problems``
 
     @property
     def ok(self) -> bool:
@@ -113,7 +116,7 @@ class Verification:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "entries": self.entries, "rows": self.rows, "head": self.head,
-                "problems": [p.as_dict() for p in self.problems]}
+                "problems": [p.as_dict() for p in self.problems], "derived": [d.as_dict() for d in self.derived]}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline.eligibility import Rules, is_blinded, parse_date_or_datetime, result_rules
+from pipeline.eligibility import ResultRules, Rules, is_blinded, parse_date_or_datetime, result_rules
 from pipeline.measurement import Measurement
 from pipeline.store import calibrations, files
 from pipeline.store import models as m
@@ -34,6 +34,19 @@ FILE_PATH = (select(m.File.path).where(m.File.sha256 == m.Measurement.file_sha25
              .limit(1).correlate(m.Measurement).scalar_subquery())
 
 
+NO_DATE = date.min       # the stored collection date of a tube that gave none
+
+
+def copies(admission: str | None, collection: date | None, abc: float | None, qc_status: str, rules: Rules, *,
+           known_day: int | None) -> ResultRules:
+    """The rules' columns a stored result keeps (ICU day, window, cut-off): :func:`result_rules` of
+    the registry's admission as stored (ISO text; None: no registry row, the day is ``known_day``,
+    the one the file's keyword gave), the collection date, AB/C and QC. The one derivation the
+    writers, the readers and the check of the stored copies (:mod:`pipeline.store.derived`) share."""
+    return result_rules(parse_date_or_datetime(admission) if admission else None,
+                        None if collection == NO_DATE else collection, abc, qc_status, rules, known_day=known_day)
+
+
 def measurement_dict(row: m.Measurement) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in m.Measurement.__table__.columns
             if c.name not in {"id", "created"}}
@@ -45,8 +58,7 @@ def stored(row: m.Measurement, review: str | None, path: str | None, cal: m.Cali
     stored facts (the registry's admission, else the day the file's keyword gave; the collection
     date, AB/C and QC) and the rules in force: the row's own columns are a copy, never read."""
     interval = (row.abc_low, row.abc_high) if row.abc_low is not None and row.abc_high is not None else None
-    facts = result_rules(parse_date_or_datetime(admission) if admission else None, row.collection_date, row.abc,
-                         row.qc_status, rules, known_day=row.icu_day)
+    facts = copies(admission, row.collection_date, row.abc, row.qc_status, rules, known_day=row.icu_day)
     measurement = Measurement(
         file=path or "", sha256=row.file_sha256, patient_id=row.patient_id, collection_date=row.collection_date,
         icu_day=facts.icu_day, in_window=facts.in_window, monocytes=row.monocytes, statistic=row.statistic,
@@ -88,7 +100,7 @@ def current(first: StoredMeasurement, later: m.MeasurementVersion, rules: Rules)
     cut-off derived again from the version's AB/C and QC (:func:`pipeline.eligibility.result_rules`:
     the same tube keeps its ICU day and window), the version's column a copy never read."""
     interval = (later.abc_low, later.abc_high) if later.abc_low is not None and later.abc_high is not None else None
-    facts = result_rules(None, None, later.abc, later.qc_status, rules, known_day=first.measurement.icu_day)
+    facts = copies(None, None, later.abc, later.qc_status, rules, known_day=first.measurement.icu_day)
     meas = replace(first.measurement, monocytes=later.monocytes, pe_statistic=later.pe_statistic, abc=later.abc,
                    abc_interval=interval, below_threshold=facts.below_threshold, category=later.category,
                    qc=QC(later.qc_status, tuple(later.qc_reasons)), gates=dict(later.gates),
@@ -169,10 +181,12 @@ class Measurements:
                                    size=size, patient_id=meas.patient_id, collection_date=meas.collection_date,
                                    note=note)
         interval = meas.abc_interval
-        copy = result_rules(None, None, meas.abc, meas.qc.status, tx.store.rules, known_day=meas.icu_day)
-        row = m.Measurement(   # the rules' columns: a copy derived here from the facts beside them
+        admission = s.scalar(select(m.Patient.icu_admission).where(m.Patient.patient_id == (meas.patient_id or "")))
+        copy = copies(admission, meas.collection_date, meas.abc, meas.qc.status, tx.store.rules,
+                      known_day=meas.icu_day)
+        row = m.Measurement(   # the rules' columns: copies derived from the facts beside them
             file_sha256=meas.sha256, patient_id=meas.patient_id or "",
-            collection_date=meas.collection_date or date.min, icu_day=copy.icu_day, in_window=copy.in_window,
+            collection_date=meas.collection_date or NO_DATE, icu_day=copy.icu_day, in_window=copy.in_window,
             monocytes=int(meas.monocytes), statistic=meas.statistic, pe_statistic=meas.pe_statistic,
             abc=meas.abc, abc_low=interval[0] if interval else None, abc_high=interval[1] if interval else None,
             below_threshold=copy.below_threshold, category=meas.category,
@@ -243,10 +257,11 @@ class Measurements:
             if meas.sha256 != earlier.measurement.sha256:
                 raise ValueError("a new version must come from the same tube (same SHA-256)")
             interval = meas.abc_interval
+            copy = copies(None, None, meas.abc, meas.qc.status, tx.store.rules, known_day=earlier.measurement.icu_day)
             row = m.MeasurementVersion(
                 measurement_id=measurement_id, version=earlier.version + 1, monocytes=int(meas.monocytes),
                 pe_statistic=meas.pe_statistic, abc=meas.abc, abc_low=interval[0] if interval else None,
-                abc_high=interval[1] if interval else None, below_threshold=meas.below_threshold,
+                abc_high=interval[1] if interval else None, below_threshold=copy.below_threshold,
                 category=meas.category, qc_status=meas.qc.status, qc_reasons=list(meas.qc.reasons),
                 gates=meas.gates, notes=list(meas.notes), analysed_at=meas.analysed_at,
                 software_version=meas.software_version, reason=reason.strip(), actor=actor, created=tx.now())
