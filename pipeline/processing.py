@@ -43,7 +43,7 @@ from pipeline.fcs_metadata import patient_from_name
 from pipeline.lots import Lot, find_lot, no_table, read_lots
 from pipeline.measurement import Measurement, require_panel
 from pipeline.pairing import bead_sha256, calibration_for, pending_reason
-from pipeline.registry import RowError, import_registry, sample_log_of
+from pipeline.registry import RowError, SampleLogs, import_registry
 from pipeline.report.layout import figure_path, gating_ml_path, report_job
 from pipeline.result_documents import FileResult, bead_result, sample_result
 from pipeline.sink_push import push_to_sinks
@@ -79,9 +79,9 @@ class Processor:
         self.lots_path = Path(lots_csv) if lots_csv else None
         self.lots: dict[str, Lot] = read_lots(lots_csv) if lots_csv else {}
         self.registry_errors: list[RowError] = []      # bad registry rows, reported by `mhladr run`
-        self.registry_csv = registry_csv                # its sample-log columns (draw time) are read per tube
         if registry_csv:
             _, self.registry_errors = import_registry(self.store, registry_csv, actor="registry")
+        self.sample_logs = SampleLogs.read(registry_csv)  # its sample-log columns (draw time), per tube
         self.reports_dir = settings.reports_dir
         self._stored: dict[str, Stored] = {}       # sha256 -> what this processor just stored, for its report
 
@@ -215,6 +215,7 @@ class Processor:
         out: dict[Path, FileResult] = {}
         jobs: list[PatientTube] = []
         calibrations: dict[tuple, StoredCalibration | None] = {}
+        patients = {p.patient_id: p for p in self.store.patients.list()} if samples else {}
         for e in samples:
             header = e.header
             assert header is not None
@@ -222,8 +223,8 @@ class Processor:
             if stored is None:
                 out[Path(e.path)] = self._pending(e, actor)
                 continue
-            patient = self.store.patients.get(header.patient_id or "")
-            log, _ = sample_log_of(self.registry_csv, header.patient_id, header.collection_date)
+            patient = patients.get(header.patient_id or "")
+            log, _ = self.sample_logs.of(header.patient_id, header.collection_date)
             jobs.append(PatientTube(e, stored.calibration, stored.id, patient.icu_admission if patient else None,
                                     self.settings, str(figure_path(self.reports_dir, e.sha256)),
                                     str(gating_ml_path(self.reports_dir, e.path, e.sha256)), log))

@@ -1,7 +1,7 @@
 """The patient registry CSV: ``patient_id,icu_admission,sofa_24h,mechanical_ventilation,exclusion``
 plus optional ``randomized_at`` (DESIGN.md, Interfaces/Inputs), and the optional sample-log
 columns ``collected_at`` (the draw, ISO date or date-time), ``tube_type`` and ``storage`` of the
-patient's screening sample (:func:`sample_log_of`; pre-analytics, issue 18).
+patient's screening sample (:class:`SampleLogs`; pre-analytics, issue 18).
 
 Dates are ISO 8601 dates or date-times; ventilation is yes/no; an empty exclusion means none.
 :func:`read_registry` is pure (no database): a bad row is reported with its line number and
@@ -142,31 +142,45 @@ def admission_of(path: str | Path | None, patient_id: str | None) -> Admission:
     return Admission(None, (f"{patient_id} is not in the registry {path}",))
 
 
-def sample_log_of(path: str | Path | None, patient_id: str | None,
-                  collection: date | None) -> tuple[SampleLog, tuple[str, ...]]:
-    """The sample-log columns of ``patient_id``'s registry row, for a tube collected on
-    ``collection``: ``collected_at`` is used only when its date is the tube's collection date
-    (another day's draw is another sample), with a note when it is not."""
-    if path is None or not patient_id:
-        return SampleLog(), ()
-    rows = csv.DictReader(Path(path).read_text(encoding="utf-8-sig").splitlines())
-    row = next((r for r in rows if (r.get("patient_id") or "").strip() == patient_id), None)
-    if row is None:
-        return SampleLog(), ()
-    cell = {k: (row.get(k) or "").strip() for k in ("collected_at", "tube_type", "storage")}
-    drawn: date | datetime | None = None
-    notes: tuple[str, ...] = ()
-    if cell["collected_at"]:
-        try:
-            drawn = parse_date_or_datetime(cell["collected_at"])
-        except ValueError:
-            notes = (f"registry collected_at {cell['collected_at']!r} of {patient_id} is not an ISO date or "
-                     "date-time: not used",)
-    if drawn is not None and collection is not None and as_date(drawn) != collection:
-        notes = (f"registry collected_at {cell['collected_at']} of {patient_id} is another day than this "
-                 f"tube's collection ({collection.isoformat()}): not used",)
-        drawn = None
-    return SampleLog(drawn, cell["tube_type"], cell["storage"]), notes
+@dataclass(frozen=True)
+class SampleLogs:
+    """The sample-log cells (``collected_at``, ``tube_type``, ``storage``) of a registry's rows by
+    patient (the first row of a patient listed twice), read once for a whole batch."""
+
+    cells: dict[str, dict[str, str]]
+
+    @staticmethod
+    def read(path: str | Path | None) -> "SampleLogs":
+        """The sample logs of the registry at ``path`` (none without a registry)."""
+        if path is None:
+            return SampleLogs({})
+        cells: dict[str, dict[str, str]] = {}
+        for row in csv.DictReader(Path(path).read_text(encoding="utf-8-sig").splitlines()):
+            pid = (row.get("patient_id") or "").strip()
+            if pid and pid not in cells:
+                cells[pid] = {k: (row.get(k) or "").strip() for k in ("collected_at", "tube_type", "storage")}
+        return SampleLogs(cells)
+
+    def of(self, patient_id: str | None, collection: date | None) -> tuple[SampleLog, tuple[str, ...]]:
+        """The sample log of ``patient_id``'s screening sample, for a tube collected on
+        ``collection``: ``collected_at`` is used only when its date is the tube's collection date
+        (another day's draw is another sample), with a note when it is not."""
+        cell = self.cells.get(patient_id or "")
+        if cell is None:
+            return SampleLog(), ()
+        drawn: date | datetime | None = None
+        notes: tuple[str, ...] = ()
+        if cell["collected_at"]:
+            try:
+                drawn = parse_date_or_datetime(cell["collected_at"])
+            except ValueError:
+                notes = (f"registry collected_at {cell['collected_at']!r} of {patient_id} is not an ISO date or "
+                         "date-time: not used",)
+        if drawn is not None and collection is not None and as_date(drawn) != collection:
+            notes = (f"registry collected_at {cell['collected_at']} of {patient_id} is another day than this "
+                     f"tube's collection ({collection.isoformat()}): not used",)
+            drawn = None
+        return SampleLog(drawn, cell["tube_type"], cell["storage"]), notes
 
 
 def import_registry(store: "Store", path: str | Path, *, actor: str = "registry",

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pipeline.fcs import read_fcs
     from pipeline.lots import choose_lot
     from pipeline.measurement import measure, measurement_document, require_panel
-    from pipeline.registry import admission_of, sample_log_of
+    from pipeline.registry import SampleLogs, admission_of
     from pipeline.tubes import template, write_gates
 
     figure = output_target(args.figure)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     lot = choose_lot(args.beads, beads.bead_lot, lot=args.lot, lot_values=args.lot_values, lots_path=args.lots)
     cal = calibrate_file(beads, lot, settings)
     found = admission_of(registry, sample.patient_id)
-    log, log_notes = sample_log_of(registry, sample.patient_id, sample.collection_date)
+    log, log_notes = SampleLogs.read(registry).of(sample.patient_id, sample.collection_date)
     result, gating = measure(sample, cal, settings, admission=found.admission, sample_log=log,
                              template=template(settings.gating_template, settings.gating_template_gate))
     doc = measurement_document(result, calibration_document(cal, beads.path))
