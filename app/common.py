@@ -90,13 +90,19 @@ def prefect_server(settings: "Settings", verbose: bool) -> "PrefectServer":
     lines routed (:func:`flows.logs.route_logs`); a shared server that does not answer is an
     unusable setting."""
     from flows.logs import route_logs
-    from flows.server import healthy, resolve_server
 
     route_logs(settings.log_file, verbose=verbose)
+    return usable_server(settings)
+
+
+def usable_server(settings: "Settings") -> "PrefectServer":
+    """The embedded Prefect server, or the shared one of ``PREFECT_API_URL`` once it answers and
+    takes this process's credentials (else exit 2 naming the setting: :func:`flows.server.refusal`)."""
+    from flows.server import refusal, resolve_server
+
     server = resolve_server(settings.home, port=settings.prefect_port)
-    if server.pid is None and not healthy(server.url):
-        raise InputError(server.url, UNREACHABLE, "no Prefect server answers at PREFECT_API_URL: start it, or "
-                                                  "unset PREFECT_API_URL to use the embedded one")
+    if server.pid is None and (why := refusal(server)) is not None:
+        raise InputError(server.url, UNREACHABLE, why)
     return server
 
 

@@ -247,15 +247,32 @@ def ensure_server(mhladr_home: Path, *, timeout: float = START_TIMEOUT, database
                            f"see {home / 'server.log'}")
 
 
+def _version_status(url: str, auth: str | None) -> int | None:
+    """The HTTP status of an authenticated call (``/admin/version``) with ``auth`` (None: without
+    credentials); None when nothing answers."""
+    token = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+    try:
+        return httpx.get(f"{url}/admin/version", headers=token, timeout=2.0).status_code
+    except httpx.HTTPError:
+        return None
+
+
 def _accepts(url: str, auth: str) -> bool:
     """Whether the server at ``url`` is locked with ``auth``: it refuses a call without it and takes
     one with it (an embedded server started before the lock is replaced)."""
-    token = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
-    try:
-        return (httpx.get(f"{url}/admin/version", timeout=2.0).status_code == 401
-                and httpx.get(f"{url}/admin/version", headers=token, timeout=2.0).status_code == 200)
-    except httpx.HTTPError:
-        return False
+    return _version_status(url, None) == 401 and _version_status(url, auth) == 200
+
+
+def refusal(server: PrefectServer) -> str | None:
+    """Why a shared server (``PREFECT_API_URL``) cannot be used, in one line: it does not answer,
+    or it refuses this process's credentials (the secret itself is never named); None when usable."""
+    if not healthy(server.url):
+        return "no Prefect server answers at PREFECT_API_URL: start it, or unset PREFECT_API_URL to use the embedded one"
+    if _version_status(server.url, server.auth) == 401:
+        return ("the Prefect server at PREFECT_API_URL refuses "
+                + ("the credentials in PREFECT_API_AUTH_STRING: set it to the server's user:password"
+                   if server.auth else "calls without credentials: set PREFECT_API_AUTH_STRING to its user:password"))
+    return None
 
 
 def stop_server(mhladr_home: Path, *, timeout: float = 15.0) -> bool:

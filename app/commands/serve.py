@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.common import LOTS_HELP, add_json, command, folder, optional_file
+from app.common import LOTS_HELP, add_json, command, folder, optional_file, usable_server
 from app.identity import require
 
 
@@ -66,9 +66,9 @@ def serve_locked(args: argparse.Namespace, settings: Any, inbox: str | None, reg
     from app.console.web import ConsoleConfig, create_app
     from app.serving import serve
     from flows.deployments import build
-    from flows.server import connected, resolve_server
+    from flows.server import connected
 
-    server = resolve_server(settings.home, port=settings.prefect_port)
+    server = usable_server(settings)
     os.environ["PREFECT_API_URL"] = server.url        # inherited by the served flow-run processes ...
     if server.auth:
         os.environ["PREFECT_API_AUTH_STRING"] = server.auth      # ... with the server's lock
