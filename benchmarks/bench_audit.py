@@ -86,7 +86,7 @@ def bench(url: str, measurements: int, repeat: int, home: Path) -> dict[str, obj
            for _ in range(repeat)]
     result.update(measurements=measurements, entries=check.entries, rows=check.rows,
                   verify_s=statistics.median(runs), verify_best_s=min(runs),
-                  cli_s=statistics.median(w for w, _, _ in cli), cli_peak_mib=max(p for _, p, _ in cli))
+                  cli_s=statistics.median(w for w, _, _, _ in cli), cli_peak_mib=max(p for _, p, _, _ in cli))
     return result
 
 

@@ -10,8 +10,10 @@ flowkit loop of ``baselines.py loop`` over the same patient tubes (``timing``).
 
 Reported: the median wall time of each at ``--tubes`` and at ``--small`` tubes, the ratio
 (target <= 0.6 on 2 cores at ``--tubes``), the fixed and per-tube marginal costs of each fitted
-from the two sizes (time = fixed + n * marginal), and the peak resident memory of the whole
-process tree (the command, its forkserver and workers; target < 600 MiB). Generated files live
+from the two sizes (time = fixed + n * marginal), the same for CPU time, and the peak resident
+memory of the whole process tree (the command, its forkserver and workers; target < 600 MiB).
+CPU time is the machine's busy time the run causes (``timing``); ``floor_ratio`` = CPU time /
+cores / the loop's wall time, the best ratio any scheduling of the same work could reach here. Generated files live
 in a temporary folder, removed at the end.
 
     .venv/bin/python benchmarks/bench_backlog.py [--tubes 300] [--small 60] [--repeat 3] [--json]
@@ -32,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
-from timing import compare, show  # noqa: E402
+from timing import compare, cpu_figures, show  # noqa: E402
 from flows.server import auth_for  # noqa: E402
 
 DATA = REPO / "data_samples"
@@ -119,7 +121,8 @@ def bench_size(inbox: Path, root: Path, server_url: str, repeat: int) -> dict:
     ours, flowkit = compare(run, [PYTHON, BASELINES, "loop", str(inbox)], repeat, env=env, before_each=fresh)
     return {"patient_tubes": len(list(inbox.glob("PT-*.fcs"))), "bead_tubes": len(list(inbox.glob("BEADS_*.fcs"))),
             "run_s": ours.seconds, "flowkit_loop_s": flowkit.seconds, "ratio": ours.seconds / flowkit.seconds,
-            "run_peak_tree_mib": ours.peak_tree_mib, "loop_peak_tree_mib": flowkit.peak_tree_mib}
+            "run_peak_tree_mib": ours.peak_tree_mib, "loop_peak_tree_mib": flowkit.peak_tree_mib,
+            **cpu_figures(ours, flowkit)}
 
 
 def fit(small: dict, large: dict, key: str) -> tuple[float, float]:
@@ -151,9 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     run_fixed, run_marginal = fit(sizes["small"], sizes["backlog"], "run_s")
     loop_fixed, loop_marginal = fit(sizes["small"], sizes["backlog"], "flowkit_loop_s")
+    cpu_fixed, cpu_marginal = fit(sizes["small"], sizes["backlog"], "run_cpu_s")
+    loop_cpu_fixed, loop_cpu_marginal = fit(sizes["small"], sizes["backlog"], "loop_cpu_s")
     report = {**sizes,
               "fit": {"run_fixed_s": run_fixed, "run_marginal_ms": 1000 * run_marginal,
-                      "loop_fixed_s": loop_fixed, "loop_marginal_ms": 1000 * loop_marginal},
+                      "loop_fixed_s": loop_fixed, "loop_marginal_ms": 1000 * loop_marginal,
+                      "run_cpu_fixed_s": cpu_fixed, "run_cpu_marginal_ms": 1000 * cpu_marginal,
+                      "loop_cpu_fixed_s": loop_cpu_fixed, "loop_cpu_marginal_ms": 1000 * loop_cpu_marginal},
               "targets": {"ratio_max": TARGET_RATIO, "ratio": sizes["backlog"]["ratio"],
                           "peak_tree_mib_max": TARGET_PEAK_MIB,
                           "peak_tree_mib": sizes["backlog"]["run_peak_tree_mib"],

@@ -3,7 +3,9 @@
 1. ``mhladr run`` on a folder of 40 files (8 bead tubes, 30 patient tubes, 2 broken files) with
    the Prefect server already up and an empty results database, against the one-process flowkit
    loop of ``baselines.py loop`` over the folder's patient tubes (load, compensate, fixed
-   polygon, median), whole processes side by side (``timing``). Target: ratio <= 1.0.
+   polygon, median), whole processes side by side (``timing``). Target: ratio <= 1.0. With the
+   CPU time of each and ``floor_ratio`` (CPU time / cores / the loop's wall: the best ratio any
+   scheduling of the same work could reach on this machine).
 2. Orchestration share: the same folder through the same pipeline stages in one process without
    Prefect (``Processor`` with the same worker pool), against ``mhladr run``. Target: Prefect
    adds at most 10 % of the run's wall time.
@@ -30,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
-from timing import compare, show  # noqa: E402
+from timing import compare, cpu_figures, show  # noqa: E402
 from flows.server import auth_for  # noqa: E402
 
 DATA = REPO / "data_samples"
@@ -92,7 +94,7 @@ def bench_run(root: Path, server_url: str, repeat: int) -> dict:
     return {"files": files, "patient_tubes": len(list(inbox.glob("PT-*.fcs"))),
             "run_s": ours.seconds, "files_per_s": files / ours.seconds, "flowkit_loop_s": flowkit.seconds,
             "ratio": ours.seconds / flowkit.seconds, "target_ratio_max": 1.0, "run_peak_mib": ours.peak_mib,
-            "run_peak_tree_mib": ours.peak_tree_mib,
+            "run_peak_tree_mib": ours.peak_tree_mib, **cpu_figures(ours, flowkit),
             "in_process_s": in_process.seconds, "run_again_s": flows.seconds,
             "orchestration_share": max(0.0, 1.0 - in_process.seconds / flows.seconds),
             "target_orchestration_share_max": 0.10}
